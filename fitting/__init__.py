@@ -1,0 +1,1 @@
+"""hyperlaw.fitting: scaling-law fitting on numpy arrays."""

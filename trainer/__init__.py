@@ -1,0 +1,1 @@
+"""hyperlaw.trainer: proxy GPT models trained with PyTorch."""
