@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import demo, fit, train
+from app.cli import db, demo, fit, train
 
 cli = typer.Typer(
     name="hyperlaw",
@@ -18,7 +18,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (fit, demo, train):
+for _module in (fit, demo, train, db):
     _module.register(cli)
 
 

@@ -1,0 +1,55 @@
+"""`hyperlaw db upgrade|downgrade|current`: apply the schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+db_cli = typer.Typer(help="Database schema: apply or inspect the migrations.", no_args_is_help=True)
+
+
+def _url(database_url: str | None) -> str:
+    from app.settings import Settings
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    return settings.database_url
+
+
+@db_cli.command("upgrade")
+def upgrade(
+    revision: str = typer.Argument("head", help="Target revision."),
+    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+) -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    from app.db import migrate
+
+    url = _url(database_url)
+    migrate.upgrade(url, revision)
+    typer.echo(f"database at {migrate.current(url)}")
+
+
+@db_cli.command("downgrade")
+def downgrade(
+    revision: str = typer.Argument(..., help="Target revision ('base' empties the schema)."),
+    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+) -> None:
+    """Migrate the database down to REVISION."""
+    from app.db import migrate
+
+    url = _url(database_url)
+    migrate.downgrade(url, revision)
+    typer.echo(f"database at {migrate.current(url) or 'base'}")
+
+
+@db_cli.command("current")
+def current(
+    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+) -> None:
+    """Print the revision the database is at."""
+    from app.db import migrate
+
+    typer.echo(migrate.current(_url(database_url)) or "base")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the `db` command group to the CLI."""
+    cli.add_typer(db_cli, name="db")

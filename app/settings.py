@@ -1,0 +1,63 @@
+"""Service settings: one `Settings` object, built at the entry point and passed down.
+
+Values come from environment variables prefixed `HYPERLAW_` (e.g. `HYPERLAW_DATABASE_URL`)
+and, optionally, from an env file named by the caller (`Settings(_env_file=path)`).
+Bad values are refused when the object is built, so a misconfigured service fails at
+start-up rather than on the first request. Experiment hyperparameters are run specs,
+never settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERLAW_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///./hyperlaw.db",
+        description="SQLAlchemy URL: sqlite:///path for the embedded default, "
+        "postgresql+psycopg://user@host/db at scale.",
+    )
+    checkpoint_dir: Path = Field(Path("./checkpoints"), description="Where runs keep their checkpoints.")
+
+    # Job queue. A running run heartbeats every `heartbeat_interval_s`; one silent for
+    # `heartbeat_timeout_s` is presumed lost and requeued (procrastinate's stalled jobs).
+    heartbeat_interval_s: float = Field(5.0, gt=0)
+    heartbeat_timeout_s: float = Field(120.0, gt=0)
+    max_attempts: int = Field(3, ge=1, description="Claims of one run before it is marked failed.")
+    worker_poll_s: float = Field(1.0, gt=0, description="Idle wait between claim attempts.")
+    curve_batch_size: int = Field(64, ge=1, description="Curve points buffered before one upsert.")
+
+    # API.
+    sweep_cap: int = Field(1000, ge=1, description="Most runs one sweep request may create.")
+    public_reads: bool = Field(True, description="Allow GET requests without a token.")
+    fit_inline_max_bootstrap: int = Field(
+        100, ge=0, description="Fits with more bootstrap replicates than this run in the background."
+    )
+    predict_cache_size: int = Field(256, ge=1, description="Restored fits kept in memory for /v1/predict.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                f"database_url {value!r} is neither SQLite nor PostgreSQL: use sqlite:///path "
+                "or postgresql+psycopg://user@host/db"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_exceeds_interval(self) -> Settings:
+        if self.heartbeat_timeout_s <= 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"heartbeat_timeout_s ({self.heartbeat_timeout_s}) must exceed twice heartbeat_interval_s "
+                f"({self.heartbeat_interval_s}), or healthy runs would be requeued"
+            )
+        return self
