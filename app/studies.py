@@ -1,0 +1,70 @@
+"""Studies: owner of the `studies` table.
+
+A study is a family of proxy runs sharing data, architecture family and optimizer
+defaults; laws are fitted per study. Functions take the session as a keyword and never
+commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.tables import Study
+from app.errors import Conflict, NotFound
+
+KINDS = ("proxy", "imported")
+
+
+def create_study(
+    *,
+    session: Session,
+    name: str,
+    description: str = "",
+    kind: str = "proxy",
+    data: str = "synthetic",
+    architecture: str = "gpt",
+    defaults: dict[str, Any] | None = None,
+) -> Study:
+    """Add a study; a name already taken is a Conflict."""
+    if session.scalar(select(Study.id).where(Study.name == name)) is not None:
+        raise Conflict(f"a study named {name!r} already exists: pick another name or use that study")
+    study = Study(
+        name=name,
+        description=description,
+        kind=kind,
+        data=data,
+        architecture=architecture,
+        defaults=dict(defaults or {}),
+    )
+    session.add(study)
+    session.flush()
+    return study
+
+
+def get_study(*, session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound("study", study_id)
+    return study
+
+
+def find_study(*, session: Session, ref: str | int) -> Study:
+    """A study by id (an integer or a string of digits) or else by name."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        study = session.get(Study, int(ref))
+        if study is not None:
+            return study
+    study = session.scalar(select(Study).where(Study.name == str(ref)))
+    if study is None:
+        raise NotFound("study", ref)
+    return study
+
+
+def list_studies(*, session: Session, limit: int = 100, offset: int = 0) -> tuple[list[Study], int]:
+    """One page of studies, oldest first, and the total count."""
+    rows = session.scalars(select(Study).order_by(Study.id).limit(limit).offset(offset)).all()
+    total = session.scalar(select(func.count()).select_from(Study)) or 0
+    return list(rows), total

@@ -1,0 +1,160 @@
+"""The job queue: a `runs` row is the job; this module writes the queue's columns.
+
+Claim atomically, then let go of the lock and hold the run by heartbeat (the
+procrastinate pattern): on PostgreSQL the claim selects the oldest queued run `FOR
+UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows instead of waiting;
+on SQLite the caller's transaction must be `BEGIN IMMEDIATE` (Database.session(
+immediate=True)), which takes the single write lock before the read. A run whose
+heartbeat is older than the timeout is requeued and resumes from its checkpoint;
+attempts are capped, then the run is `failed` with the error.
+
+Every function takes the session as a keyword and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db.tables import Run, utcnow
+
+
+def _check_claim_transaction(session: Session) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and connection.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
+        raise RuntimeError("claims on SQLite need an IMMEDIATE transaction: use Database.session(immediate=True)")
+
+
+def claim(
+    *,
+    session: Session,
+    worker_id: str,
+    checkpoint_root: str | Path | None = None,
+    study_id: int | None = None,
+    now: datetime | None = None,
+) -> Run | None:
+    """Take the oldest queued run for `worker_id`, or None when the queue is empty."""
+    _check_claim_transaction(session)
+    now = now or utcnow()
+    query = select(Run).where(Run.status == "queued")
+    if study_id is not None:
+        query = query.where(Run.study_id == study_id)
+    run = session.scalar(query.order_by(Run.id).limit(1).with_for_update(skip_locked=True))
+    if run is None:
+        return None
+    run.status = "running"
+    run.worker_id = worker_id
+    run.heartbeat_at = now
+    run.attempts += 1
+    run.started_at = run.started_at or now
+    run.error = None
+    if run.checkpoint_path is None and checkpoint_root is not None:
+        run.checkpoint_path = str(Path(checkpoint_root) / f"run-{run.id}")
+    session.flush()
+    return run
+
+
+def _owned(run_ids: Iterable[int], worker_id: str):
+    return (Run.id.in_(list(run_ids)), Run.worker_id == worker_id, Run.status == "running")
+
+
+def heartbeat(
+    *,
+    session: Session,
+    worker_id: str,
+    run_ids: Iterable[int],
+    progress: dict[int, float] | None = None,
+    now: datetime | None = None,
+) -> set[int]:
+    """Refresh the heartbeat of the runs `worker_id` still holds; returns their ids.
+
+    A run missing from the answer was cancelled or requeued meanwhile: the worker must
+    stop training it.
+    """
+    run_ids = list(run_ids)
+    if not run_ids:
+        return set()
+    now = now or utcnow()
+    held = set(session.scalars(select(Run.id).where(*_owned(run_ids, worker_id))))
+    if held:
+        session.execute(update(Run).where(Run.id.in_(held)).values(heartbeat_at=now))
+        for run_id, tokens in (progress or {}).items():
+            if run_id in held:
+                session.execute(update(Run).where(Run.id == run_id).values(progress_tokens=tokens))
+    return held
+
+
+def finish(*, session: Session, run_id: int, worker_id: str, status: str, **result: Any) -> bool:
+    """Record a run's end (`done` or `diverged`) with its result columns, if still held."""
+    if status not in ("done", "diverged"):
+        raise ValueError(f"finish() takes done or diverged, not {status!r}")
+    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), **result}
+    outcome = session.execute(update(Run).where(*_owned([run_id], worker_id)).values(**values))
+    return outcome.rowcount == 1
+
+
+def fail(*, session: Session, run_id: int, worker_id: str, error: str, max_attempts: int) -> str | None:
+    """A run raised: requeue it (resuming from its checkpoint) or, with its attempts used
+    up, mark it `failed` with the error. Returns the new status, None if no longer held."""
+    run = session.scalar(select(Run).where(*_owned([run_id], worker_id)).with_for_update())
+    if run is None:
+        return None
+    _retry_or_fail(run, error, max_attempts)
+    return run.status
+
+
+def release(*, session: Session, run_id: int, worker_id: str) -> bool:
+    """Give a run back to the queue without using up an attempt (graceful shutdown)."""
+    outcome = session.execute(
+        update(Run)
+        .where(*_owned([run_id], worker_id))
+        .values(status="queued", worker_id=None, attempts=Run.attempts - 1)
+    )
+    return outcome.rowcount == 1
+
+
+def _retry_or_fail(run: Run, error: str, max_attempts: int) -> None:
+    run.error = error
+    run.worker_id = None
+    if run.attempts >= max_attempts:
+        run.status = "failed"
+        run.finished_at = utcnow()
+    else:
+        run.status = "queued"
+
+
+def requeue_stale(
+    *, session: Session, timeout_s: float, max_attempts: int, now: datetime | None = None
+) -> dict[int, str]:
+    """Requeue running runs whose heartbeat is older than `timeout_s` (their worker is
+    presumed dead); those out of attempts become `failed`. Returns {run id: new status}."""
+    cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
+    stale = session.scalars(
+        select(Run)
+        .where(Run.status == "running", Run.heartbeat_at < cutoff)
+        .order_by(Run.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    changed = {}
+    for run in stale:
+        _retry_or_fail(
+            run,
+            f"worker {run.worker_id} stopped heartbeating (attempt {run.attempts} of {max_attempts})",
+            max_attempts,
+        )
+        changed[run.id] = run.status
+    session.flush()
+    return changed
+
+
+def is_cancelled(*, session: Session, run_id: int) -> bool:
+    return session.scalar(select(Run.status).where(Run.id == run_id)) == "cancelled"
+
+
+def queue_depth(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Run).where(Run.status == "queued")) or 0

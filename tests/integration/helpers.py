@@ -1,0 +1,30 @@
+"""Small builders shared by the integration tests."""
+
+from __future__ import annotations
+
+from app import runs, studies
+
+# A run spec the trainer accepts and trains in well under a second on a CPU.
+TINY_SPEC = {
+    "n_layer": 1,
+    "d_model": 16,
+    "n_head": 2,
+    "seq_len": 32,
+    "tokens": 4096,
+    "batch_tokens": 256,
+    "lr": 3e-3,
+    "data": "synthetic:markov",
+}
+
+
+def make_study(database, name: str = "study", **kwargs):
+    with database.transaction() as session:
+        return studies.create_study(session=session, name=name, **kwargs).id
+
+
+def queue_runs(database, study_id: int, count: int, **overrides) -> list[int]:
+    with database.transaction() as session:
+        study = studies.get_study(session=session, study_id=study_id)
+        specs = [{**TINY_SPEC, "seed": i, **overrides} for i in range(count)]
+        created, _ = runs.submit_runs(session=session, study=study, specs=specs)
+        return [r.id for r in created]
