@@ -1,0 +1,175 @@
+"""Compute-optimal allocation: for a training budget C, the model size N and tokens D that
+minimise a fitted L(N, D) subject to C = flops_per_token(N) * D, each with a bootstrap interval.
+
+For the Chinchilla forms with C = k N D the optimum is closed-form (Hoffmann et al. 2022, eq. 4):
+N_opt = G (C/k)^a, D_opt = G^-1 (C/k)^b, G = (alpha A / (beta B))^(1/(alpha+beta)),
+a = beta/(alpha+beta), b = alpha/(alpha+beta). Other laws or FLOP counts are minimised on a fine
+log-N grid with parabolic refinement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
+from fitting.laws.base import Array
+from fitting.result import Estimate, Fit, percentile_interval
+
+FlopsPerToken = float | Callable[[Array], Array] | None
+_DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND: forward + backward (Kaplan et al. 2020, sec. 2.1)
+_GRID_POINTS = 4096
+_MIN_PARAMS = 1e2  # search N in [1e2, C / (k * 1e2)]: at least 100 parameters and 100 tokens
+_SLOPE_STEP = 0.01  # relative compute step for the local exponent d log N_opt / d log C
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Compute-optimal N and D for `compute`, with intervals at `level`."""
+
+    compute: Any
+    n_params: Estimate
+    tokens: Estimate
+    tokens_per_param: Estimate
+    loss: Estimate
+    exponent_n: Estimate  # a in N_opt ∝ C^a
+    exponent_d: Estimate  # b in D_opt ∝ C^b
+    flops_convention: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "compute": np.asarray(self.compute).tolist(),
+            "n_params": self.n_params.to_dict(),
+            "tokens": self.tokens.to_dict(),
+            "tokens_per_param": self.tokens_per_param.to_dict(),
+            "loss": self.loss.to_dict(),
+            "exponent_n": self.exponent_n.to_dict(),
+            "exponent_d": self.exponent_d.to_dict(),
+            "flops_convention": self.flops_convention,
+            "warnings": list(self.warnings),
+        }
+
+
+def optimal_allocation(
+    fit: Fit, compute: Any, flops_per_token: FlopsPerToken = None, level: float = 0.95
+) -> Allocation:
+    """N_opt, D_opt, D/N, loss and the allocation exponents at `compute` FLOPs.
+
+    flops_per_token: None for C = 6ND; a number k for C = k N D; or a function of N giving the
+    training FLOPs per token (e.g. an exact count with attention), then C = f(N) D.
+    """
+    level = level_in_unit_interval(level)
+    if tuple(fit.inputs) != ("N", "D"):
+        raise ValueError(f"optimal_allocation needs a law of N and D; this fit is {fit.law!r} of {fit.inputs[0]}")
+    scalar = np.ndim(compute) == 0
+    budgets = as_positive_array("compute", compute)
+    law = fit.law_spec
+    thetas = np.vstack([fit.theta[None, :], law.from_natural(fit.draws)]) if fit.draws.size else fit.theta[None, :]
+
+    closed_form = fit.law in ("chinchilla", "chinchilla_equal") and not callable(flops_per_token)
+    if callable(flops_per_token):
+        convention = "C = flops_per_token(N) * D"
+        per_token = flops_per_token
+    else:
+        k = _DEFAULT_FLOPS_PER_PARAM_TOKEN if flops_per_token is None else positive_float("flops_per_token", flops_per_token)
+        convention = f"C = {k:g} N D"
+
+        def per_token(n: Array, k: float = k) -> Array:
+            return k * n
+
+    if closed_form:
+        log_n = _closed_form_log_n(law.to_natural(thetas), fit.law, np.log(budgets / per_token(1.0)))
+        exponent_n = _closed_form_exponent(law.to_natural(thetas), fit.law)
+    else:
+        log_n = _numeric_log_n(fit, thetas, budgets, per_token)
+        up = _numeric_log_n(fit, thetas, budgets * (1 + _SLOPE_STEP), per_token)
+        exponent_n = (up - log_n) / np.log1p(_SLOPE_STEP)
+    n_opt = np.exp(log_n)  # (draws + 1, q)
+    tokens = budgets[None, :] / per_token(n_opt)
+    if closed_form:
+        exponent_d = 1.0 - exponent_n
+    else:
+        d_up = budgets[None, :] * (1 + _SLOPE_STEP) / per_token(np.exp(up))
+        exponent_d = (np.log(d_up) - np.log(tokens)) / np.log1p(_SLOPE_STEP)
+    loss = np.exp(_log_loss(law, thetas, log_n, np.log(tokens)))
+
+    warnings = []
+    if np.any(~np.isfinite(log_n[0])):
+        warnings.append("no interior optimum for the point estimate within N in [1e2, C/1e2]: the law has no optimum here")
+
+    def estimate(samples: Array) -> Estimate:
+        samples = np.broadcast_to(samples, (thetas.shape[0], budgets.size)) if samples.ndim == 2 else samples
+        value = samples[0]
+        if samples.shape[0] > 1:
+            lo, hi = percentile_interval(samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)], level)
+        else:
+            lo = hi = np.full_like(value, np.nan)
+        if scalar:
+            return Estimate(float(value[0]), float(lo[0]), float(hi[0]), level)
+        return Estimate(value, lo, hi, level)
+
+    exp_n = exponent_n if exponent_n.ndim == 2 else np.repeat(exponent_n[:, None], budgets.size, axis=1)
+    exp_d = exponent_d if np.ndim(exponent_d) == 2 else np.repeat(np.asarray(exponent_d)[:, None], budgets.size, axis=1)
+    return Allocation(
+        compute=float(budgets[0]) if scalar else budgets,
+        n_params=estimate(n_opt),
+        tokens=estimate(tokens),
+        tokens_per_param=estimate(tokens / n_opt),
+        loss=estimate(loss),
+        exponent_n=estimate(exp_n),
+        exponent_d=estimate(exp_d),
+        flops_convention=convention,
+        warnings=warnings,
+    )
+
+
+def _closed_form_log_n(natural: Array, law: str, log_budget: Array) -> Array:
+    """log N_opt for C = k N D: (draws, q) from natural (draws, P) and log(C/k) (q,)."""
+    big_a, big_b = natural[:, 1], natural[:, 2]
+    alpha = natural[:, 3]
+    beta = natural[:, 4] if law == "chinchilla" else alpha
+    log_g = (np.log(alpha * big_a) - np.log(beta * big_b)) / (alpha + beta)
+    return log_g[:, None] + (beta / (alpha + beta))[:, None] * log_budget[None, :]
+
+
+def _closed_form_exponent(natural: Array, law: str) -> Array:
+    alpha = natural[:, 3]
+    beta = natural[:, 4] if law == "chinchilla" else alpha
+    return beta / (alpha + beta)
+
+
+def _log_loss(law: Any, thetas: Array, log_n: Array, log_d: Array) -> Array:
+    """log L for each draw at its own (N, D): thetas (M, P), log_n and log_d (M, q)."""
+    out = np.empty_like(log_n)
+    for j in range(log_n.shape[1]):
+        values, _ = law.log_predict(thetas, np.stack([log_n[:, j], log_d[:, j]]))
+        out[:, j] = np.diagonal(values)
+    return out
+
+
+def _numeric_log_n(fit: Fit, thetas: Array, budgets: Array, per_token: Callable[[Array], Array]) -> Array:
+    """log N_opt per draw and budget by a fine log-N grid and a parabola through the best three."""
+    law = fit.law_spec
+    out = np.full((thetas.shape[0], budgets.size), np.nan)
+    for j, budget in enumerate(budgets):
+        grid_n = np.linspace(np.log(_MIN_PARAMS), np.log(budget), _GRID_POINTS)
+        tokens = budget / per_token(np.exp(grid_n))
+        usable = tokens >= _MIN_PARAMS
+        if usable.sum() < 3:
+            raise ValueError(f"compute {budget:.3g} is too small to train any model of >= 100 parameters on >= 100 tokens")
+        grid_n, tokens = grid_n[usable], tokens[usable]
+        values, _ = law.log_predict(thetas, np.stack([grid_n, np.log(tokens)]))
+        best = np.argmin(values, axis=1)
+        interior = (best > 0) & (best < grid_n.size - 1)
+        i = np.clip(best, 1, grid_n.size - 2)
+        rows = np.arange(thetas.shape[0])
+        y0, y1, y2 = values[rows, i - 1], values[rows, i], values[rows, i + 1]
+        step = grid_n[1] - grid_n[0]
+        curvature = y0 - 2 * y1 + y2
+        offset = np.where(curvature > 0, 0.5 * (y0 - y2) / np.where(curvature > 0, curvature, 1.0), 0.0)
+        out[:, j] = np.where(interior, grid_n[i] + np.clip(offset, -1, 1) * step, np.nan)
+    return out

@@ -1,0 +1,229 @@
+"""`fit()`: the one entry point that validates runs, finds the global minimum, checks
+extrapolation on held-out large runs and attaches bootstrap intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fitting import _validate as check
+from fitting.bootstrap import bootstrap_fit
+from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
+from fitting.laws.base import Array
+from fitting.objective import DEFAULT_DELTA
+from fitting.result import Fit, Holdout
+from fitting.search import global_search
+from fitting.solve import solve_batch
+
+DEFAULT_HOLDOUT_FRACTION = 0.1
+# Share of bootstrap replicates on a bound above which an interval is reported as truncated.
+_BOUND_SHARE_WARNING = 0.02
+
+
+def known_laws() -> tuple[str, ...]:
+    """Names accepted by fit()."""
+    return (*LOSS_LAWS, "auto")
+
+
+def fit(
+    law: str,
+    *,
+    loss: Any,
+    N: Any = None,
+    D: Any = None,
+    C: Any = None,
+    x: Any = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    delta: float = DEFAULT_DELTA,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+) -> Fit:
+    """Fit a loss law to runs and bootstrap its uncertainty.
+
+    law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (the N, D form with the
+    smallest held-out extrapolation error). N, D: parameters and training tokens per run; C
+    (training FLOPs) may replace D, then D = C / (6N). For "power" give exactly one of N, D, C or x.
+    bootstrap: replicates resampling runs with replacement (0 for none); seed makes it deterministic.
+    delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
+    holdout_fraction: share of the largest-scale runs refitted without, to measure extrapolation.
+    """
+    if not isinstance(law, str) or law not in known_laws():
+        raise ValueError(f"unknown law {law!r}: choose one of {', '.join(known_laws())}")
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    delta = check.positive_float("delta", delta)
+    if not 0.0 <= float(holdout_fraction) < 0.5:
+        raise ValueError(f"holdout_fraction must be in [0, 0.5), got {holdout_fraction!r}")
+    target = np.log(check.as_positive_array("loss", loss))
+
+    if law == "power":
+        variable, values = _single_input(N=N, D=D, C=C, x=x)
+        inputs = {variable: values}
+        laws = [LOSS_LAWS["power"]]
+    else:
+        inputs = _two_inputs(N=N, D=D, C=C, x=x)
+        laws = [LOSS_LAWS[name] for name in AUTO_CANDIDATES] if law == "auto" else [LOSS_LAWS[law]]
+        variable = None
+    n_points = check.same_length({**inputs, "loss": target})
+    for spec in laws:
+        check.enough_points(n_points, spec.n_params, spec.name)
+    if variable is None:
+        for name, values in inputs.items():
+            check.distinct_values(name, values, law)
+    logx = np.log(np.stack(list(inputs.values())))
+    ranges = {name: (float(v.min()), float(v.max())) for name, v in inputs.items()}
+
+    if len(laws) == 1:
+        chosen, candidates = laws[0], None
+        search = global_search(chosen, logx, target, delta)
+        holdout = holdout_check(chosen, logx, target, delta, search.basins, holdout_fraction)
+    else:
+        chosen, search, holdout, candidates = _select(laws, logx, target, delta, holdout_fraction)
+    return _finish(chosen, search, holdout, logx, target, delta, bootstrap, seed, ranges, variable, candidates)
+
+
+def _single_input(**given: Any) -> tuple[str, Array]:
+    present = {k: v for k, v in given.items() if v is not None}
+    if len(present) != 1:
+        raise ValueError(
+            f"law 'power' fits loss against one input: pass exactly one of N, D, C or x (got {sorted(present) or 'none'})"
+        )
+    name, values = next(iter(present.items()))
+    return name, check.as_positive_array(name, values)
+
+
+def _two_inputs(N: Any, D: Any, C: Any, x: Any) -> dict[str, Array]:
+    if x is not None:
+        raise ValueError("x is for law 'power'; laws of N and D take N= and D= (or C=)")
+    if N is None:
+        raise ValueError("N (parameters per run) is required for laws of N and D")
+    n_params = check.as_positive_array("N", N)
+    if D is not None and C is not None:
+        raise ValueError("give D (tokens) or C (training FLOPs), not both")
+    if D is None and C is None:
+        raise ValueError("D (training tokens per run) is required; or give C (training FLOPs), then D = C / (6N)")
+    if D is not None:
+        tokens = check.as_positive_array("D", D)
+    else:
+        compute = check.as_positive_array("C", C)
+        check.same_length({"N": n_params, "C": compute})
+        tokens = compute / (6.0 * n_params)  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
+    return {"N": n_params, "D": tokens}
+
+
+def holdout_check(
+    law: Law, logx: Array, target: Array, delta: float, starts: Array, fraction: float
+) -> Holdout | None:
+    """Refit without the largest-scale runs (from `starts`) and measure the error on them."""
+    n_rows = target.shape[0]
+    n_out = min(max(1, round(fraction * n_rows)), n_rows - law.n_params - 2)
+    if fraction <= 0 or n_out < 1:
+        return None
+    scale = law.log_scale(logx)
+    held = np.argsort(scale, kind="stable")[-n_out:]
+    weights = np.ones(n_rows)
+    weights[held] = 0.0
+    # Restart from every competitive full-data minimum: dropping a tenth of the runs moves the
+    # optimum, it does not create a better basin far from all of them.
+    refit = solve_batch(law, starts, logx, target, np.broadcast_to(weights, (starts.shape[0], n_rows)), delta)
+    theta = refit.theta[int(np.argmin(refit.objective))]
+    relative = np.abs(np.exp(law.log_predict(theta[None, :], logx)[0][0] - target) - 1.0)
+    return Holdout(
+        n_heldout=int(n_out),
+        scale_threshold=float(np.exp(scale[held].min())),
+        relative_error=float(relative[held].mean()),
+        max_relative_error=float(relative[held].max()),
+        in_sample_relative_error=float(relative[weights > 0].mean()),
+    )
+
+
+def _select(laws: list[Law], logx: Array, target: Array, delta: float, fraction: float):
+    """Fit every candidate form; the smallest held-out error wins."""
+    results = []
+    for law in laws:
+        search = global_search(law, logx, target, delta)
+        holdout = holdout_check(law, logx, target, delta, search.basins, fraction or 0.1)
+        error = holdout.relative_error if holdout else np.inf
+        results.append((error, law, search, holdout))
+    candidates = {law.name: float(error) for error, law, _, _ in results}
+    error, law, search, holdout = min(results, key=lambda item: item[0])
+    return law, search, holdout, candidates
+
+
+def _bound_names(law: Law, theta: Array) -> list[tuple[str, str, float]]:
+    lower, upper = np.asarray(law.lower), np.asarray(law.upper)
+    width = upper - lower
+    hits = []
+    for i, name in enumerate(law.raw_names):
+        if theta[i] <= lower[i] + 1e-6 * width[i]:
+            hits.append((name, "lower", float(lower[i])))
+        elif theta[i] >= upper[i] - 1e-6 * width[i]:
+            hits.append((name, "upper", float(upper[i])))
+    return hits
+
+
+def _finish(
+    law: Law,
+    search: Any,
+    holdout: Holdout | None,
+    logx: Array,
+    target: Array,
+    delta: float,
+    bootstrap: int,
+    seed: int,
+    ranges: dict[str, tuple[float, float]],
+    variable: str | None,
+    candidates: dict[str, float] | None,
+) -> Fit:
+    warnings: list[str] = []
+    if not search.converged:
+        warnings.append("the point estimate did not meet the convergence test; treat it with suspicion")
+    for name, side, bound in _bound_names(law, search.theta):
+        warnings.append(
+            f"{name} ended on its {side} bound ({bound:g}): the data does not pin it down, so the fit is not a "
+            "trustworthy estimate of this law; add runs over a wider range or choose a simpler law"
+        )
+
+    draws = np.empty((0, law.n_params))
+    n_failed = 0
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        replicates = bootstrap_fit(law, logx, target, delta, search.basins, bootstrap, rng)
+        draws = law.to_natural(replicates.theta)
+        n_failed = replicates.n_failed
+        if n_failed:
+            warnings.append(
+                f"{n_failed} of {bootstrap} bootstrap replicates did not converge and are left out of the intervals"
+            )
+        lower, upper = np.asarray(law.lower), np.asarray(law.upper)
+        on_bound = (replicates.theta <= lower + 1e-6 * (upper - lower)) | (
+            replicates.theta >= upper - 1e-6 * (upper - lower)
+        )
+        for i, name in enumerate(law.raw_names):
+            share = float(on_bound[:, i].mean()) if on_bound.shape[0] else 0.0
+            if share > _BOUND_SHARE_WARNING:
+                warnings.append(
+                    f"{share:.0%} of bootstrap replicates put {name} on a bound: its interval is cut off there"
+                )
+
+    natural = law.to_natural(search.theta)
+    return Fit(
+        law=law.name,
+        params={name: float(natural[i]) for i, name in enumerate(law.param_names)},
+        theta=search.theta,
+        draws=draws,
+        objective=search.objective,
+        n_points=int(target.shape[0]),
+        converged=search.converged,
+        n_bootstrap=bootstrap,
+        n_failed_replicates=n_failed,
+        delta=delta,
+        seed=seed,
+        holdout=holdout,
+        input_ranges=ranges,
+        variable=variable,
+        candidates=candidates,
+        warnings=warnings,
+    )
+

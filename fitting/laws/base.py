@@ -1,0 +1,86 @@
+"""The shape every loss law shares: log-space parameters, a batched log-prediction with its
+Jacobian, an initialisation grid and box bounds.
+
+Laws are fitted in log space (Hoffmann et al. 2022, approach 3): the solver sees raw
+parameters ``theta`` (logs of the scale constants, exponents as they are) and compares
+``log_predict(theta, X)`` with ``log(loss)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Law:
+    """A loss law L(inputs; params) fitted as log L = f(theta, log inputs).
+
+    Subclasses implement ``log_predict`` (batched over problems) and the conversions between
+    raw parameters (what the solver moves) and natural parameters (what users read).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    param_names: tuple[str, ...]
+    raw_names: tuple[str, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    description: str = ""
+    # Raw-parameter indices that must be read on the log scale (for printing and bounds text).
+    log_params: tuple[int, ...] = field(default=())
+
+    @property
+    def n_params(self) -> int:
+        return len(self.raw_names)
+
+    def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
+        """Return log L of shape (M, n) and its Jacobian laid out as (M, P, n).
+
+        theta: (M, P) raw parameters, one row per problem; logx: (k, n) log inputs.
+        """
+        raise NotImplementedError
+
+    def to_natural(self, theta: Array) -> Array:
+        """Raw parameters (..., P) to natural ones (..., P), in ``param_names`` order."""
+        raise NotImplementedError
+
+    def from_natural(self, params: Array) -> Array:
+        """Natural parameters (..., P) back to raw ones."""
+        raise NotImplementedError
+
+    def grid(self) -> Array:
+        """Initialisation grid (S, P) of raw parameters for the multi-start search."""
+        raise NotImplementedError
+
+    def log_scale(self, logx: Array) -> Array:
+        """Log of each run's scale, (k, n) -> (n,), used to pick the held-out largest runs.
+
+        The default is the product of the inputs: proportional to compute 6ND for N, D laws.
+        """
+        return np.sum(logx, axis=0)
+
+
+def softmax_lse(*terms: Array) -> tuple[Array, list[Array]]:
+    """Log-sum-exp of a few same-shaped arrays and the softmax weights (its gradient), computed
+    stably; separate arrays rather than a stacked axis, because reductions over a short last
+    axis are several times slower in numpy."""
+    peak = terms[0]
+    for term in terms[1:]:
+        peak = np.maximum(peak, term)
+    expd = [np.exp(term - peak) for term in terms]
+    total = expd[0]
+    for value in expd[1:]:
+        total = total + value
+    inverse = 1.0 / total
+    return peak + np.log(total), [value * inverse for value in expd]
+
+
+def product_grid(*axes: list[float] | Array) -> Array:
+    """Cartesian product of 1-D axes as an (S, len(axes)) array."""
+    mesh = np.meshgrid(*[np.asarray(a, dtype=float) for a in axes], indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)

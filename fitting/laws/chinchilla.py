@@ -1,0 +1,96 @@
+"""Chinchilla parametric loss L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 2) and
+its equal-exponent variant L = E + A/N^alpha + B/D^alpha (Gadre et al. 2024, over-trained models).
+
+Fitted as log L = LSE(a - alpha log N, b - beta log D, e) with A = e^a, B = e^b, E = e^e,
+the parameterisation of Hoffmann et al. (approach 3) and the Epoch replication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitting.laws.base import Array, Law, product_grid, softmax_lse
+
+# Hoffmann et al. 2022 (appendix D.2) initialisation grid, as the Epoch replication states it:
+# alpha, beta in {0, 0.5, ..., 2}; e in {-1, -0.5, ..., 1}; a, b in {0, 5, ..., 25}. We extend e to
+# 1.5 so that irreducible losses up to e^1.5 = 4.5 nats are reachable from a nearby start.
+_EXPONENTS = np.arange(0.0, 2.01, 0.5)
+_LOG_E = np.arange(-1.0, 1.51, 0.5)
+_LOG_SCALE = np.arange(0.0, 25.01, 5.0)
+
+# Box bounds on the raw parameters. Exponents stay in [0, 3]: a negative exponent means loss
+# grows with scale, which is not a scaling law; a fit that ends on a bound says so in warnings.
+_BOUND_LOG_SCALE = (-20.0, 80.0)
+_BOUND_LOG_E = (-10.0, 4.0)
+_BOUND_EXPONENT = (0.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Chinchilla(Law):
+    """L = E + A/N^alpha + B/D^beta; raw theta = (a, b, e, alpha, beta)."""
+
+    def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
+        a, b, e, alpha, beta = (theta[:, i : i + 1] for i in range(5))
+        log_n, log_d = logx[0][None, :], logx[1][None, :]
+        value, (p_n, p_d, p_e) = softmax_lse(a - alpha * log_n, b - beta * log_d, e + 0.0 * log_n)
+        jac = np.stack([p_n, p_d, p_e, -p_n * log_n, -p_d * log_d], axis=1)
+        return value, jac
+
+    def to_natural(self, theta: Array) -> Array:
+        a, b, e, alpha, beta = np.moveaxis(theta, -1, 0)
+        return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha, beta], axis=-1)
+
+    def from_natural(self, params: Array) -> Array:
+        big_e, big_a, big_b, alpha, beta = np.moveaxis(params, -1, 0)
+        return np.stack([np.log(big_a), np.log(big_b), np.log(big_e), alpha, beta], axis=-1)
+
+    def grid(self) -> Array:
+        return product_grid(_LOG_SCALE, _LOG_SCALE, _LOG_E, _EXPONENTS, _EXPONENTS)
+
+
+@dataclass(frozen=True)
+class ChinchillaEqual(Law):
+    """L = E + A/N^alpha + B/D^alpha; raw theta = (a, b, e, alpha)."""
+
+    def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
+        a, b, e, alpha = (theta[:, i : i + 1] for i in range(4))
+        log_n, log_d = logx[0][None, :], logx[1][None, :]
+        value, (p_n, p_d, p_e) = softmax_lse(a - alpha * log_n, b - alpha * log_d, e + 0.0 * log_n)
+        jac = np.stack([p_n, p_d, p_e, -p_n * log_n - p_d * log_d], axis=1)
+        return value, jac
+
+    def to_natural(self, theta: Array) -> Array:
+        a, b, e, alpha = np.moveaxis(theta, -1, 0)
+        return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha], axis=-1)
+
+    def from_natural(self, params: Array) -> Array:
+        big_e, big_a, big_b, alpha = np.moveaxis(params, -1, 0)
+        return np.stack([np.log(big_a), np.log(big_b), np.log(big_e), alpha], axis=-1)
+
+    def grid(self) -> Array:
+        return product_grid(_LOG_SCALE, _LOG_SCALE, _LOG_E, _EXPONENTS)
+
+
+CHINCHILLA = Chinchilla(
+    name="chinchilla",
+    inputs=("N", "D"),
+    param_names=("E", "A", "B", "alpha", "beta"),
+    raw_names=("a", "b", "e", "alpha", "beta"),
+    lower=(_BOUND_LOG_SCALE[0], _BOUND_LOG_SCALE[0], _BOUND_LOG_E[0], _BOUND_EXPONENT[0], _BOUND_EXPONENT[0]),
+    upper=(_BOUND_LOG_SCALE[1], _BOUND_LOG_SCALE[1], _BOUND_LOG_E[1], _BOUND_EXPONENT[1], _BOUND_EXPONENT[1]),
+    description="L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, approach 3)",
+    log_params=(0, 1, 2),
+)
+
+CHINCHILLA_EQUAL = ChinchillaEqual(
+    name="chinchilla_equal",
+    inputs=("N", "D"),
+    param_names=("E", "A", "B", "alpha"),
+    raw_names=("a", "b", "e", "alpha"),
+    lower=(_BOUND_LOG_SCALE[0], _BOUND_LOG_SCALE[0], _BOUND_LOG_E[0], _BOUND_EXPONENT[0]),
+    upper=(_BOUND_LOG_SCALE[1], _BOUND_LOG_SCALE[1], _BOUND_LOG_E[1], _BOUND_EXPONENT[1]),
+    description="L = E + A/N^alpha + B/D^alpha (equal exponents; Gadre et al. 2024)",
+    log_params=(0, 1, 2),
+)

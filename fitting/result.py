@@ -1,0 +1,180 @@
+"""Result objects of a fit: the Fit itself, predictions and estimates with intervals, and the
+held-out extrapolation check. Results are data: an unconverged fit or failed replicates are
+fields and warnings, never exceptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fitting._validate import as_positive_array, level_in_unit_interval, same_length
+from fitting.laws import LOSS_LAWS, Law
+from fitting.laws.base import Array
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with a bootstrap percentile interval at `level` (scalars or arrays alike)."""
+
+    value: Any
+    lo: Any
+    hi: Any
+    level: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": _plain(self.value), "lo": _plain(self.lo), "hi": _plain(self.hi), "level": self.level}
+
+
+# A prediction of loss is an estimate of loss.
+Prediction = Estimate
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Extrapolation check: refit without the largest-scale runs, error on those runs."""
+
+    n_heldout: int
+    scale_threshold: float  # runs at or above this scale (N*D, or x) were held out
+    relative_error: float  # mean |predicted / actual - 1| over the held-out runs
+    max_relative_error: float
+    in_sample_relative_error: float  # same measure on the runs the refit saw
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Array, Array]:
+    """Equal-tailed percentile interval of bootstrap samples."""
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(samples, [tail, 100.0 - tail], axis=axis)
+    return lo, hi
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays to JSON-friendly Python values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A loss law fitted to runs: point estimate, bootstrap draws, diagnostics and warnings."""
+
+    law: str
+    params: dict[str, float]
+    theta: Array  # raw (log-space) parameters of the point estimate
+    draws: Array  # (n_ok, P) natural parameters of the converged bootstrap replicates
+    objective: float
+    n_points: int
+    converged: bool
+    n_bootstrap: int
+    n_failed_replicates: int
+    delta: float
+    seed: int
+    holdout: Holdout | None
+    input_ranges: dict[str, tuple[float, float]]
+    variable: str | None = None  # for 'power': which input x is (N, D or C)
+    candidates: dict[str, float] | None = None  # for 'auto': held-out error of every form tried
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def law_spec(self) -> Law:
+        return LOSS_LAWS[self.law]
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.law_spec.param_names
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.variable,) if self.variable else self.law_spec.inputs
+
+    def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Percentile interval of every parameter from the bootstrap draws."""
+        level = level_in_unit_interval(level)
+        if self.draws.shape[0] == 0:
+            raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
+        lo, hi = percentile_interval(self.draws, level)
+        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.param_names)}
+
+    def _log_inputs(self, inputs: dict[str, Any]) -> tuple[Array, tuple[int, ...]]:
+        names = self.inputs
+        unknown = set(inputs) - set(names) - ({"x"} if self.variable else set())
+        if unknown:
+            raise ValueError(f"predict got {sorted(unknown)}; law {self.law!r} takes {', '.join(names)}")
+        values = {}
+        for name in names:
+            given = inputs.get(name, inputs.get("x") if self.variable else None)
+            if given is None:
+                raise ValueError(f"predict needs {name}= (law {self.law!r} takes {', '.join(names)})")
+            values[name] = np.asarray(given, dtype=float)
+        shape = np.broadcast_shapes(*(v.shape for v in values.values()))
+        flat = {k: as_positive_array(k, np.broadcast_to(v, shape).ravel()) for k, v in values.items()}
+        same_length(flat)
+        return np.log(np.stack([flat[name] for name in names])), shape
+
+    def predict(self, level: float = 0.95, **inputs: Any) -> Estimate:
+        """Predicted loss at the given inputs (scalars or arrays) with a bootstrap interval."""
+        level = level_in_unit_interval(level)
+        logx, shape = self._log_inputs(inputs)
+        law = self.law_spec
+        value = np.exp(law.log_predict(self.theta[None, :], logx)[0][0]).reshape(shape)
+        if self.draws.shape[0]:
+            samples = np.exp(law.log_predict(law.from_natural(self.draws), logx)[0])
+            lo, hi = (b.reshape(shape) for b in percentile_interval(samples, level))
+        else:
+            lo = hi = np.full(shape, np.nan)
+        if not shape:
+            return Estimate(float(value), float(lo), float(hi), level)
+        return Estimate(value, lo, hi, level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""
+        return {
+            "law": self.law,
+            "params": dict(self.params),
+            "ci95": {k: list(v) for k, v in self.ci(0.95).items()} if self.draws.shape[0] else None,
+            "objective": self.objective,
+            "n_points": self.n_points,
+            "warnings": list(self.warnings),
+            "converged": self.converged,
+            "theta": self.theta.tolist(),
+            "draws": self.draws.tolist(),
+            "n_bootstrap": self.n_bootstrap,
+            "n_failed_replicates": self.n_failed_replicates,
+            "delta": self.delta,
+            "seed": self.seed,
+            "holdout": self.holdout.to_dict() if self.holdout else None,
+            "input_ranges": {k: list(v) for k, v in self.input_ranges.items()},
+            "variable": self.variable,
+            "candidates": self.candidates,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fit:
+        """Inverse of to_dict."""
+        law = LOSS_LAWS[data["law"]]
+        draws = np.asarray(data["draws"], dtype=float).reshape(-1, law.n_params)
+        return cls(
+            law=data["law"],
+            params={k: float(v) for k, v in data["params"].items()},
+            theta=np.asarray(data["theta"], dtype=float),
+            draws=draws,
+            objective=float(data["objective"]),
+            n_points=int(data["n_points"]),
+            converged=bool(data["converged"]),
+            n_bootstrap=int(data["n_bootstrap"]),
+            n_failed_replicates=int(data["n_failed_replicates"]),
+            delta=float(data["delta"]),
+            seed=int(data["seed"]),
+            holdout=Holdout(**data["holdout"]) if data.get("holdout") else None,
+            input_ranges={k: (float(v[0]), float(v[1])) for k, v in data["input_ranges"].items()},
+            variable=data.get("variable"),
+            candidates=data.get("candidates"),
+            warnings=list(data.get("warnings", [])),
+        )
