@@ -31,11 +31,12 @@ from trainer.spec import RunSpec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
-# Divergence: the smoothed train loss rising above the loss at initialisation after warmup means
-# the optimiser is moving away from any solution (the loss "spikes" of Chowdhery et al. 2022, PaLM
-# §5.1, that do not recover); NaN/inf at any step is divergence outright. The EMA (decay 0.9,
-# ~10 log steps) keeps a single noisy batch from stopping a healthy run.
-_DIVERGENCE_EMA = 0.9
+# Divergence: NaN/inf at any step, or the train loss above its value at initialisation after
+# warmup. Loss spikes can recover (Chowdhery et al. 2022, PaLM §5.1), so a loss above the initial
+# one must persist for _DIVERGENCE_PATIENCE logged steps; a loss above twice the initial one (worse
+# than a random model by ln V nats and more) stops the run at once.
+_DIVERGENCE_PATIENCE = 5
+_DIVERGENCE_FACTOR = 2.0
 # Spec fields that may change between an interrupted run and its resumption: they choose where
 # and how fast it runs, not what it computes.
 _RESUMABLE_CHANGES = frozenset({"device", "compile"})
@@ -113,7 +114,7 @@ class _State:
 
     step: int = 0
     initial_loss: float | None = None
-    loss_ema: float | None = None
+    above_initial: int = 0
     last_train_loss: float | None = None
     last_eval_loss: float | None = None
     elapsed: float = 0.0
@@ -224,18 +225,20 @@ def train(
 def _divergence(state: _State, train_loss: float, step: int, spec: RunSpec) -> str:
     """The reason the run diverged at this step, or "" while it is healthy."""
     if not math.isfinite(train_loss):
-        return f"train loss became {train_loss} at step {step + 1}"
-    ema = (
-        train_loss
-        if state.loss_ema is None
-        else _DIVERGENCE_EMA * state.loss_ema + (1 - _DIVERGENCE_EMA) * train_loss
-    )
-    state.loss_ema = ema
+        return f"train loss became {train_loss} at step {step + 1}: lower lr"
     assert state.initial_loss is not None
-    if step >= spec.warmup_steps and ema > state.initial_loss:
+    if step < spec.warmup_steps:
+        return ""
+    if train_loss > _DIVERGENCE_FACTOR * state.initial_loss:
         return (
-            f"smoothed train loss {ema:.4g} rose above its initial value {state.initial_loss:.4g} "
-            f"after warmup (step {step + 1}): lower lr"
+            f"train loss {train_loss:.4g} is more than twice its initial value {state.initial_loss:.4g} "
+            f"at step {step + 1}: lower lr"
+        )
+    state.above_initial = state.above_initial + 1 if train_loss > state.initial_loss else 0
+    if state.above_initial >= _DIVERGENCE_PATIENCE:
+        return (
+            f"train loss stayed above its initial value {state.initial_loss:.4g} for "
+            f"{state.above_initial} logged steps after warmup (step {step + 1}): lower lr"
         )
     return ""
 
@@ -323,7 +326,7 @@ def _save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "step": state.step,  # also the data position: batch i is a pure function of step i
         "initial_loss": state.initial_loss,
-        "loss_ema": state.loss_ema,
+        "above_initial": state.above_initial,
         "last_train_loss": state.last_train_loss,
         "last_eval_loss": state.last_eval_loss,
         "elapsed": state.elapsed,
@@ -360,7 +363,7 @@ def _load_checkpoint(
     return _State(
         step=payload["step"],
         initial_loss=payload["initial_loss"],
-        loss_ema=payload["loss_ema"],
+        above_initial=payload["above_initial"],
         last_train_loss=payload["last_train_loss"],
         last_eval_loss=payload["last_eval_loss"],
         elapsed=payload["elapsed"],
