@@ -1,0 +1,73 @@
+"""`fit("auto")` picks the form with the smallest held-out error and reports every candidate;
+a fit survives to_dict/from_dict; allocation by grid search agrees with the closed form."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import fitting
+from fitting.result import Fit
+from tests.unit.fitting.conftest import chinchilla_design, chinchilla_sample
+
+
+def test_auto_reports_every_candidate_and_picks_the_best_extrapolator():
+    n_params, tokens = chinchilla_design()
+    loss = 2.0 + 300.0 / n_params**0.3 + 900.0 / tokens**0.3
+    loss *= np.exp(np.random.default_rng(5).normal(0, 0.003, loss.size))
+    fit = fitting.fit("auto", N=n_params, D=tokens, loss=loss, bootstrap=50, seed=0)
+    assert set(fit.candidates) == {"chinchilla", "chinchilla_equal", "kaplan"}
+    assert fit.law == min(fit.candidates, key=fit.candidates.get)
+    assert fit.law in ("chinchilla", "chinchilla_equal")  # Kaplan's form has no floor E
+    assert fit.candidates["kaplan"] > fit.candidates[fit.law]
+    assert fit.holdout.relative_error == pytest.approx(fit.candidates[fit.law])
+
+
+def test_round_trip_through_json_keeps_predictions():
+    n_params, tokens, loss = chinchilla_sample(np.random.default_rng(8))
+    fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
+    restored = Fit.from_dict(json.loads(json.dumps(fit.to_dict())))
+    original, again = fit.predict(N=1e10, D=2e11), restored.predict(N=1e10, D=2e11)
+    assert (again.value, again.lo, again.hi) == (original.value, original.lo, original.hi)
+    assert restored.ci() == fit.ci()
+    assert restored.holdout == fit.holdout
+
+
+@pytest.mark.parametrize("law", ["chinchilla", "chinchilla_equal"])
+def test_numeric_allocation_matches_closed_form(law):
+    n_params, tokens, loss = chinchilla_sample(np.random.default_rng(9))
+    fit = fitting.fit(law, N=n_params, D=tokens, loss=loss, bootstrap=50, seed=0)
+    closed = fitting.optimal_allocation(fit, compute=np.array([1e21, 1e23]))
+    numeric = fitting.optimal_allocation(fit, compute=np.array([1e21, 1e23]), flops_per_token=lambda n: 6.0 * n)
+    np.testing.assert_allclose(numeric.n_params.value, closed.n_params.value, rtol=1e-4)
+    np.testing.assert_allclose(numeric.n_params.hi, closed.n_params.hi, rtol=1e-4)
+    np.testing.assert_allclose(numeric.exponent_n.value, closed.exponent_n.value, atol=1e-3)
+    assert np.all(numeric.tokens.value * numeric.n_params.value * 6.0 == pytest.approx([1e21, 1e23]))
+
+
+def test_allocation_of_hoffmann_rounded_law(chinchilla_reference):
+    """SOURCE.md derives D/N = 92.8 at 5.88e23 FLOPs from Hoffmann's rounded parameters."""
+    published = chinchilla_reference["hoffmann_2022_approach3_published_rounded"]
+    derived = chinchilla_reference["derived_by_us_not_published"]["hoffmann_rounded"]
+    params = {k: published[k] for k in ("E", "A", "B", "alpha", "beta")}
+    theta = fitting.LOSS_LAWS["chinchilla"].from_natural(np.array([params[k] for k in ("E", "A", "B", "alpha", "beta")]))
+    fit = Fit(
+        law="chinchilla", params=params, theta=theta, draws=np.empty((0, 5)), objective=0.0, n_points=0,
+        converged=True, n_bootstrap=0, n_failed_replicates=0, delta=1e-3, seed=0, holdout=None, input_ranges={},
+    )
+    allocation = fitting.optimal_allocation(fit, compute=5.88e23)
+    assert allocation.n_params.value == pytest.approx(derived["N_opt"], rel=0.01)
+    assert allocation.tokens_per_param.value == pytest.approx(derived["D_over_N"], rel=0.01)
+    assert allocation.exponent_n.value == pytest.approx(derived["a"], abs=1e-3)
+
+
+def test_kaplan_allocation_has_an_interior_optimum():
+    n_params, tokens = chinchilla_design()
+    loss = ((8.8e13 / n_params) ** (0.076 / 0.095) + 5.4e13 / tokens) ** 0.095
+    fit = fitting.fit("kaplan", N=n_params, D=tokens, loss=loss, bootstrap=30, seed=0)
+    allocation = fitting.optimal_allocation(fit, compute=1e21)
+    assert allocation.warnings == []
+    assert 1e3 < allocation.n_params.value < 1e21 / 6 / 1e3
+    assert 0.0 < allocation.exponent_n.value < 1.0
