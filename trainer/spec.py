@@ -202,10 +202,6 @@ def _validate(spec: RunSpec) -> None:
             f"d_model ({spec.d_model}) is not divisible by n_head ({spec.n_head}): "
             "pick n_head that divides d_model"
         )
-    if (spec.d_model // spec.n_head) % 2:
-        raise ValueError(
-            f"head size d_model/n_head ({spec.d_model // spec.n_head}) must be even: change d_model or n_head"
-        )
     if spec.batch_tokens < spec.seq_len:
         raise ValueError(
             f"batch_tokens ({spec.batch_tokens}) is less than one sequence (seq_len {spec.seq_len}): "
