@@ -64,18 +64,26 @@ def optimal_allocation(
     """
     level = level_in_unit_interval(level)
     if tuple(fit.inputs) != ("N", "D"):
-        raise ValueError(f"optimal_allocation needs a law of N and D; this fit is {fit.law!r} of {fit.inputs[0]}")
+        raise ValueError(
+            f"optimal_allocation needs a law of N and D; this fit is {fit.law!r} of {fit.inputs[0]}"
+        )
     scalar = np.ndim(compute) == 0
     budgets = as_positive_array("compute", compute)
     law = fit.law_spec
-    thetas = np.vstack([fit.theta[None, :], law.from_natural(fit.draws)]) if fit.draws.size else fit.theta[None, :]
+    thetas = (
+        np.vstack([fit.theta[None, :], law.from_natural(fit.draws)]) if fit.draws.size else fit.theta[None, :]
+    )
 
     closed_form = fit.law in ("chinchilla", "chinchilla_equal") and not callable(flops_per_token)
     if callable(flops_per_token):
         convention = "C = flops_per_token(N) * D"
         per_token = flops_per_token
     else:
-        k = _DEFAULT_FLOPS_PER_PARAM_TOKEN if flops_per_token is None else positive_float("flops_per_token", flops_per_token)
+        k = (
+            _DEFAULT_FLOPS_PER_PARAM_TOKEN
+            if flops_per_token is None
+            else positive_float("flops_per_token", flops_per_token)
+        )
         convention = f"C = {k:g} N D"
 
         def per_token(n: Array, k: float = k) -> Array:
@@ -99,7 +107,9 @@ def optimal_allocation(
 
     warnings = []
     if np.any(~np.isfinite(log_n[0])):
-        warnings.append("no interior optimum for the point estimate within N in [1e2, C/1e2]: the law has no optimum here")
+        warnings.append(
+            "no interior optimum for the point estimate within N in [1e2, C/1e2]: the law has no optimum here"
+        )
 
     def estimate(samples: Array) -> Estimate:
         samples = np.broadcast_to(samples, (thetas.shape[0], budgets.size)) if samples.ndim == 2 else samples
@@ -113,7 +123,11 @@ def optimal_allocation(
         return Estimate(value, lo, hi, level)
 
     exp_n = exponent_n if exponent_n.ndim == 2 else np.repeat(exponent_n[:, None], budgets.size, axis=1)
-    exp_d = exponent_d if np.ndim(exponent_d) == 2 else np.repeat(np.asarray(exponent_d)[:, None], budgets.size, axis=1)
+    exp_d = (
+        exponent_d
+        if np.ndim(exponent_d) == 2
+        else np.repeat(np.asarray(exponent_d)[:, None], budgets.size, axis=1)
+    )
     return Allocation(
         compute=float(budgets[0]) if scalar else budgets,
         n_params=estimate(n_opt),
@@ -160,7 +174,9 @@ def _numeric_log_n(fit: Fit, thetas: Array, budgets: Array, per_token: Callable[
         tokens = budget / per_token(np.exp(grid_n))
         usable = tokens >= _MIN_PARAMS
         if usable.sum() < 3:
-            raise ValueError(f"compute {budget:.3g} is too small to train any model of >= 100 parameters on >= 100 tokens")
+            raise ValueError(
+                f"compute {budget:.3g} is too small to train any model of >= 100 parameters on >= 100 tokens"
+            )
         grid_n, tokens = grid_n[usable], tokens[usable]
         values, _ = law.log_predict(thetas, np.stack([grid_n, np.log(tokens)]))
         best = np.argmin(values, axis=1)

@@ -80,7 +80,9 @@ def fit(
         holdout = holdout_check(chosen, logx, target, delta, search.basins, holdout_fraction)
     else:
         chosen, search, holdout, candidates = _select(laws, logx, target, delta, holdout_fraction)
-    return _finish(chosen, search, holdout, logx, target, delta, bootstrap, seed, ranges, variable, candidates)
+    return _finish(
+        chosen, search, holdout, logx, target, delta, bootstrap, seed, ranges, variable, candidates
+    )
 
 
 def _single_input(**given: Any) -> tuple[str, Array]:
@@ -102,7 +104,9 @@ def _two_inputs(N: Any, D: Any, C: Any, x: Any) -> dict[str, Array]:
     if D is not None and C is not None:
         raise ValueError("give D (tokens) or C (training FLOPs), not both")
     if D is None and C is None:
-        raise ValueError("D (training tokens per run) is required; or give C (training FLOPs), then D = C / (6N)")
+        raise ValueError(
+            "D (training tokens per run) is required; or give C (training FLOPs), then D = C / (6N)"
+        )
     if D is not None:
         tokens = check.as_positive_array("D", D)
     else:
@@ -226,4 +230,3 @@ def _finish(
         candidates=candidates,
         warnings=warnings,
     )
-

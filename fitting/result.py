@@ -24,7 +24,12 @@ class Estimate:
     level: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": _plain(self.value), "lo": _plain(self.lo), "hi": _plain(self.hi), "level": self.level}
+        return {
+            "value": _plain(self.value),
+            "lo": _plain(self.lo),
+            "hi": _plain(self.hi),
+            "level": self.level,
+        }
 
 
 # A prediction of loss is an estimate of loss.

@@ -66,7 +66,9 @@ def distinct_minima(theta: Array, objective: Array, limit: int) -> tuple[Array, 
     return theta[kept], objective[kept]
 
 
-def polish(law: Law, theta: Array, logx: Array, target: Array, weights: Array, delta: float) -> tuple[Array, float]:
+def polish(
+    law: Law, theta: Array, logx: Array, target: Array, weights: Array, delta: float
+) -> tuple[Array, float]:
     """Refine a solution with L-BFGS-B at tight tolerances (Hoffmann et al.'s optimiser)."""
     bounds = list(zip(law.lower, law.upper, strict=True))
     result = minimize(
@@ -82,7 +84,12 @@ def polish(law: Law, theta: Array, logx: Array, target: Array, weights: Array, d
 
 
 def global_search(
-    law: Law, logx: Array, target: Array, delta: float, weights: Array | None = None, starts: Array | None = None
+    law: Law,
+    logx: Array,
+    target: Array,
+    delta: float,
+    weights: Array | None = None,
+    starts: Array | None = None,
 ) -> SearchResult:
     """Minimise the weighted Huber objective from every start (default: the law's grid)."""
     weights = np.ones(target.shape[0]) if weights is None else weights
@@ -91,7 +98,9 @@ def global_search(
     order = np.argsort(screened.objective)[:_SURVIVORS]
     final = solve_batch(law, screened.theta[order], logx, target, weights, delta)
     competitive = final.objective <= _BASIN_RATIO * final.objective.min()
-    basins, basin_objectives = distinct_minima(final.theta[competitive], final.objective[competitive], _MAX_BASINS)
+    basins, basin_objectives = distinct_minima(
+        final.theta[competitive], final.objective[competitive], _MAX_BASINS
+    )
     best = int(np.argmin(final.objective))
     theta, objective = final.theta[best], float(final.objective[best])
     polished, polished_objective = polish(law, theta, logx, target, weights, delta)

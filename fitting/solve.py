@@ -74,7 +74,9 @@ def solve_batch(
         _solve_chunk(law, theta0[i : i + _CHUNK], logx, target, weights[i : i + _CHUNK], delta, max_iter)
         for i in range(0, theta0.shape[0], _CHUNK)
     ]
-    return BatchSolution(*(np.concatenate([getattr(p, f) for p in parts]) for f in BatchSolution.__dataclass_fields__))
+    return BatchSolution(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in BatchSolution.__dataclass_fields__)
+    )
 
 
 def _solve_chunk(
@@ -94,7 +96,12 @@ def _solve_chunk(
         if active.size == 0:
             break
         th, obj, res, jc, wt, lam = (
-            theta[active], objective[active], residual[active], jac[active], weights[active], damping[active]
+            theta[active],
+            objective[active],
+            residual[active],
+            jac[active],
+            weights[active],
+            damping[active],
         )
         gradient = _gradient(jc, res, wt, delta)
         free = ~(((th <= lower + 1e-12) & (gradient > 0)) | ((th >= upper - 1e-12) & (gradient < 0)))
@@ -126,7 +133,9 @@ def _solve_chunk(
         damping[active] = np.where(better, np.maximum(lam * 0.25, 1e-9), lam * 8.0)
         iterations[active] += 1
 
-        small_gain = better & ((obj - new_obj) <= _FTOL * obj) & (moved <= _XTOL * (1 + np.abs(th).max(axis=1)))
+        small_gain = (
+            better & ((obj - new_obj) <= _FTOL * obj) & (moved <= _XTOL * (1 + np.abs(th).max(axis=1)))
+        )
         stuck = (~better) & (lam * 8.0 >= _LAMBDA_MAX)
         done = small_gain | stuck
         converged[active[done]] = True

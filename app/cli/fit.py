@@ -1,9 +1,130 @@
-"""`hyperlaw fit`: fit a scaling law to a CSV of runs (being written)."""
+"""`hyperlaw fit`: fit a scaling law to a CSV of runs and print it, with intervals."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from app.tabular import Columns, TableError, read_columns, read_runs
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 2: what went wrong and how to fix it."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def fit_summary(fit: Any) -> dict[str, Any]:
+    """The JSON shape of a fit shared by the CLI and the API (draws left out)."""
+    summary = {
+        "law": fit.law,
+        "params": fit.params,
+        "ci95": {k: list(v) for k, v in fit.ci(0.95).items()} if fit.draws.shape[0] else None,
+        "objective": fit.objective,
+        "n_points": fit.n_points,
+        "warnings": fit.warnings,
+        "converged": fit.converged,
+        "n_bootstrap": fit.n_bootstrap,
+        "n_failed_replicates": fit.n_failed_replicates,
+        "holdout": fit.holdout.to_dict() if fit.holdout else None,
+    }
+    if fit.candidates:
+        summary["candidates"] = fit.candidates
+    if fit.variable:
+        summary["variable"] = fit.variable
+    return summary
+
+
+def _load(csv_path: Path, law: str, columns: Columns, against: str | None) -> dict[str, Any]:
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {csv_path}: {exc.strerror or exc}")
+    source = str(csv_path)
+    if law != "power":
+        runs = read_runs(text, columns, source)
+        return {
+            "N": runs["N"],
+            "loss": runs["loss"],
+            **({"C": runs["C"]} if "C" in runs else {"D": runs["D"]}),
+        }
+    variable = against or ("C" if columns.c_col else "N")
+    column = {"N": columns.n_col, "D": columns.d_col, "C": columns.c_col}.get(variable)
+    if variable not in ("N", "D", "C") or column is None:
+        fail("--against must be N, D or C (C also needs --c-col)")
+    table = read_columns(text, [column, columns.loss_col], source)
+    return {variable: table[column], "loss": table[columns.loss_col]}
+
+
+def _print_table(fit: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{fit.law}: {fit.law_spec.description}")
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column("95% interval", justify="right")
+    intervals = fit.ci(0.95) if fit.draws.shape[0] else {}
+    for name, value in fit.params.items():
+        lo_hi = intervals.get(name)
+        table.add_row(name, f"{value:.6g}", f"{lo_hi[0]:.6g} .. {lo_hi[1]:.6g}" if lo_hi else "-")
+    console.print(table)
+    console.print(
+        f"objective {fit.objective:.10g} on {fit.n_points} runs; {fit.n_bootstrap} bootstrap replicates"
+    )
+    if fit.holdout:
+        h = fit.holdout
+        console.print(
+            f"held-out extrapolation: {h.n_heldout} largest runs, mean relative error {h.relative_error:.2%} "
+            f"(in sample {h.in_sample_relative_error:.2%})"
+        )
+    if fit.candidates:
+        console.print(
+            "candidates (held-out error): " + ", ".join(f"{k} {v:.2%}" for k, v in fit.candidates.items())
+        )
+    for warning in fit.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def register(cli: typer.Typer) -> None:
     """Add the fit command to the CLI."""
+
+    @cli.command("fit")
+    def fit_command(
+        csv_path: Annotated[Path, typer.Option("--csv", help="CSV file, one row per run.")],
+        law: Annotated[
+            str, typer.Option(help="chinchilla, chinchilla_equal, kaplan, power or auto.")
+        ] = "chinchilla",
+        bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates (resampling runs).")] = 1000,
+        seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+        n_col: Annotated[str, typer.Option(help="Column of parameter counts N.")] = "N",
+        d_col: Annotated[str, typer.Option(help="Column of training tokens D.")] = "D",
+        loss_col: Annotated[str, typer.Option(help="Column of final losses.")] = "loss",
+        c_col: Annotated[
+            str | None, typer.Option(help="Column of training FLOPs C; then D = C / (6N).")
+        ] = None,
+        against: Annotated[str | None, typer.Option(help="For --law power: fit against N, D or C.")] = None,
+        delta: Annotated[float, typer.Option(help="Huber threshold on log-loss residuals.")] = 1e-3,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Fit a scaling law to runs in a CSV file and print it with 95% bootstrap intervals."""
+        import fitting
+
+        columns = Columns(n_col=n_col, d_col=d_col, loss_col=loss_col, c_col=c_col)
+        if law not in fitting.known_laws():
+            fail(f"unknown law {law!r}: choose one of {', '.join(fitting.known_laws())}")
+        try:
+            data = _load(csv_path, law, columns, against)
+            fit = fitting.fit(law, bootstrap=bootstrap, seed=seed, delta=delta, **data)
+        except (TableError, ValueError) as exc:
+            fail(str(exc))
+        if as_json:
+            json.dump(fit_summary(fit), sys.stdout)
+            sys.stdout.write("\n")
+        else:
+            _print_table(fit)

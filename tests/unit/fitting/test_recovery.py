@@ -76,7 +76,9 @@ def test_interval_coverage_and_width_over_repeated_trials():
     estimates = {name: [] for name in CHINCHILLA_TRUTH}
     for trial in range(trials):
         n_params, tokens, loss = chinchilla_sample(rng)
-        fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=200, seed=trial, holdout_fraction=0)
+        fit = fitting.fit(
+            "chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=200, seed=trial, holdout_fraction=0
+        )
         for name, (lo, hi) in fit.ci(0.95).items():
             covered[name] += lo <= CHINCHILLA_TRUTH[name] <= hi
             widths[name].append(hi - lo)

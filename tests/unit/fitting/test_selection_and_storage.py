@@ -40,7 +40,9 @@ def test_numeric_allocation_matches_closed_form(law):
     n_params, tokens, loss = chinchilla_sample(np.random.default_rng(9))
     fit = fitting.fit(law, N=n_params, D=tokens, loss=loss, bootstrap=50, seed=0)
     closed = fitting.optimal_allocation(fit, compute=np.array([1e21, 1e23]))
-    numeric = fitting.optimal_allocation(fit, compute=np.array([1e21, 1e23]), flops_per_token=lambda n: 6.0 * n)
+    numeric = fitting.optimal_allocation(
+        fit, compute=np.array([1e21, 1e23]), flops_per_token=lambda n: 6.0 * n
+    )
     np.testing.assert_allclose(numeric.n_params.value, closed.n_params.value, rtol=1e-4)
     np.testing.assert_allclose(numeric.n_params.hi, closed.n_params.hi, rtol=1e-4)
     np.testing.assert_allclose(numeric.exponent_n.value, closed.exponent_n.value, atol=1e-3)
@@ -52,10 +54,23 @@ def test_allocation_of_hoffmann_rounded_law(chinchilla_reference):
     published = chinchilla_reference["hoffmann_2022_approach3_published_rounded"]
     derived = chinchilla_reference["derived_by_us_not_published"]["hoffmann_rounded"]
     params = {k: published[k] for k in ("E", "A", "B", "alpha", "beta")}
-    theta = fitting.LOSS_LAWS["chinchilla"].from_natural(np.array([params[k] for k in ("E", "A", "B", "alpha", "beta")]))
+    theta = fitting.LOSS_LAWS["chinchilla"].from_natural(
+        np.array([params[k] for k in ("E", "A", "B", "alpha", "beta")])
+    )
     fit = Fit(
-        law="chinchilla", params=params, theta=theta, draws=np.empty((0, 5)), objective=0.0, n_points=0,
-        converged=True, n_bootstrap=0, n_failed_replicates=0, delta=1e-3, seed=0, holdout=None, input_ranges={},
+        law="chinchilla",
+        params=params,
+        theta=theta,
+        draws=np.empty((0, 5)),
+        objective=0.0,
+        n_points=0,
+        converged=True,
+        n_bootstrap=0,
+        n_failed_replicates=0,
+        delta=1e-3,
+        seed=0,
+        holdout=None,
+        input_ranges={},
     )
     allocation = fitting.optimal_allocation(fit, compute=5.88e23)
     assert allocation.n_params.value == pytest.approx(derived["N_opt"], rel=0.01)
