@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import db, demo, fit, train
+from app.cli import db, demo, fit, train, worker
 
 cli = typer.Typer(
     name="hyperlaw",
@@ -18,10 +18,11 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (fit, demo, train, db):
+for _module in (fit, demo, train, db, worker):
     _module.register(cli)
 
 
 def main() -> None:
     """Console-script entry point."""
     cli()
+

@@ -73,8 +73,14 @@ class Database:
         return (self._immediate_sessions if immediate else self._sessions)()
 
     @contextmanager
-    def transaction(self, *, immediate: bool = False) -> Iterator[Session]:
-        """`with db.transaction() as session:` — one session, one transaction, committed on exit."""
+    def transaction(self, *, immediate: bool = True) -> Iterator[Session]:
+        """`with db.transaction() as session:` — one session, one transaction, committed on exit.
+
+        Immediate by default: on SQLite a deferred transaction that reads and then writes
+        fails at once with "database is locked" when another writer committed in between
+        (the busy timeout does not apply to that upgrade), so anything that may write takes
+        the lock up front. Pass immediate=False for read-only work.
+        """
         with self.session(immediate=immediate) as session, session.begin():
             yield session
 

@@ -152,8 +152,8 @@ def requeue_stale(
     return changed
 
 
-def is_cancelled(*, session: Session, run_id: int) -> bool:
-    return session.scalar(select(Run.status).where(Run.id == run_id)) == "cancelled"
+def statuses(*, session: Session, run_ids: Iterable[int]) -> dict[int, str]:
+    return dict(session.execute(select(Run.id, Run.status).where(Run.id.in_(list(run_ids)))).all())
 
 
 def queue_depth(*, session: Session) -> int:

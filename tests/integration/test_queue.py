@@ -71,7 +71,7 @@ def test_many_claimers_take_each_run_exactly_once(database):
 def test_claim_on_sqlite_refuses_a_deferred_transaction(database):
     if not database.is_sqlite:
         pytest.skip("SQLite-only invariant")
-    with pytest.raises(RuntimeError, match="IMMEDIATE"), database.transaction() as session:
+    with pytest.raises(RuntimeError, match="IMMEDIATE"), database.transaction(immediate=False) as session:
         queue.claim(session=session, worker_id="w")
 
 

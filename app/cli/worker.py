@@ -1,0 +1,32 @@
+"""`hyperlaw worker`: a local pool that trains queued runs, one process per run."""
+
+from __future__ import annotations
+
+import typer
+
+
+def worker(
+    concurrency: int = typer.Option(1, "--concurrency", "-k", min=1, help="Runs trained at once."),
+    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    backend: str = typer.Option("local", "--backend", help="'local' processes (Ray is not available yet)."),
+    exit_when_idle: bool = typer.Option(False, "--exit-when-idle", help="Stop once the queue is empty."),
+    worker_id: str = typer.Option(None, "--worker-id", help="Name recorded on claimed runs."),
+) -> None:
+    """Claim queued runs and train them until stopped (SIGTERM: checkpoint and release)."""
+    import logging
+
+    from app.settings import Settings
+    from app.worker.pool import Pool
+
+    if backend != "local":
+        raise typer.BadParameter(f"backend {backend!r} is not available: use 'local'", param_hint="--backend")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    pool = Pool(settings, concurrency=concurrency, worker_id=worker_id)
+    pool.install_signal_handlers()
+    pool.run(exit_when_idle=exit_when_idle)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the worker command to the CLI."""
+    cli.command("worker")(worker)
