@@ -5,6 +5,12 @@ Public API:
         law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto".
     Fit: .law .params .ci(level) .draws .objective .predict(level=, N=, D=) .holdout .warnings
          .to_dict() / Fit.from_dict()
+    fit("lr_opt" | "batch_opt", *, loss, N, D, lr=, batch=, C=, form="auto", method="quadratic",
+        bootstrap=1000, seed=0) -> OptimumFit: optima of (N, D) sweeps, then Step Law
+        (LR = a N^b D^c, B = a D^c) or DeepSeek (a C^b) power laws; "auto" by leave-one-scale-out.
+    OptimumFit: .law .form .params .ci(level) .draws .optima .predict(level=, N=, D=, C=) .warnings
+         .to_dict() / OptimumFit.from_dict()
+    sweep_optima(*, loss, N, D, lr=, batch=, ...) -> list[SweepOptimum]: each sweep's optimum alone.
     optimal_allocation(fit, compute, flops_per_token=None, level=0.95) -> Allocation
     Estimate / Prediction: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
@@ -14,17 +20,22 @@ Pure numerics: imports numpy and scipy only.
 
 from fitting.allocation import Allocation, optimal_allocation
 from fitting.api import fit, known_laws
+from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
-from fitting.result import Estimate, Fit, Holdout, Prediction
+from fitting.result import Estimate, Fit, Holdout, OptimumFit, Prediction, SweepOptimum
 
 __all__ = [
+    "HPARAM_LAWS",
     "LOSS_LAWS",
     "Allocation",
     "Estimate",
     "Fit",
     "Holdout",
+    "OptimumFit",
     "Prediction",
+    "SweepOptimum",
     "fit",
     "known_laws",
     "optimal_allocation",
+    "sweep_optima",
 ]

@@ -9,10 +9,11 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import bootstrap_fit
+from fitting.hparams import HPARAM_LAWS, fit_optimum_law
 from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
 from fitting.laws.base import Array
 from fitting.objective import DEFAULT_DELTA
-from fitting.result import Fit, Holdout
+from fitting.result import Fit, Holdout, OptimumFit
 from fitting.search import global_search
 from fitting.solve import solve_batch
 
@@ -38,7 +39,8 @@ def fit(
     seed: int = 0,
     delta: float = DEFAULT_DELTA,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
-) -> Fit:
+    **sweep: Any,
+) -> Fit | OptimumFit:
     """Fit a loss law to runs and bootstrap its uncertainty.
 
     law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (the N, D form with the
@@ -47,7 +49,17 @@ def fit(
     bootstrap: replicates resampling runs with replacement (0 for none); seed makes it deterministic.
     delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
     holdout_fraction: share of the largest-scale runs refitted without, to measure extrapolation.
+    law "lr_opt" / "batch_opt" fits the optimum of LR sweeps (lr=, batch=, form=, ...) instead:
+    see fitting.hparams.fit_optimum_law.
     """
+    if law in HPARAM_LAWS:
+        return fit_optimum_law(
+            law, loss=loss, N=N, D=D, C=C, bootstrap=bootstrap, seed=seed, delta=delta, **sweep
+        )
+    if sweep:
+        raise ValueError(
+            f"unexpected argument(s) {sorted(sweep)} for law {law!r}: they belong to 'lr_opt'/'batch_opt'"
+        )
     if not isinstance(law, str) or law not in known_laws():
         raise ValueError(f"unknown law {law!r}: choose one of {', '.join(known_laws())}")
     bootstrap = check.non_negative_int("bootstrap", bootstrap)

@@ -183,3 +183,154 @@ class Fit:
             candidates=data.get("candidates"),
             warnings=list(data.get("warnings", [])),
         )
+
+
+@dataclass(frozen=True)
+class SweepOptimum:
+    """The best learning rate and/or batch size of one (N, D) sweep, with intervals.
+
+    status: "found" (interior optimum), "edge" (the best runs sit at the edge of the swept range, so the
+    optimum lies beyond it), "not_convex" (the loss is not bowl-shaped near the best runs) or
+    "too_few_runs". Only "found" optima enter the power laws.
+    """
+
+    N: float
+    D: float
+    C: float
+    n_runs: int
+    best_loss: float
+    status: str
+    lr: Estimate | None = None
+    batch: Estimate | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("N", "D", "C", "n_runs", "best_loss", "status")}
+        out["lr"] = self.lr.to_dict() if self.lr else None
+        out["batch"] = self.batch.to_dict() if self.batch else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepOptimum:
+        """Inverse of to_dict."""
+        estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in ("lr", "batch")}
+        return cls(**{k: data[k] for k in ("N", "D", "C", "n_runs", "best_loss", "status")}, **estimates)
+
+
+@dataclass(frozen=True)
+class OptimumFit:
+    """A power law of a hyperparameter optimum (law "lr_opt" or "batch_opt") fitted to sweep optima.
+
+    Sibling of Fit: params, bootstrap draws (over groups, each replicate also redrawing every
+    group's optimum), ci(), predict() and the stored form. form: "steplaw" (Li et al. 2025) or
+    "deepseek" (Bi et al. 2024); candidates holds every form's leave-one-scale-out error under "auto".
+    """
+
+    law: str
+    form: str
+    params: dict[str, float]
+    draws: Array  # (n_ok, P) natural parameters (a, exponents...) of the converged replicates
+    inputs: tuple[str, ...]
+    optima: tuple[SweepOptimum, ...]
+    method: str
+    n_bootstrap: int
+    n_failed_replicates: int
+    seed: int
+    loso_error: float | None  # mean |log predicted / log observed| holding out one scale at a time
+    input_ranges: dict[str, tuple[float, float]]
+    candidates: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self.params)
+
+    def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Percentile interval of every parameter from the bootstrap draws."""
+        level = level_in_unit_interval(level)
+        if self.draws.shape[0] == 0:
+            raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
+        lo, hi = percentile_interval(self.draws, level)
+        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.param_names)}
+
+    def _log_inputs(self, N: Any, D: Any, C: Any) -> tuple[Array, tuple[int, ...]]:
+        given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
+        if self.inputs == ("C",) and "C" not in given:
+            if "N" not in given or "D" not in given:
+                raise ValueError(
+                    f"predict needs C= (compute in FLOPs), or N= and D= for C = 6ND ({self.form} form)"
+                )
+            given["C"] = 6.0 * np.asarray(given["N"], dtype=float) * np.asarray(given["D"], dtype=float)
+        missing = [name for name in self.inputs if name not in given]
+        if missing:
+            raise ValueError(
+                f"predict needs {'= and '.join(missing)}= ({self.law} {self.form} takes {', '.join(self.inputs)})"
+            )
+        values = [np.asarray(given[name], dtype=float) for name in self.inputs]
+        shape = np.broadcast_shapes(*(v.shape for v in values))
+        flat = [
+            as_positive_array(n, np.broadcast_to(v, shape).ravel())
+            for n, v in zip(self.inputs, values, strict=True)
+        ]
+        return np.log(np.stack(flat)), shape
+
+    def predict(self, level: float = 0.95, *, N: Any = None, D: Any = None, C: Any = None) -> Estimate:
+        """Predicted optimum (LR, or batch size in tokens) at the given scale, with a bootstrap interval.
+
+        N, D: parameters and tokens; the DeepSeek form uses C (FLOPs), C = 6ND unless given.
+        """
+        level = level_in_unit_interval(level)
+        logx, shape = self._log_inputs(N, D, C)
+        point = np.array([self.params[name] for name in self.param_names])
+
+        def log_value(params: Array) -> Array:
+            return np.log(params[:, :1]) + params[:, 1:] @ logx
+
+        value = np.exp(log_value(point[None, :])[0]).reshape(shape)
+        if self.draws.shape[0]:
+            lo, hi = (b.reshape(shape) for b in percentile_interval(np.exp(log_value(self.draws)), level))
+        else:
+            lo = hi = np.full(shape, np.nan)
+        if not shape:
+            return Estimate(float(value), float(lo), float(hi), level)
+        return Estimate(value, lo, hi, level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, draws and per-sweep optima included."""
+        return {
+            "law": self.law,
+            "form": self.form,
+            "params": dict(self.params),
+            "ci95": {k: list(v) for k, v in self.ci(0.95).items()} if self.draws.shape[0] else None,
+            "draws": self.draws.tolist(),
+            "inputs": list(self.inputs),
+            "optima": [o.to_dict() for o in self.optima],
+            "method": self.method,
+            "n_bootstrap": self.n_bootstrap,
+            "n_failed_replicates": self.n_failed_replicates,
+            "seed": self.seed,
+            "loso_error": self.loso_error,
+            "input_ranges": {k: list(v) for k, v in self.input_ranges.items()},
+            "candidates": self.candidates,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OptimumFit:
+        """Inverse of to_dict."""
+        params = {k: float(v) for k, v in data["params"].items()}
+        return cls(
+            law=data["law"],
+            form=data["form"],
+            params=params,
+            draws=np.asarray(data["draws"], dtype=float).reshape(-1, len(params)),
+            inputs=tuple(data["inputs"]),
+            optima=tuple(SweepOptimum.from_dict(o) for o in data["optima"]),
+            method=data["method"],
+            n_bootstrap=int(data["n_bootstrap"]),
+            n_failed_replicates=int(data["n_failed_replicates"]),
+            seed=int(data["seed"]),
+            loso_error=data.get("loso_error"),
+            input_ranges={k: (float(v[0]), float(v[1])) for k, v in data["input_ranges"].items()},
+            candidates=data.get("candidates"),
+            warnings=list(data.get("warnings", [])),
+        )

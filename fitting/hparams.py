@@ -1,0 +1,419 @@
+"""Optimal learning rate and batch size: the optimum of each (N, D) sweep, then power laws of
+the optima across scales (Step Law, Li et al. 2025; DeepSeek LLM, Bi et al. 2024).
+
+Step 1, per sweep: a robust (Huber) quadratic of log final loss in the standardised log LR (and
+log B when both vary), fitted to the runs near the best one, gives the optimum; resampling the
+sweep's runs gives its interval. An optimum beyond the swept range is flagged "edge", not used.
+Step 2, across sweeps: least squares of log optimum on log N, log D (or log C). The bootstrap
+resamples sweeps and, inside each replicate, takes each sweep's own replicate optimum, so both
+the scatter between scales and the noise of every sweep reach the interval.
+
+method="band" is the Step Law authors' recipe instead (their code/fit_tool.py): every run within
+`band` (0.25%) of its sweep's best loss is one point of an ordinary least-squares fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fitting import _validate as check
+from fitting.bootstrap import resample_weights
+from fitting.laws.base import Array
+from fitting.laws.hparams import BOWL_1D, BOWL_2D, OPTIMUM_FORMS, OptimumForm, bowl_minimum
+from fitting.objective import DEFAULT_DELTA
+from fitting.result import Estimate, OptimumFit, SweepOptimum, percentile_interval
+from fitting.solve import solve_batch
+
+HPARAM_LAWS: tuple[str, ...] = ("lr_opt", "batch_opt")
+FORMS: tuple[str, ...] = ("steplaw", "deepseek", "auto")
+METHODS: tuple[str, ...] = ("quadratic", "band")
+# Runs within this log-loss distance (about 2%) of a sweep's best run model the bowl: wide enough
+# for a stable curvature on a sqrt(2) grid, narrow enough that the asymmetry of the landscape far
+# from the optimum (divergence at high LR) does not pull the minimum.
+DEFAULT_WINDOW = 0.02
+# The Step Law recipe keeps runs within 0.25% of the best (Li et al. 2025, code/fit_tool.py).
+DEFAULT_BAND = 0.0025
+_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND (Kaplan et al. 2020, sec. 2.1); DeepSeek's C = M D uses M instead
+_SAME_SCALE = 1e-3  # groups whose log C differ by less than this are one scale for leave-one-out
+
+
+@dataclass(frozen=True)
+class _Sweeps:
+    """Validated sweep runs and their (N, D) groups."""
+
+    N: Array
+    D: Array
+    C: Array
+    lr: Array | None
+    batch: Array | None
+    loss: Array
+    group: Array  # (n,) group index of every run
+    n_groups: int
+
+
+def fit_optimum_law(
+    law: str,
+    *,
+    loss: Any,
+    N: Any,
+    D: Any,
+    lr: Any = None,
+    batch: Any = None,
+    C: Any = None,
+    form: str = "auto",
+    method: str = "quadratic",
+    window: float = DEFAULT_WINDOW,
+    band: float = DEFAULT_BAND,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    delta: float = DEFAULT_DELTA,
+) -> OptimumFit:
+    """Fit LR_opt or B_opt (tokens) as a power law of scale from raw sweep runs.
+
+    law: "lr_opt" or "batch_opt". Runs sharing (N, D) form one sweep; each needs its lr (for
+    "lr_opt") or batch (for "batch_opt") to vary; give both when both were swept. C: training
+    FLOPs per run for the DeepSeek form (default 6ND). form: "steplaw", "deepseek" or "auto"
+    (smaller leave-one-scale-out error). method: "quadratic" (bowl fit per sweep) or "band".
+    """
+    if law not in HPARAM_LAWS:
+        raise ValueError(f"unknown hyperparameter law {law!r}: choose 'lr_opt' or 'batch_opt'")
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be 'quadratic' or 'band', got {method!r}")
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    window = check.positive_float("window", window)
+    band = check.positive_float("band", band)
+    delta = check.positive_float("delta", delta)
+    sweeps = _validate_sweeps(law, loss=loss, N=N, D=D, lr=lr, batch=batch, C=C)
+    rng = np.random.default_rng(seed)
+
+    optima, points = _optima(sweeps, law, method, window, band, bootstrap, delta, rng)
+    warnings = _optimum_warnings(optima)
+    used = np.unique(points.group)
+    forms = ["steplaw", "deepseek"] if form == "auto" else [form]
+    needed = max(len(OPTIMUM_FORMS[law, name].param_names) for name in forms) + 1
+    if used.size < needed:
+        raise ValueError(
+            f"only {used.size} of {sweeps.n_groups} sweeps have an interior optimum, and the {law} power law "
+            f"needs at least {needed}: widen the swept range of the sweeps flagged 'edge' or add sweeps at other scales"
+        )
+    errors = {name: _loso_error(OPTIMUM_FORMS[law, name], points) for name in forms}
+    chosen = OPTIMUM_FORMS[law, min(errors, key=lambda k: errors[k])]
+    if not np.isfinite(errors[chosen.name]) and form == "auto":
+        warnings.append(
+            "no scale could be held out (too few distinct scales): 'auto' fell back to the first form"
+        )
+
+    logx = points.log_inputs(chosen)
+    beta = _wls(chosen.design(logx), points.log_value[None, :], points.weight[None, :])[0]
+    draws = np.empty((0, beta.size))
+    n_failed = 0
+    if bootstrap:
+        group_counts = resample_weights(used.size, bootstrap, rng)
+        position = np.searchsorted(used, points.group)
+        weights = group_counts[:, position] * points.weight[None, :]
+        values = points.replicate_values(bootstrap)
+        weights = np.where(np.isfinite(values), weights, 0.0)
+        replicate = _wls(chosen.design(logx), np.nan_to_num(values), weights)
+        ok = np.all(np.isfinite(replicate), axis=1)
+        draws, n_failed = chosen.to_natural(replicate[ok]), int(np.sum(~ok))
+        if n_failed:
+            warnings.append(
+                f"{n_failed} of {bootstrap} bootstrap replicates drew too few distinct scales to fit the law "
+                "and are left out of the intervals"
+            )
+    natural = chosen.to_natural(beta)
+    inputs_by_name = {"N": sweeps.N, "D": sweeps.D, "C": sweeps.C}
+    return OptimumFit(
+        law=law,
+        form=chosen.name,
+        params={name: float(natural[i]) for i, name in enumerate(chosen.param_names)},
+        draws=draws,
+        inputs=chosen.inputs,
+        optima=tuple(optima),
+        method=method,
+        n_bootstrap=bootstrap,
+        n_failed_replicates=n_failed,
+        seed=seed,
+        loso_error=None if not np.isfinite(errors[chosen.name]) else float(errors[chosen.name]),
+        input_ranges={k: (float(v.min()), float(v.max())) for k, v in inputs_by_name.items()},
+        candidates={k: float(v) for k, v in errors.items()} if form == "auto" else None,
+        warnings=warnings,
+    )
+
+
+def sweep_optima(
+    *,
+    loss: Any,
+    N: Any,
+    D: Any,
+    lr: Any = None,
+    batch: Any = None,
+    C: Any = None,
+    window: float = DEFAULT_WINDOW,
+    bootstrap: int = 200,
+    seed: int = 0,
+    delta: float = DEFAULT_DELTA,
+) -> list[SweepOptimum]:
+    """The optimum LR and/or batch size of every (N, D) sweep with intervals, without a power law."""
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    window = check.positive_float("window", window)
+    delta = check.positive_float("delta", delta)
+    law = "lr_opt" if lr is not None else "batch_opt"
+    sweeps = _validate_sweeps(law, loss=loss, N=N, D=D, lr=lr, batch=batch, C=C)
+    rng = np.random.default_rng(seed)
+    return _optima(sweeps, law, "quadratic", window, DEFAULT_BAND, bootstrap, delta, rng)[0]
+
+
+def _validate_sweeps(law: str, *, loss: Any, N: Any, D: Any, lr: Any, batch: Any, C: Any) -> _Sweeps:
+    """One ValueError per problem, naming the argument and the fix."""
+    swept = "lr" if law == "lr_opt" else "batch"
+    if (lr if law == "lr_opt" else batch) is None:
+        raise ValueError(f"{law} needs {swept}= (the {swept} of every run) to find the optimum of each sweep")
+    if N is None or D is None:
+        raise ValueError(
+            f"{law} needs N= (parameters) and D= (tokens) of every run to group runs into sweeps"
+        )
+    arrays = {"N": check.as_positive_array("N", N), "D": check.as_positive_array("D", D)}
+    if lr is not None:
+        arrays["lr"] = check.as_positive_array("lr", lr)
+    if batch is not None:
+        arrays["batch"] = check.as_positive_array("batch", batch)
+    if C is not None:
+        arrays["C"] = check.as_positive_array("C", C)
+    arrays["loss"] = check.as_positive_array("loss", loss)
+    check.same_length(arrays)
+    _, group = np.unique(np.column_stack([arrays["N"], arrays["D"]]), axis=0, return_inverse=True)
+    group = group.ravel()
+    varies = [np.unique(arrays[swept][group == g]).size > 1 for g in range(group.max() + 1)]
+    if not any(varies):
+        raise ValueError(
+            f"no (N, D) sweep has more than one value of {swept}: every sweep must vary {swept} to locate its optimum"
+        )
+    compute = arrays.get("C", _FLOPS_PER_PARAM_TOKEN * arrays["N"] * arrays["D"])
+    return _Sweeps(
+        N=arrays["N"],
+        D=arrays["D"],
+        C=compute,
+        lr=arrays.get("lr"),
+        batch=arrays.get("batch"),
+        loss=arrays["loss"],
+        group=group,
+        n_groups=int(group.max() + 1),
+    )
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Rows of the across-scale regression: one per sweep ("quadratic") or per kept run ("band")."""
+
+    group: Array
+    N: Array
+    D: Array
+    C: Array
+    log_value: Array
+    weight: Array
+    draws: Array  # (R, rows) replicate log optima; NaN where a replicate failed
+
+    def log_inputs(self, form: OptimumForm) -> Array:
+        return np.log(np.stack([getattr(self, name) for name in form.inputs]))
+
+    def replicate_values(self, n_replicates: int) -> Array:
+        if self.draws.shape[0] >= n_replicates:
+            return self.draws[:n_replicates]
+        return np.broadcast_to(self.log_value, (n_replicates, self.log_value.size))
+
+
+def _optima(
+    sweeps: _Sweeps,
+    law: str,
+    method: str,
+    window: float,
+    band: float,
+    bootstrap: int,
+    delta: float,
+    rng: np.random.Generator,
+) -> tuple[list[SweepOptimum], _Points]:
+    """Per-sweep optima (SweepOptimum records) and the regression rows they give."""
+    optima: list[SweepOptimum] = []
+    rows: list[tuple[int, float, float, float, float, Array]] = []
+    for g in range(sweeps.n_groups):
+        members = np.flatnonzero(sweeps.group == g)
+        axes = [
+            values[members]
+            for values in (sweeps.lr, sweeps.batch)
+            if values is not None and np.unique(values[members]).size > 1
+        ]
+        names = [
+            name
+            for name, values in (("lr", sweeps.lr), ("batch", sweeps.batch))
+            if values is not None and np.unique(values[members]).size > 1
+        ]
+        log_loss = np.log(sweeps.loss[members])
+        compute = float(np.exp(np.mean(np.log(sweeps.C[members]))))
+        base = {
+            "N": float(sweeps.N[members[0]]),
+            "D": float(sweeps.D[members[0]]),
+            "C": compute,
+            "n_runs": int(members.size),
+            "best_loss": float(sweeps.loss[members].min()),
+        }
+        swept_name = "lr" if law == "lr_opt" else "batch"
+        if swept_name not in names:
+            optima.append(SweepOptimum(**base, status="not_swept"))
+            continue
+        log_axes = np.log(np.stack(axes))
+        if method == "band":
+            record, kept = _band(log_axes, log_loss, names, band)
+            optima.append(SweepOptimum(**base, **record))
+            column = names.index(swept_name)
+            for value in log_axes[column, kept]:
+                rows.append((g, base["N"], base["D"], compute, float(value), np.empty(0)))
+            continue
+        status, point, draws = _bowl_optimum(log_axes, log_loss, window, bootstrap, delta, rng)
+        record = {"status": status}
+        for k, name in enumerate(names):
+            record[name] = _estimate(point[k], draws[:, k]) if point is not None else None
+        optima.append(SweepOptimum(**base, **record))
+        if status == "found":
+            column = names.index(swept_name)
+            rows.append((g, base["N"], base["D"], compute, float(point[column]), draws[:, column]))
+    if not rows:
+        empty = np.empty(0)
+        return optima, _Points(empty, empty, empty, empty, empty, empty, np.empty((0, 0)))
+    group, n_params, tokens, compute, log_value, draws = zip(*rows, strict=True)
+    weight = np.ones(len(rows))
+    if method == "band":
+        stacked = np.empty((0, len(rows)))
+    else:
+        stacked = np.stack(draws, axis=1) if bootstrap else np.empty((0, len(rows)))
+    return optima, _Points(
+        np.asarray(group), np.asarray(n_params), np.asarray(tokens), np.asarray(compute),
+        np.asarray(log_value), weight, stacked,
+    )  # fmt: skip
+
+
+def _estimate(log_point: float, log_draws: Array, level: float = 0.95) -> Estimate:
+    """An optimum and its percentile interval, from log values."""
+    finite = log_draws[np.isfinite(log_draws)]
+    if finite.size:
+        lo, hi = percentile_interval(finite, level)
+        return Estimate(float(np.exp(log_point)), float(np.exp(lo)), float(np.exp(hi)), level)
+    return Estimate(float(np.exp(log_point)), float("nan"), float("nan"), level)
+
+
+def _band(log_axes: Array, log_loss: Array, names: list[str], band: float) -> tuple[dict[str, Any], Array]:
+    """Runs within `band` of the best loss (Li et al. 2025 recipe); the optimum is their geometric centre."""
+    loss = np.exp(log_loss)
+    kept = np.abs(loss / loss.min() - 1.0) < band
+    record: dict[str, Any] = {"status": "edge" if _best_on_edge(log_axes, log_loss) else "found"}
+    for k, name in enumerate(names):
+        values = log_axes[k, kept]
+        record[name] = Estimate(
+            float(np.exp(values.mean())), float(np.exp(values.min())), float(np.exp(values.max())), 1.0
+        )
+    return record, kept
+
+
+def _best_on_edge(log_axes: Array, log_loss: Array) -> bool:
+    """The best run sits on the smallest or largest swept value of some axis."""
+    best = int(np.argmin(log_loss))
+    lows, highs = log_axes.min(axis=1), log_axes.max(axis=1)
+    return bool(np.any(np.isclose(log_axes[:, best], lows) | np.isclose(log_axes[:, best], highs)))
+
+
+def _bowl_optimum(
+    log_axes: Array, log_loss: Array, window: float, bootstrap: int, delta: float, rng: np.random.Generator
+) -> tuple[str, Array | None, Array]:
+    """Status, log optimum (k,) and replicate log optima (R, k) of one sweep from a Huber quadratic."""
+    k = log_axes.shape[0]
+    law = BOWL_1D if k == 1 else BOWL_2D
+    empty = np.full((bootstrap, k), np.nan)
+    kept = _window(log_axes, log_loss, window, law.n_params + 3)
+    if kept is None:
+        return "too_few_runs", None, empty
+    x, y = log_axes[:, kept], log_loss[kept]
+    centre, spread = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
+    z = (x - centre) / spread
+    design = law.log_predict(np.zeros((1, law.n_params)), z)[1][0].T
+    start = np.linalg.lstsq(design, y, rcond=None)[0]
+    point = solve_batch(law, start[None, :], z, y, np.ones(y.size), delta).theta
+    stationary, is_min = bowl_minimum(point)
+    log_point = centre[:, 0] + spread[:, 0] * stationary[0]
+    if not is_min[0]:
+        return "not_convex", None, empty
+    draws = empty
+    if bootstrap:
+        weights = resample_weights(y.size, bootstrap, rng)
+        replicate = solve_batch(law, np.repeat(point, bootstrap, axis=0), z, y, weights, delta)
+        stationary_r, ok = bowl_minimum(replicate.theta)
+        draws = np.where(ok[:, None], centre[:, 0] + spread[:, 0] * stationary_r, np.nan)
+    outside = (log_point < log_axes.min(axis=1)) | (log_point > log_axes.max(axis=1))
+    if np.any(outside) or _best_on_edge(log_axes, log_loss):
+        return "edge", log_point, draws
+    return "found", log_point, draws
+
+
+def _window(log_axes: Array, log_loss: Array, window: float, needed: int) -> Array | None:
+    """Runs within `window` of the best log loss, widened to the best `needed` runs if fewer;
+    None when even all runs cannot determine the bowl."""
+    order = np.argsort(log_loss, kind="stable")
+    count = max(int(np.sum(log_loss <= log_loss.min() + window)), needed)
+    while count <= log_loss.size:
+        kept = np.sort(order[:count])
+        if all(np.unique(axis[kept]).size >= 3 for axis in log_axes):
+            return kept
+        count += 1
+    return None
+
+
+def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
+    warnings = []
+    for status, text in (
+        ("edge", "the best runs sit at the edge of the swept range (the optimum lies beyond it)"),
+        ("not_convex", "the loss is not bowl-shaped near the best runs"),
+        ("too_few_runs", "too few distinct values were swept to fit a bowl"),
+        ("not_swept", "the hyperparameter was not varied"),
+    ):
+        hit = [o for o in optima if o.status == status]
+        if hit:
+            scales = ", ".join(f"(N={o.N:.3g}, D={o.D:.3g})" for o in hit[:5])
+            warnings.append(f"{len(hit)} sweep(s) left out of the power law because {text}: {scales}")
+    return warnings
+
+
+def _wls(design: Array, values: Array, weights: Array) -> Array:
+    """Weighted least squares per replicate: design (n, P), values and weights (R, n) -> (R, P).
+
+    Replicates whose weighted design is rank-deficient come back as NaN rows."""
+    gram = np.einsum("np,rn,nq->rpq", design, weights, design)
+    moment = np.einsum("np,rn->rp", design, weights * values)
+    rank = np.linalg.matrix_rank(gram, hermitian=True)
+    ok = rank == design.shape[1]
+    out = np.full((values.shape[0], design.shape[1]), np.nan)
+    if np.any(ok):
+        out[ok] = np.linalg.solve(gram[ok], moment[ok][..., None])[..., 0]
+    return out
+
+
+def _loso_error(form: OptimumForm, points: _Points) -> float:
+    """Mean absolute log error of each scale's optima predicted by a fit without that scale."""
+    log_scale = np.log(points.C)
+    order = np.argsort(log_scale)
+    labels = np.zeros(log_scale.size, dtype=int)
+    labels[order[1:]] = np.cumsum(np.diff(log_scale[order]) > _SAME_SCALE)
+    design = form.design(points.log_inputs(form))
+    errors = []
+    for label in np.unique(labels):
+        held = labels == label
+        weights = np.where(held, 0.0, points.weight)[None, :]
+        beta = _wls(design, points.log_value[None, :], weights)[0]
+        if np.all(np.isfinite(beta)):
+            errors.append(float(np.mean(np.abs(design[held] @ beta - points.log_value[held]))))
+    return float(np.mean(errors)) if errors else float("inf")
