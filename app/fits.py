@@ -121,7 +121,8 @@ def complete(*, session: Session, fit_id: int, result: Any) -> Fit:
     fit.status = "done"
     fit.law = str(getattr(result, "law", fit.law))
     fit.params = {k: float(v) for k, v in result.params.items()}
-    fit.ci95 = {k: [float(lo), float(hi)] for k, (lo, hi) in result.ci(0.95).items()}
+    has_draws = len(result.draws) > 0
+    fit.ci95 = {k: [float(lo), float(hi)] for k, (lo, hi) in result.ci(0.95).items()} if has_draws else None
     fit.objective = float(result.objective) if result.objective is not None else None
     fit.warnings = [str(w) for w in result.warnings]
     fit.result = result.to_dict()
@@ -153,7 +154,11 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
             fit = get_fit(session=session, fit_id=fit_id)
             law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
             data = fit_data(session=session, fit=fit)
-        result = fitting.fit(law, N=data["N"], D=data["D"], loss=data["loss"], bootstrap=bootstrap, seed=seed)
+        if law == "power":  # one input: the compute C = 6·N·D (Kaplan et al. 2020, §2.1)
+            inputs = {"C": [6.0 * n * d for n, d in zip(data["N"], data["D"], strict=True)]}
+        else:
+            inputs = {"N": data["N"], "D": data["D"]}
+        result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
         with database.transaction() as session:
             complete(session=session, fit_id=fit_id, result=result)
         status = "done"

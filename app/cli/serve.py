@@ -1,0 +1,45 @@
+"""`hyperlaw serve`: migrate the database, then serve the API (optionally with a worker pool)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Also train runs here, K at once (embedded pool)."),
+    migrate: bool = typer.Option(True, "--migrate/--no-migrate", help="Apply migrations at start-up."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Serve the REST API under /v1 (OpenAPI at /docs)."""
+    import logging
+    import threading
+
+    import uvicorn
+
+    from app.db import upgrade
+    from app.main import create_app
+    from app.settings import Settings
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    if migrate:
+        upgrade(settings.database_url)
+    pool = None
+    if workers:
+        from app.worker.pool import Pool
+
+        pool = Pool(settings, concurrency=workers)
+        threading.Thread(target=pool.run, name="hyperlaw-pool", daemon=True).start()
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    finally:
+        if pool is not None:
+            pool.stop()  # uvicorn has handled SIGTERM; in-flight runs checkpoint and are released
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the serve command to the CLI."""
+    cli.command("serve")(serve)

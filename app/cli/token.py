@@ -1,0 +1,72 @@
+"""`hyperlaw token create|list|revoke`: API tokens (stored hashed; shown once)."""
+
+from __future__ import annotations
+
+import typer
+
+token_cli = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+
+DatabaseUrl = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
+
+
+def _database(database_url: str | None):
+    from app.db import Database
+    from app.settings import Settings
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    return Database(settings.database_url)
+
+
+@token_cli.command("create")
+def create(
+    scope: str = typer.Option("write", "--scope", help="read or write (write may also read)."),
+    name: str = typer.Option("", "--name", help="A note saying whose token this is."),
+    database_url: str = DatabaseUrl,
+) -> None:
+    """Create a token and print it alone on stdout (it cannot be shown again)."""
+    from app import tokens
+    from app.errors import InvalidInput
+
+    database = _database(database_url)
+    try:
+        with database.transaction() as session:
+            token, _row = tokens.create_token(session=session, scope=scope, name=name)
+    except InvalidInput as error:
+        raise typer.BadParameter(str(error), param_hint="--scope") from error
+    finally:
+        database.dispose()
+    typer.echo(token)
+
+
+@token_cli.command("list")
+def list_(database_url: str = DatabaseUrl) -> None:
+    """List tokens by prefix, scope and state (never the secret)."""
+    from app import tokens
+
+    database = _database(database_url)
+    try:
+        with database.transaction(immediate=False) as session:
+            for row in tokens.list_tokens(session=session):
+                state = "revoked" if row.revoked_at else "active"
+                typer.echo(f"{row.prefix}\t{row.scope}\t{state}\t{row.created_at:%Y-%m-%d}\t{row.name}")
+    finally:
+        database.dispose()
+
+
+@token_cli.command("revoke")
+def revoke(prefix: str = typer.Argument(..., help="The token's prefix (hl_<prefix>_...)."), database_url: str = DatabaseUrl):
+    """Revoke a token."""
+    from app import tokens
+
+    database = _database(database_url)
+    try:
+        with database.transaction() as session:
+            tokens.revoke_token(session=session, prefix=prefix)
+    finally:
+        database.dispose()
+    typer.echo(f"revoked {prefix}")
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the token command group to the CLI."""
+    cli.add_typer(token_cli, name="token")

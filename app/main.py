@@ -1,0 +1,34 @@
+"""The REST API: `create_app(settings)` builds it; read this file first.
+
+Everything the routes share lives on `app.state`: the settings, the database (engine and
+session factories), the metrics, and the prediction cache. Nothing is built at import
+time; migrations are a separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api import errors
+from app.api.metrics import Metrics, TimingMiddleware
+from app.api.routes import fits, health, imports, predict, runs, studies
+from app.db import Database
+from app.settings import Settings
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """The FastAPI application for `settings` (a given `database` is shared, not disposed)."""
+    app = FastAPI(
+        title="hyperlaw",
+        version="0.1.0",
+        summary="Train proxy models, fit scaling laws with intervals, predict loss before a big run.",
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings.database_url)
+    app.state.metrics = Metrics()
+    app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
+    errors.install(app)
+    for module in (studies, runs, imports, fits, predict, health):
+        app.include_router(module.router)
+    app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
+    return app
