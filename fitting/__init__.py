@@ -12,6 +12,8 @@ Public API:
          .to_dict() / OptimumFit.from_dict()
     sweep_optima(*, loss, N, D, lr=, batch=, ...) -> list[SweepOptimum]: each sweep's optimum alone.
     optimal_allocation(fit, compute, flops_per_token=None, level=0.95) -> Allocation
+    envelope_frontier(*, run, N, tokens, loss) / isoflop_frontier(*, compute, N, loss) -> Frontier:
+        Hoffmann et al. 2022 approaches 1 and 2, N_opt = k C^a, D_opt = k' C^b with intervals.
     Estimate / Prediction: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
 
@@ -20,6 +22,7 @@ Pure numerics: imports numpy and scipy only.
 
 from fitting.allocation import Allocation, optimal_allocation
 from fitting.api import fit, known_laws
+from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
 from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
 from fitting.result import Estimate, Fit, Holdout, OptimumFit, Prediction, SweepOptimum
@@ -28,13 +31,18 @@ __all__ = [
     "HPARAM_LAWS",
     "LOSS_LAWS",
     "Allocation",
+    "BudgetOptimum",
     "Estimate",
     "Fit",
+    "Frontier",
     "Holdout",
     "OptimumFit",
     "Prediction",
     "SweepOptimum",
+    "envelope_frontier",
     "fit",
+    "frontier_power_laws",
+    "isoflop_frontier",
     "known_laws",
     "optimal_allocation",
     "sweep_optima",

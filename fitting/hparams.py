@@ -110,7 +110,7 @@ def fit_optimum_law(
         )
 
     logx = points.log_inputs(chosen)
-    beta = _wls(chosen.design(logx), points.log_value[None, :], points.weight[None, :])[0]
+    beta = weighted_least_squares(chosen.design(logx), points.log_value[None, :], points.weight[None, :])[0]
     draws = np.empty((0, beta.size))
     n_failed = 0
     if bootstrap:
@@ -119,7 +119,7 @@ def fit_optimum_law(
         weights = group_counts[:, position] * points.weight[None, :]
         values = points.replicate_values(bootstrap)
         weights = np.where(np.isfinite(values), weights, 0.0)
-        replicate = _wls(chosen.design(logx), np.nan_to_num(values), weights)
+        replicate = weighted_least_squares(chosen.design(logx), np.nan_to_num(values), weights)
         ok = np.all(np.isfinite(replicate), axis=1)
         draws, n_failed = chosen.to_natural(replicate[ok]), int(np.sum(~ok))
         if n_failed:
@@ -388,7 +388,7 @@ def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
     return warnings
 
 
-def _wls(design: Array, values: Array, weights: Array) -> Array:
+def weighted_least_squares(design: Array, values: Array, weights: Array) -> Array:
     """Weighted least squares per replicate: design (n, P), values and weights (R, n) -> (R, P).
 
     Replicates whose weighted design is rank-deficient come back as NaN rows."""
@@ -413,7 +413,7 @@ def _loso_error(form: OptimumForm, points: _Points) -> float:
     for label in np.unique(labels):
         held = labels == label
         weights = np.where(held, 0.0, points.weight)[None, :]
-        beta = _wls(design, points.log_value[None, :], weights)[0]
+        beta = weighted_least_squares(design, points.log_value[None, :], weights)[0]
         if np.all(np.isfinite(beta)):
             errors.append(float(np.mean(np.abs(design[held] @ beta - points.log_value[held]))))
     return float(np.mean(errors)) if errors else float("inf")

@@ -1,0 +1,425 @@
+"""The compute-optimal frontier measured from the proxies themselves (Hoffmann et al. 2022,
+approaches 1 and 2): N_opt = k_N C^a and D_opt = k_D C^b with bootstrap intervals, to set beside
+the parametric fit (approach 3, fitting.optimal_allocation) and see whether the three agree.
+
+Approach 1: the lower envelope of all loss curves against FLOPs; the run on the envelope at each
+FLOP count gives N_opt(C) and D_opt(C). Approach 2: per FLOP budget (an IsoFLOP profile) a
+quadratic of log loss in log N near the best run; its minimum is N_opt(C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fitting import _validate as check
+from fitting.bootstrap import resample_weights
+from fitting.hparams import _bowl_optimum, weighted_least_squares
+from fitting.laws.base import Array
+from fitting.objective import DEFAULT_DELTA
+from fitting.result import Estimate, percentile_interval
+
+_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
+# IsoFLOP profiles: the bowl is fitted to runs within this log-loss distance of the best one,
+# widened to the best six (the quadratic's three parameters need room for the bootstrap).
+DEFAULT_ISOFLOP_WINDOW = 0.02
+_ENVELOPE_GRID = 250  # FLOP values on the envelope grid (Hoffmann et al. used 1,500 over a wider range)
+
+
+@dataclass(frozen=True)
+class BudgetOptimum:
+    """One IsoFLOP profile: the loss-minimising N and D at a compute budget, or why there is none."""
+
+    compute: float
+    n_runs: int
+    status: str  # "found", "edge" (best run at the smallest or largest N), "not_convex", "too_few_runs"
+    n_params: Estimate | None = None
+    tokens: Estimate | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "compute": self.compute,
+            "n_runs": self.n_runs,
+            "status": self.status,
+            "n_params": self.n_params.to_dict() if self.n_params else None,
+            "tokens": self.tokens.to_dict() if self.tokens else None,
+        }
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """N_opt = coef_n C^exponent_n and D_opt = coef_d C^exponent_d, each with a bootstrap interval."""
+
+    approach: int  # 1 (loss envelope) or 2 (IsoFLOP profiles), Hoffmann et al. 2022
+    exponent_n: Estimate  # a
+    exponent_d: Estimate  # b
+    coef_n: Estimate
+    coef_d: Estimate
+    draws: Array  # (n_ok, 4): log coef_n, a, log coef_d, b
+    compute_range: tuple[float, float]
+    n_bootstrap: int
+    n_failed_replicates: int
+    seed: int
+    optima: tuple[BudgetOptimum, ...] = ()  # approach 2: every budget, found or not
+    warnings: list[str] = field(default_factory=list)
+
+    def predict(self, compute: Any, level: float = 0.95) -> tuple[Estimate, Estimate]:
+        """N_opt and D_opt at `compute` FLOPs (scalar or array), with bootstrap intervals."""
+        level = check.level_in_unit_interval(level)
+        scalar = np.ndim(compute) == 0
+        log_c = np.log(check.as_positive_array("compute", compute))
+        point = np.array(
+            [
+                np.log(self.coef_n.value),
+                self.exponent_n.value,
+                np.log(self.coef_d.value),
+                self.exponent_d.value,
+            ]
+        )
+        out = []
+        for i in (0, 2):
+            value = np.exp(point[i] + point[i + 1] * log_c)
+            if self.draws.shape[0]:
+                lo, hi = percentile_interval(
+                    np.exp(self.draws[:, i : i + 1] + self.draws[:, i + 1 : i + 2] * log_c), level
+                )
+            else:
+                lo = hi = np.full_like(value, np.nan)
+            out.append(
+                Estimate(float(value[0]), float(lo[0]), float(hi[0]), level)
+                if scalar
+                else Estimate(value, lo, hi, level)
+            )
+        return out[0], out[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approach": self.approach,
+            "exponent_n": self.exponent_n.to_dict(),
+            "exponent_d": self.exponent_d.to_dict(),
+            "coef_n": self.coef_n.to_dict(),
+            "coef_d": self.coef_d.to_dict(),
+            "compute_range": list(self.compute_range),
+            "n_bootstrap": self.n_bootstrap,
+            "n_failed_replicates": self.n_failed_replicates,
+            "seed": self.seed,
+            "optima": [o.to_dict() for o in self.optima],
+            "warnings": list(self.warnings),
+        }
+
+
+def frontier_power_laws(
+    compute: Any,
+    n_params: Any,
+    tokens: Any,
+    *,
+    log_std: Any = None,
+    replicates: tuple[Array, Array] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    approach: int = 2,
+    optima: tuple[BudgetOptimum, ...] = (),
+) -> Frontier:
+    """Power laws N_opt = k_N C^a, D_opt = k_D C^b by (weighted) least squares in log space,
+    bootstrapping over budgets (Hoffmann et al. 2022, sec. 3.2; Porian et al. 2024, sec. 2).
+
+    log_std: standard deviation of log N_opt per budget; weights 1/log_std^2 as Porian et al. do.
+    replicates: (R, n) replicate log N_opt and log D_opt per budget, redrawn inside each replicate.
+    """
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    level = check.level_in_unit_interval(level)
+    arrays = {
+        "compute": check.as_positive_array("compute", compute),
+        "n_params": check.as_positive_array("n_params", n_params),
+        "tokens": check.as_positive_array("tokens", tokens),
+    }
+    if log_std is not None:
+        arrays["log_std"] = check.as_positive_array("log_std", log_std)
+    n = check.same_length(arrays)
+    if np.unique(arrays["compute"]).size < 3:
+        raise ValueError(
+            f"the frontier needs optima at 3 or more compute budgets, got {np.unique(arrays['compute']).size}"
+        )
+    weight = 1.0 / arrays["log_std"] ** 2 if log_std is not None else np.ones(n)
+    design = np.column_stack([np.ones(n), np.log(arrays["compute"])])
+    targets = np.stack([np.log(arrays["n_params"]), np.log(arrays["tokens"])])
+    point = np.concatenate([weighted_least_squares(design, t[None, :], weight[None, :])[0] for t in targets])
+    draws = np.empty((0, 4))
+    n_failed = 0
+    rng = np.random.default_rng(seed)
+    if bootstrap:
+        counts = resample_weights(n, bootstrap, rng) * weight[None, :]
+        if replicates is not None:
+            values = [np.nan_to_num(r[:bootstrap]) for r in replicates]
+            counts = np.where(
+                np.isfinite(replicates[0][:bootstrap]) & np.isfinite(replicates[1][:bootstrap]), counts, 0.0
+            )
+        else:
+            values = [np.broadcast_to(t, (bootstrap, n)) for t in targets]
+        fitted = np.concatenate([weighted_least_squares(design, v, counts) for v in values], axis=1)
+        ok = np.all(np.isfinite(fitted), axis=1)
+        draws, n_failed = fitted[ok], int(np.sum(~ok))
+
+    def estimate(i: int, exponentiate: bool) -> Estimate:
+        transform = np.exp if exponentiate else (lambda v: v)
+        if draws.shape[0]:
+            lo, hi = percentile_interval(draws[:, i], level)
+        else:
+            lo = hi = np.nan
+        return Estimate(float(transform(point[i])), float(transform(lo)), float(transform(hi)), level)
+
+    warnings = []
+    if n_failed:
+        warnings.append(
+            f"{n_failed} of {bootstrap} bootstrap replicates drew fewer than two budgets and are left out"
+        )
+    return Frontier(
+        approach=approach,
+        exponent_n=estimate(1, False),
+        exponent_d=estimate(3, False),
+        coef_n=estimate(0, True),
+        coef_d=estimate(2, True),
+        draws=draws,
+        compute_range=(float(arrays["compute"].min()), float(arrays["compute"].max())),
+        n_bootstrap=bootstrap,
+        n_failed_replicates=n_failed,
+        seed=seed,
+        optima=optima,
+        warnings=warnings,
+    )
+
+
+def isoflop_frontier(
+    *,
+    compute: Any,
+    N: Any,
+    loss: Any,
+    D: Any = None,
+    window: float = DEFAULT_ISOFLOP_WINDOW,
+    weighted: bool = False,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    delta: float = DEFAULT_DELTA,
+    level: float = 0.95,
+) -> Frontier:
+    """Approach 2 (Hoffmann et al. 2022, sec. 3.2): per budget the minimum of a quadratic of log loss
+    in log N, then N_opt ∝ C^a, D_opt ∝ C^b.
+
+    compute: the budget of every run (runs with equal compute form one profile); D: tokens per run
+    (default C / 6N). weighted: weight budgets by 1/var(log N_opt) from their own bootstrap.
+    """
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    window = check.positive_float("window", window)
+    delta = check.positive_float("delta", delta)
+    arrays = {
+        "compute": check.as_positive_array("compute", compute),
+        "N": check.as_positive_array("N", N),
+        "loss": check.as_positive_array("loss", loss),
+    }
+    if D is not None:
+        arrays["D"] = check.as_positive_array("D", D)
+    check.same_length(arrays)
+    budgets = np.unique(arrays["compute"])
+    if budgets.size < 3:
+        raise ValueError(
+            f"compute takes {budgets.size} distinct value(s): IsoFLOP profiles need 3 or more budgets"
+        )
+    log_n = np.log(arrays["N"])
+    # log D at the optimum from log D = log C - log(FLOPs per token(N)), linear in log N within a budget.
+    log_d = (
+        np.log(arrays["D"])
+        if D is not None
+        else np.log(arrays["compute"] / (_FLOPS_PER_PARAM_TOKEN * arrays["N"]))
+    )
+    rng = np.random.default_rng(seed)
+    optima, rows = [], []
+    for budget in budgets:
+        members = arrays["compute"] == budget
+        if np.unique(log_n[members]).size < 3:
+            optima.append(BudgetOptimum(float(budget), int(members.sum()), "too_few_runs"))
+            continue
+        status, point, draws = _bowl_optimum(
+            log_n[members][None, :], np.log(arrays["loss"][members]), window, bootstrap, delta, rng
+        )
+        if point is None:
+            optima.append(BudgetOptimum(float(budget), int(members.sum()), status))
+            continue
+        slope, intercept = np.polyfit(log_n[members], log_d[members], 1)
+        log_n_draws = draws[:, 0]
+        log_d_draws = intercept + slope * log_n_draws
+        log_d_point = intercept + slope * point[0]
+        optima.append(
+            BudgetOptimum(
+                float(budget),
+                int(members.sum()),
+                status,
+                _log_estimate(point[0], log_n_draws, level),
+                _log_estimate(log_d_point, log_d_draws, level),
+            )
+        )
+        if status == "found":
+            rows.append((budget, point[0], log_d_point, log_n_draws, log_d_draws))
+    if len(rows) < 3:
+        raise ValueError(
+            f"only {len(rows)} of {budgets.size} budgets have an interior optimum (the rest sit at the edge of the "
+            "swept model sizes): add smaller and larger models to those IsoFLOP profiles"
+        )
+    compute_used = np.array([r[0] for r in rows])
+    replicates = (
+        (np.stack([r[3] for r in rows], axis=1), np.stack([r[4] for r in rows], axis=1))
+        if bootstrap
+        else None
+    )
+    log_std = None
+    if weighted and bootstrap:
+        log_std = np.array([max(np.nanstd(r[3]), 1e-3) for r in rows])
+    frontier = frontier_power_laws(
+        compute_used,
+        np.exp([r[1] for r in rows]),
+        np.exp([r[2] for r in rows]),
+        log_std=log_std,
+        replicates=replicates,
+        bootstrap=bootstrap,
+        seed=seed,
+        level=level,
+        approach=2,
+        optima=tuple(optima),
+    )
+    skipped = [o for o in optima if o.status != "found"]
+    if skipped:
+        listed = ", ".join(f"{o.compute:.3g} ({o.status})" for o in skipped)
+        frontier.warnings.append(f"{len(skipped)} budget(s) left out of the frontier: {listed}")
+    return frontier
+
+
+def _log_estimate(log_point: float, log_draws: Array, level: float) -> Estimate:
+    finite = log_draws[np.isfinite(log_draws)]
+    if not finite.size:
+        return Estimate(float(np.exp(log_point)), float("nan"), float("nan"), level)
+    lo, hi = percentile_interval(finite, level)
+    return Estimate(float(np.exp(log_point)), float(np.exp(lo)), float(np.exp(hi)), level)
+
+
+def envelope_frontier(
+    *,
+    run: Any,
+    N: Any,
+    tokens: Any,
+    loss: Any,
+    compute: Any = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Frontier:
+    """Approach 1 (Hoffmann et al. 2022, sec. 3.1): on a log grid of FLOPs, the run whose loss curve
+    is lowest there gives N_opt(C) and its tokens D_opt(C); then power laws in C.
+
+    run: a run id per curve point; N: the run's parameters; tokens: tokens seen at the point;
+    compute: FLOPs at the point (default 6 N tokens). Bootstrap resamples whole runs.
+    """
+    bootstrap = check.non_negative_int("bootstrap", bootstrap)
+    seed = check.non_negative_int("seed", seed)
+    level = check.level_in_unit_interval(level)
+    arrays = {
+        "N": check.as_positive_array("N", N),
+        "tokens": check.as_positive_array("tokens", tokens),
+        "loss": check.as_positive_array("loss", loss),
+    }
+    if compute is not None:
+        arrays["compute"] = check.as_positive_array("compute", compute)
+    run_ids = np.asarray(run)
+    check.same_length({**arrays, "run": run_ids})
+    flops = arrays.get("compute", _FLOPS_PER_PARAM_TOKEN * arrays["N"] * arrays["tokens"])
+    names, run_index = np.unique(run_ids, return_inverse=True)
+    if names.size < 3:
+        raise ValueError(f"run has {names.size} distinct curve(s): the envelope needs 3 or more runs")
+    sizes = np.array([arrays["N"][run_index == r][0] for r in range(names.size)])
+    grid = np.linspace(np.log(flops.min()), np.log(flops.max()), _ENVELOPE_GRID)
+    log_loss = np.full((names.size, grid.size), np.inf)
+    log_tokens = np.full((names.size, grid.size), np.nan)
+    for r in range(names.size):
+        mine = np.flatnonzero(run_index == r)
+        order = mine[np.argsort(flops[mine])]
+        x = np.log(flops[order])
+        inside = (grid >= x[0]) & (grid <= x[-1])
+        log_loss[r, inside] = np.interp(grid[inside], x, np.log(arrays["loss"][order]))
+        log_tokens[r, inside] = np.interp(grid[inside], x, np.log(arrays["tokens"][order]))
+    envelope = _envelope_rows(log_loss, sizes, np.ones(names.size, dtype=bool))
+    if envelope.sum() < 3:
+        raise ValueError(
+            "the loss envelope has fewer than 3 FLOP values where an intermediate model size wins: "
+            "add runs of more model sizes whose curves overlap in FLOPs"
+        )
+    winner = np.argmin(log_loss, axis=0)
+    columns = np.flatnonzero(envelope)
+    point_n = sizes[winner[columns]]
+    point_d = np.exp(log_tokens[winner[columns], columns])
+    rng = np.random.default_rng(seed)
+    draws = np.empty((0, 4))
+    n_failed = 0
+    if bootstrap:
+        counts = resample_weights(names.size, bootstrap, rng)
+        fitted = np.full((bootstrap, 4), np.nan)
+        for i in range(bootstrap):
+            present = counts[i] > 0
+            masked = np.where(present[:, None], log_loss, np.inf)
+            cols = np.flatnonzero(_envelope_rows(masked, sizes, present))
+            if np.unique(sizes[np.argmin(masked[:, cols], axis=0)]).size < 2:
+                continue
+            win = np.argmin(masked[:, cols], axis=0)
+            design = np.column_stack([np.ones(cols.size), grid[cols]])
+            for j, values in enumerate((np.log(sizes[win]), log_tokens[win, cols])):
+                fitted[i, 2 * j : 2 * j + 2] = np.linalg.lstsq(design, values, rcond=None)[0]
+        ok = np.all(np.isfinite(fitted), axis=1)
+        draws, n_failed = fitted[ok], int(np.sum(~ok))
+    frontier = frontier_power_laws(
+        np.exp(grid[columns]), point_n, point_d, bootstrap=0, level=level, approach=1
+    )
+    point = np.array(
+        [
+            np.log(frontier.coef_n.value),
+            frontier.exponent_n.value,
+            np.log(frontier.coef_d.value),
+            frontier.exponent_d.value,
+        ]
+    )
+
+    def estimate(i: int, exponentiate: bool) -> Estimate:
+        transform = np.exp if exponentiate else (lambda v: v)
+        lo, hi = percentile_interval(draws[:, i], level) if draws.shape[0] else (np.nan, np.nan)
+        return Estimate(float(transform(point[i])), float(transform(lo)), float(transform(hi)), level)
+
+    warnings = []
+    if n_failed:
+        warnings.append(
+            f"{n_failed} of {bootstrap} bootstrap replicates left fewer than two model sizes on the envelope"
+        )
+    return Frontier(
+        approach=1,
+        exponent_n=estimate(1, False),
+        exponent_d=estimate(3, False),
+        coef_n=estimate(0, True),
+        coef_d=estimate(2, True),
+        draws=draws,
+        compute_range=(float(np.exp(grid[columns].min())), float(np.exp(grid[columns].max()))),
+        n_bootstrap=bootstrap,
+        n_failed_replicates=n_failed,
+        seed=seed,
+        warnings=warnings,
+    )
+
+
+def _envelope_rows(log_loss: Array, sizes: Array, present: Array) -> Array:
+    """FLOP columns where the lowest curve is neither the smallest nor the largest model covering
+    that FLOP count: there the envelope's N is an interior optimum, not a limit of the sizes tried."""
+    covered = np.isfinite(log_loss) & present[:, None]
+    n_covering = covered.sum(axis=0)
+    winner_size = sizes[np.argmin(log_loss, axis=0)]
+    smallest = np.min(np.where(covered, sizes[:, None], np.inf), axis=0)
+    largest = np.max(np.where(covered, sizes[:, None], -np.inf), axis=0)
+    return (n_covering >= 3) & (winner_size > smallest) & (winner_size < largest)
