@@ -14,6 +14,10 @@ Public API:
     optimal_allocation(fit, compute, flops_per_token=None, level=0.95) -> Allocation
     envelope_frontier(*, run, N, tokens, loss) / isoflop_frontier(*, compute, N, loss) -> Frontier:
         Hoffmann et al. 2022 approaches 1 and 2, N_opt = k C^a, D_opt = k' C^b with intervals.
+    steps_examples_tradeoff(batch, steps) -> CriticalBatch (McCandlish et al. 2018);
+    critical_batch_curve(*, batch, steps, target_loss) -> CriticalBatchCurve (Kaplan B*/L^(1/alpha_B));
+    critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
+    fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> StepLaw (Kaplan L(N, S_min)).
     Estimate / Prediction: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
 
@@ -22,6 +26,16 @@ Pure numerics: imports numpy and scipy only.
 
 from fitting.allocation import Allocation, optimal_allocation
 from fitting.api import fit, known_laws
+from fitting.critical_batch import (
+    CriticalBatch,
+    CriticalBatchCurve,
+    PowerLaw,
+    StepLaw,
+    critical_batch_curve,
+    critical_batch_scaling,
+    fit_step_law,
+    steps_examples_tradeoff,
+)
 from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
 from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
@@ -32,18 +46,26 @@ __all__ = [
     "LOSS_LAWS",
     "Allocation",
     "BudgetOptimum",
+    "CriticalBatch",
+    "CriticalBatchCurve",
     "Estimate",
     "Fit",
     "Frontier",
     "Holdout",
     "OptimumFit",
+    "PowerLaw",
     "Prediction",
+    "StepLaw",
     "SweepOptimum",
+    "critical_batch_curve",
+    "critical_batch_scaling",
     "envelope_frontier",
     "fit",
+    "fit_step_law",
     "frontier_power_laws",
     "isoflop_frontier",
     "known_laws",
     "optimal_allocation",
+    "steps_examples_tradeoff",
     "sweep_optima",
 ]
