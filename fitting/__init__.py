@@ -17,7 +17,7 @@ Public API:
     steps_examples_tradeoff(batch, steps) -> CriticalBatch (McCandlish et al. 2018);
     critical_batch_curve(*, batch, steps, target_loss) -> CriticalBatchCurve (Kaplan B*/L^(1/alpha_B));
     critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
-    fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> StepLaw (Kaplan L(N, S_min)).
+    fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> KaplanStepLaw (Kaplan L(N, S_min)).
     Estimate / Prediction: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
 
@@ -29,8 +29,8 @@ from fitting.api import fit, known_laws
 from fitting.critical_batch import (
     CriticalBatch,
     CriticalBatchCurve,
+    KaplanStepLaw,
     PowerLaw,
-    StepLaw,
     critical_batch_curve,
     critical_batch_scaling,
     fit_step_law,
@@ -55,7 +55,7 @@ __all__ = [
     "OptimumFit",
     "PowerLaw",
     "Prediction",
-    "StepLaw",
+    "KaplanStepLaw",
     "SweepOptimum",
     "critical_batch_curve",
     "critical_batch_scaling",

@@ -328,7 +328,7 @@ def critical_batch_scaling(
 
 
 @dataclass(frozen=True)
-class StepLaw:
+class KaplanStepLaw:
     """Kaplan et al. 2020 L(N, S_min) fitted with a given B_crit(L) curve."""
 
     params: dict[str, float]
@@ -376,7 +376,7 @@ def fit_step_law(
     bootstrap: int = 1000,
     seed: int = 0,
     delta: float = DEFAULT_DELTA,
-) -> StepLaw:
+) -> KaplanStepLaw:
     """Fit L(N, S_min) = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S to curve points, S_min = S/(1 + B_crit(L)/B)
     with B_crit(L) = b_star / L^(1/alpha_b) (Kaplan et al. 2020, eqs. 1.6, 5.1, 5.4); Huber on log loss,
     multi-start, bootstrap over points, like the loss laws."""
@@ -414,7 +414,7 @@ def fit_step_law(
     if draws.shape[0]:
         lo, hi = percentile_interval(draws, 0.95)
         ci95 = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
-    return StepLaw(
+    return KaplanStepLaw(
         params={k: float(natural[i]) for i, k in enumerate(names)},
         ci95=ci95,
         theta=search.theta,
