@@ -74,7 +74,12 @@ class Pool:
         self.database = Database(settings.database_url)
         self.children: dict[int, _Child] = {}
         self._stop = threading.Event()
-        self._context = multiprocessing.get_context("spawn")
+        # forkserver: each run's process forks from a server that has already imported torch
+        # and the trainer (seconds saved per run), without inheriting this process's
+        # threads or database connections as a plain fork would. CUDA is first touched in
+        # the child, after CUDA_VISIBLE_DEVICES is set.
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["app.worker.runner", "trainer.train"])
         self.finished: dict[int, int | None] = {}  # run id -> child exit code, for reporting
 
     def stop(self) -> None:
