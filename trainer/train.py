@@ -86,6 +86,10 @@ class RunResult:
 
 def pick_device(requested: str) -> torch.device:
     """cuda > mps > cpu for "auto"; otherwise the requested device."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} is not available on this machine: use auto or cpu")
+    if requested == "mps" and not (torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' is not available on this machine: use auto or cpu")
     if requested != "auto":
         return torch.device(requested)
     if torch.cuda.is_available():
@@ -133,8 +137,10 @@ def train(
 
     With checkpoint_dir, the full training state is written atomically every
     checkpoint_every_steps steps (default: at each eval) and at the end; with resume=True the
-    latest checkpoint there is continued. A spec problem raises ValueError; a diverging run
-    returns status "diverged". Exceptions raised by on_point propagate (the run stops there).
+    latest checkpoint there is continued: points after the checkpoint's step are emitted again
+    with the same values (on CPU), so a consumer that upserts by step neither loses nor
+    duplicates one. A spec problem raises ValueError; a diverging run returns status
+    "diverged". Exceptions raised by on_point propagate (the run stops there).
     """
     if checkpoint_every_steps is not None and checkpoint_every_steps < 1:
         raise ValueError(f"checkpoint_every_steps ({checkpoint_every_steps}) must be >= 1")

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from tests.unit.trainer.conftest import tiny_spec
 from trainer import CurvePoint, count_params, flops_per_token, train
@@ -126,3 +127,9 @@ def test_curve_and_result_are_consistent():
     assert result.flops_kaplan == flops_per_token(spec).kaplan * result.tokens
     assert result.final_eval_loss < points[0].train_loss - 0.5
     assert result.device == "cpu" and result.tokens_per_second > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_unavailable_device_is_a_value_error():
+    with pytest.raises(ValueError, match="device 'cuda' is not available on this machine"):
+        train(tiny_spec(device="cuda"))
