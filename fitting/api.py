@@ -52,7 +52,7 @@ def fit(
     law "lr_opt" / "batch_opt" fits the optimum of LR sweeps (lr=, batch=, form=, ...) instead:
     see fitting.hparams.fit_optimum_law.
     """
-    if law in HPARAM_LAWS:
+    if isinstance(law, str) and law in HPARAM_LAWS:
         return fit_optimum_law(
             law, loss=loss, N=N, D=D, C=C, bootstrap=bootstrap, seed=seed, delta=delta, **sweep
         )
@@ -61,7 +61,10 @@ def fit(
             f"unexpected argument(s) {sorted(sweep)} for law {law!r}: they belong to 'lr_opt'/'batch_opt'"
         )
     if not isinstance(law, str) or law not in known_laws():
-        raise ValueError(f"unknown law {law!r}: choose one of {', '.join(known_laws())}")
+        raise ValueError(
+            f"unknown law {law!r}: choose one of {', '.join(known_laws())} "
+            f"(or {', '.join(HPARAM_LAWS)} for hyperparameter sweeps)"
+        )
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     delta = check.positive_float("delta", delta)
