@@ -10,6 +10,7 @@ repeats the uninterrupted one exactly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -174,35 +175,34 @@ def train(
         is_eval = (step + 1) % spec.eval_every_steps == 0 or step + 1 == spec.steps
         loss = loop.step(step, lr, measure_noise=is_eval, noise=state.noise)
         state.step = step + 1
-        if not (is_eval or step == 0 or state.step % spec.log_every_steps == 0):
-            continue
-        train_loss = float(loss)
-        state.last_train_loss = train_loss
-        if is_eval:
-            state.last_eval_loss = loop.evaluate()
-        if state.initial_loss is None:
-            state.initial_loss = train_loss
-        wall = state.elapsed + time.perf_counter() - started
-        point = CurvePoint(
-            step=state.step,
-            tokens=state.step * spec.tokens_per_step,
-            train_loss=train_loss,
-            eval_loss=state.last_eval_loss if is_eval else None,
-            lr=lr,
-            noise_scale=state.noise.value if is_eval else None,
-            wall_time=wall,
-        )
-        points.append(point)
-        if on_point is not None:
-            on_point(point)
-        message = _divergence(state, train_loss, step, spec)
-        if message:
-            status = "diverged"
-            log.warning("run diverged: %s", message)
-            break
+        if is_eval or step == 0 or state.step % spec.log_every_steps == 0:
+            train_loss = float(loss)
+            state.last_train_loss = train_loss
+            if is_eval:
+                state.last_eval_loss = loop.evaluate()
+            if state.initial_loss is None:
+                state.initial_loss = train_loss
+            wall = state.elapsed + time.perf_counter() - started
+            point = CurvePoint(
+                step=state.step,
+                tokens=state.step * spec.tokens_per_step,
+                train_loss=train_loss,
+                eval_loss=state.last_eval_loss if is_eval else None,
+                lr=lr,
+                noise_scale=state.noise.value if is_eval else None,
+                wall_time=wall,
+            )
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+            message = _divergence(state, train_loss, step, spec)
+            if message:
+                status = "diverged"
+                log.warning("run diverged: %s", message)
+                break
         if ckpt_path is not None and (state.step % every_ckpt == 0 or state.step == spec.steps):
-            state.elapsed = wall
-            _save_checkpoint(ckpt_path, spec, model, optimizer, state)
+            checkpoint_state = dataclasses.replace(state, elapsed=state.elapsed + time.perf_counter() - started)
+            _save_checkpoint(ckpt_path, spec, model, optimizer, checkpoint_state)
 
     loop_time = time.perf_counter() - started
     tokens = state.step * spec.tokens_per_step

@@ -133,3 +133,19 @@ def test_curve_and_result_are_consistent():
 def test_unavailable_device_is_a_value_error():
     with pytest.raises(ValueError, match="device 'cuda' is not available on this machine"):
         train(tiny_spec(device="cuda"))
+
+
+def test_resume_with_sparse_logging_and_unaligned_checkpoints(tmp_path):
+    spec = tiny_spec(log_every_steps=4, eval_every_tokens=32 * 16 * 8)
+    full = {p.step: p for p in train(spec).curve}
+    assert sorted(full) == [1, 4, 8, 12, 16, 20, 24]
+
+    def stop_at_16(point):
+        if point.step == 16:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(spec, on_point=stop_at_16, checkpoint_dir=tmp_path, checkpoint_every_steps=3)
+    resumed = train(spec, checkpoint_dir=tmp_path, resume=True, checkpoint_every_steps=3)
+    assert [p.step for p in resumed.curve] == [16, 20, 24]  # the checkpoint at step 15 is the latest
+    assert all(_close(p, full[p.step]) for p in resumed.curve)
