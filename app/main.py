@@ -28,7 +28,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.metrics = Metrics()
     app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
     errors.install(app)
-    for module in (studies, runs, imports, fits, predict, health):
+    # predict first: routes are matched in order, and it is the hot path.
+    for module in (predict, studies, runs, imports, fits, health):
         app.include_router(module.router)
     app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
     return app

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app import tokens
@@ -70,10 +71,12 @@ def require_write(request: Request) -> ApiToken | None:
     return _check(request, "write")
 
 
-def require_read(request: Request) -> ApiToken | None:
+async def require_read(request: Request) -> ApiToken | None:
+    # async, so public reads (the default) cost no threadpool hop; a token check still
+    # runs its query in the threadpool.
     if request.app.state.settings.public_reads:
         return None
-    return _check(request, "read")
+    return await run_in_threadpool(_check, request, "read")
 
 
 WriteAccess = Depends(require_write)

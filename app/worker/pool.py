@@ -19,6 +19,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from app.db import Database
 from app.settings import Settings
 from app.worker import queue, runner
@@ -97,11 +99,18 @@ class Pool:
         log.info("worker %s: up to %d runs at once, GPUs %s", self.worker_id, self.concurrency, self.gpus or "none")
         try:
             while not self._stop.is_set():
-                self._reap()
-                if time.monotonic() - last_beat >= self.settings.heartbeat_interval_s:
-                    self._beat()
-                    last_beat = time.monotonic()
-                started = self._fill()
+                try:
+                    self._reap()
+                    if time.monotonic() - last_beat >= self.settings.heartbeat_interval_s:
+                        self._beat()
+                        last_beat = time.monotonic()
+                    started = self._fill()
+                except (OperationalError, InterfaceError) as error:
+                    # The database is away: keep the children training and retry; their
+                    # runs are requeued elsewhere only if this outlasts the heartbeat timeout.
+                    log.warning("database unavailable (%s); retrying", error.orig)
+                    self._stop.wait(self.settings.worker_poll_s)
+                    continue
                 if exit_when_idle and not self.children and not started:
                     break
                 self._stop.wait(0.2 if started or self.children else self.settings.worker_poll_s)

@@ -13,12 +13,13 @@ Every function takes the session as a keyword and never commits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Run, utcnow
@@ -30,6 +31,35 @@ def _check_claim_transaction(session: Session) -> None:
         raise RuntimeError("claims on SQLite need an IMMEDIATE transaction: use Database.session(immediate=True)")
 
 
+def _claim_statement(by_study: bool, with_checkpoint: bool):
+    oldest = select(Run.id).where(Run.status == "queued")
+    if by_study:
+        oldest = oldest.where(Run.study_id == bindparam("study_id"))
+    oldest = oldest.order_by(Run.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    now = bindparam("now", type_=Run.__table__.c.heartbeat_at.type)
+    values = {
+        "status": "running",
+        "worker_id": bindparam("worker_id"),
+        "heartbeat_at": now,
+        "attempts": Run.attempts + 1,
+        "started_at": func.coalesce(Run.started_at, now),
+        "error": None,
+    }
+    if with_checkpoint:
+        prefix = bindparam("checkpoint_prefix", type_=String)
+        values["checkpoint_path"] = func.coalesce(Run.checkpoint_path, prefix + cast(Run.id, String))
+    return (
+        update(Run)
+        .where(Run.id == oldest, Run.status == "queued")
+        .values(**values)
+        .returning(Run.id, Run.spec, Run.checkpoint_path, Run.attempts)
+    )
+
+
+# Built once: the queue's hot statements are compiled and cached, not rebuilt per claim.
+_CLAIMS = {(s, c): _claim_statement(s, c) for s in (False, True) for c in (False, True)}
+
+
 def claim(
     *,
     session: Session,
@@ -37,30 +67,30 @@ def claim(
     checkpoint_root: str | Path | None = None,
     study_id: int | None = None,
     now: datetime | None = None,
-) -> Run | None:
-    """Take the oldest queued run for `worker_id`, or None when the queue is empty."""
+):
+    """Take the oldest queued run for `worker_id`; returns (id, spec, checkpoint_path,
+    attempts) of the claimed run, or None when the queue is empty.
+
+    One statement, one round trip: UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
+    LOCKED) RETURNING (procrastinate's fetch_job); SQLite ignores the lock clause and
+    relies on the IMMEDIATE transaction instead.
+    """
     _check_claim_transaction(session)
-    now = now or utcnow()
-    query = select(Run).where(Run.status == "queued")
+    params = {"worker_id": worker_id, "now": now or utcnow()}
     if study_id is not None:
-        query = query.where(Run.study_id == study_id)
-    run = session.scalar(query.order_by(Run.id).limit(1).with_for_update(skip_locked=True))
-    if run is None:
-        return None
-    run.status = "running"
-    run.worker_id = worker_id
-    run.heartbeat_at = now
-    run.attempts += 1
-    run.started_at = run.started_at or now
-    run.error = None
-    if run.checkpoint_path is None and checkpoint_root is not None:
-        run.checkpoint_path = str(Path(checkpoint_root) / f"run-{run.id}")
-    session.flush()
-    return run
+        params["study_id"] = study_id
+    if checkpoint_root is not None:
+        params["checkpoint_prefix"] = f"{Path(checkpoint_root)}/run-"
+    statement = _CLAIMS[(study_id is not None, checkpoint_root is not None)]
+    # Core execution on the session's connection (same transaction): no ORM bookkeeping.
+    return session.connection().execute(statement, params).one_or_none()
 
 
 def _owned(run_ids: Iterable[int], worker_id: str):
     return (Run.id.in_(list(run_ids)), Run.worker_id == worker_id, Run.status == "running")
+
+
+_FINISH_WHERE = (Run.id == bindparam("run_id"), Run.worker_id == bindparam("owner"), Run.status == "running")
 
 
 def heartbeat(
@@ -89,12 +119,20 @@ def heartbeat(
     return held
 
 
+@functools.lru_cache(maxsize=64)
+def _finish_statement(columns: tuple[str, ...]):
+    return update(Run).where(*_FINISH_WHERE).values({name: bindparam(f"v_{name}") for name in columns})
+
+
 def finish(*, session: Session, run_id: int, worker_id: str, status: str, **result: Any) -> bool:
     """Record a run's end (`done` or `diverged`) with its result columns, if still held."""
     if status not in ("done", "diverged"):
         raise ValueError(f"finish() takes done or diverged, not {status!r}")
-    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), **result}
-    outcome = session.execute(update(Run).where(*_owned([run_id], worker_id)).values(**values))
+    now = utcnow()
+    values = {"status": status, "finished_at": now, "heartbeat_at": now, **result}
+    statement = _finish_statement(tuple(sorted(values)))
+    params = {f"v_{name}": value for name, value in values.items()}
+    outcome = session.connection().execute(statement, {"run_id": run_id, "owner": worker_id, **params})
     return outcome.rowcount == 1
 
 

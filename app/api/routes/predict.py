@@ -12,7 +12,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from app import fits, studies
 from app.api.deps import ReadAccess
@@ -44,6 +45,14 @@ class Predictor:
         with self._lock:
             for key in [k for k, v in self._latest.items() if v[1] == study_id]:
                 del self._latest[key]
+
+    def cached(self, study_ref: str, law: str | None) -> tuple[int, int, object] | None:
+        """The answer of `latest` when it is fresh in memory, else None (never touches the database)."""
+        hit = self._latest.get((study_ref, law))
+        if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+            return None
+        restored = self._fits.get(hit[2])
+        return None if restored is None else (hit[1], hit[2], restored)
 
     def latest(self, study_ref: str, law: str | None) -> tuple[int, int, object]:
         """(study id, fit id, restored fitting.Fit) of the study's latest finished fit."""
@@ -93,7 +102,7 @@ def _finite(x: float) -> float | None:
 
 
 @router.get("/predict", response_model=PredictPublic, dependencies=[ReadAccess])
-def predict(
+async def predict(
     request: Request,
     study: str = Query(..., description="Study id or name."),
     n_params: float = Query(..., gt=0, description="Parameters N (non-embedding, as the study's runs count them)."),
@@ -101,8 +110,11 @@ def predict(
     law: str | None = Query(None, description="Use the latest fit of this law (default: the latest fit)."),
 ) -> PredictPublic:
     """Predicted final loss with its 95% bootstrap interval, the compute 6·N·D, and the fit used."""
+    # async with a synchronous cache hit: the common case needs no threadpool hop; a miss
+    # reads the database in the threadpool.
     predictor: Predictor = request.app.state.predictor
-    study_id, fit_id, fit = predictor.latest(study, law)
+    hit = predictor.cached(study, law)
+    study_id, fit_id, fit = hit if hit is not None else await run_in_threadpool(predictor.latest, study, law)
     compute = 6.0 * n_params * tokens  # C ≈ 6ND training FLOPs (Kaplan et al. 2020, §2.1)
     inputs = {fit.variable: {"N": n_params, "D": tokens, "C": compute}.get(fit.variable, compute)} if fit.variable \
         else {"N": n_params, "D": tokens}
@@ -119,7 +131,7 @@ def predict(
                 f"compute {compute:.3g} is {compute / largest:.0f}x beyond the largest fitted run ({largest:.3g}): "
                 "the interval does not cover the law's own error at that scale"
             )
-    return PredictPublic(
+    answer = PredictPublic(
         study=study_id,
         n_params=n_params,
         tokens=tokens,
@@ -131,3 +143,5 @@ def predict(
         fit_ids={"loss": fit_id},
         warnings=warnings,
     )
+    # Already validated: send it as is rather than validating it again through response_model.
+    return Response(answer.model_dump_json(), media_type="application/json")

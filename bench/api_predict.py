@@ -1,0 +1,125 @@
+"""Requests/s of GET /v1/predict against a bare FastAPI route returning a constant.
+
+Both apps are served by uvicorn in their own subprocess with the same settings and hit by
+the same keep-alive httpx client, alternating rounds; the ratio is of the best rounds.
+The study holds the published Chinchilla points (../shared/data) with a 200-replicate
+chinchilla fit, so each prediction evaluates the law over 200 bootstrap draws from the
+cached fit. Run: python -m bench.api_predict
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROUNDS = 3
+REQUESTS = 2000
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
+
+
+def make_ours():
+    """uvicorn factory: the hyperlaw app on HYPERLAW_DATABASE_URL."""
+    from app.main import create_app
+    from app.settings import Settings
+
+    return create_app(Settings())
+
+
+def make_bare():
+    """uvicorn factory: a FastAPI app whose (async, so cheapest) route returns a constant."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/v1/predict")
+    async def constant() -> dict:
+        return {"loss": {"value": 2.0, "lo": 1.9, "hi": 2.1}}
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _prepare(url: str) -> int:
+    from app import fits, runs, studies
+    from app.db import Database, upgrade
+    from app.tabular import Columns, read_runs
+
+    upgrade(url)
+    database = Database(url)
+    table = read_runs(DATA.read_text(), Columns(n_col="N_params", d_col="D_tokens", loss_col="loss"))
+    rows = [{"n_params": n, "tokens": d, "loss": loss} for n, d, loss in zip(table["N"], table["D"], table["loss"],
+                                                                               strict=True)]
+    with database.transaction() as session:
+        study = studies.create_study(session=session, name="chinchilla", kind="imported")
+        runs.import_runs(session=session, study=study, rows=rows)
+        fit_id = fits.create_fit(session=session, study_id=study.id, law="chinchilla", bootstrap=200, seed=0).id
+        study_id = study.id
+    assert fits.run_fit(database, fit_id) == "done"
+    database.dispose()
+    return study_id
+
+
+def _serve(factory: str, env: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", f"bench.api_predict:{factory}", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/docs", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _rate(client: httpx.Client, path: str, params: dict) -> float:
+    for _ in range(100):  # warm-up: connection, caches
+        assert client.get(path, params=params).status_code == 200
+    started = time.perf_counter()
+    for _ in range(REQUESTS):
+        client.get(path, params=params)
+    return REQUESTS / (time.perf_counter() - started)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        study_id = _prepare(url)
+        env = {**os.environ, "HYPERLAW_DATABASE_URL": url}
+        ours, ours_url = _serve("make_ours", env)
+        bare, bare_url = _serve("make_bare", env)
+        params = {"study": study_id, "n_params": 7e10, "tokens": 1.4e12}
+        try:
+            ours_rates, bare_rates = [], []
+            with httpx.Client(timeout=10) as client:
+                for _ in range(ROUNDS):
+                    ours_rates.append(_rate(client, ours_url + "/v1/predict", params))
+                    bare_rates.append(_rate(client, bare_url + "/v1/predict", params))
+        finally:
+            for process in (ours, bare):
+                process.terminate()
+                process.wait(10)
+    best_ours, best_bare = max(ours_rates), max(bare_rates)
+    print(f"api_predict: ratio={best_ours / best_bare:.2f} (ours {best_ours:.0f} req/s / baseline {best_bare:.0f} req/s)")
+
+
+if __name__ == "__main__":
+    main()
