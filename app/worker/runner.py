@@ -52,9 +52,11 @@ class CurveWriter:
         self.stopped_by = ""
 
     def __call__(self, point) -> None:
-        # The trainer saves a checkpoint after emitting a point whose step is a multiple of
-        # the checkpoint interval, so stopping at the point after one loses nothing.
-        if self.stop_requested and self.last_step % self.checkpoint_every == 0 and self.last_step > 0:
+        # The trainer checkpoints at every multiple of the interval (after that step's point,
+        # if it logs one). Stop at the first point with a checkpoint taken since the last
+        # point: resuming from it repeats nothing that was not written.
+        saved = (point.step - 1) // self.checkpoint_every * self.checkpoint_every
+        if self.stop_requested and saved > 0 and saved >= self.last_step:
             self.flush()
             self.stopped_by = self.stopped_by or "shutdown"
             raise Stop(self.stopped_by)
