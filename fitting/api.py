@@ -96,7 +96,18 @@ def fit(
     else:
         chosen, search, holdout, candidates = _select(laws, logx, target, delta, holdout_fraction)
     return _finish(
-        chosen, search, holdout, logx, target, delta, bootstrap, seed, ranges, variable, candidates
+        chosen,
+        search,
+        holdout,
+        logx,
+        target,
+        delta,
+        bootstrap,
+        seed,
+        ranges,
+        variable,
+        candidates,
+        holdout_requested=float(holdout_fraction) > 0 or law == "auto",
     )
 
 
@@ -165,7 +176,8 @@ def _select(laws: list[Law], logx: Array, target: Array, delta: float, fraction:
         holdout = holdout_check(law, logx, target, delta, search.basins, fraction or 0.1)
         error = holdout.relative_error if holdout else np.inf
         results.append((error, law, search, holdout))
-    candidates = {law.name: float(error) for error, law, _, _ in results}
+    # A form with too few runs to hold any out has no measurable error: None, never chosen.
+    candidates = {law.name: (float(error) if np.isfinite(error) else None) for error, law, _, _ in results}
     error, law, search, holdout = min(results, key=lambda item: item[0])
     return law, search, holdout, candidates
 
@@ -193,9 +205,15 @@ def _finish(
     seed: int,
     ranges: dict[str, tuple[float, float]],
     variable: str | None,
-    candidates: dict[str, float] | None,
+    candidates: dict[str, float | None] | None,
+    holdout_requested: bool,
 ) -> Fit:
     warnings: list[str] = []
+    if holdout is None and holdout_requested:
+        warnings.append(
+            f"too few runs ({target.shape[0]}) to hold the largest out and still fit the "
+            f"{law.n_params} parameters: the extrapolation error is unknown; add runs"
+        )
     if not search.converged:
         warnings.append("the point estimate did not meet the convergence test; treat it with suspicion")
     for name, side, bound in _bound_names(law, search.theta):

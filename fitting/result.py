@@ -84,7 +84,7 @@ class Fit:
     holdout: Holdout | None
     input_ranges: dict[str, tuple[float, float]]
     variable: str | None = None  # for 'power': which input x is (N, D or C)
-    candidates: dict[str, float] | None = None  # for 'auto': held-out error of every form tried
+    candidates: dict[str, float | None] | None = None  # for "auto": held-out error per form (None: too few runs)
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -59,3 +59,17 @@ def test_unidentified_exponent_is_flagged_not_hidden():
     loss = 1.8 + 400 / N**0.34
     fit = fitting.fit("chinchilla", N=N, D=D, loss=loss, bootstrap=20, seed=0)
     assert any("bound" in warning for warning in fit.warnings), fit.warnings
+
+
+def test_too_few_runs_to_hold_out_is_said_and_auto_skips_that_form():
+    """7 runs for 5 parameters leave none to hold out: the fit says its extrapolation is unknown,
+    and 'auto' reports that form's held-out error as None (valid JSON) instead of choosing it."""
+    n_params, tokens, loss = N[:7], D[:7], LOSS[:7] * np.exp(np.random.default_rng(0).normal(0, 0.01, 7))
+    fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=20, seed=0)
+    assert fit.holdout is None
+    assert any("extrapolation error is unknown" in warning for warning in fit.warnings)
+    chosen = fitting.fit("auto", N=n_params, D=tokens, loss=loss, bootstrap=20, seed=0)
+    assert chosen.candidates["chinchilla"] is None
+    assert chosen.law != "chinchilla"
+    quiet = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=0, holdout_fraction=0)
+    assert not any("extrapolation" in warning for warning in quiet.warnings)
