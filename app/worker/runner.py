@@ -39,11 +39,20 @@ class CurveWriter:
     requeued after a lost heartbeat) stops the training.
     """
 
-    def __init__(self, database: Database, run_id: int, worker_id: str, settings: Settings, checkpoint_every: int):
+    def __init__(
+        self,
+        database: Database,
+        run_id: int,
+        worker_id: str,
+        settings: Settings,
+        checkpoint_every: int,
+        total_steps: int | None = None,
+    ):
         self.database, self.run_id, self.worker_id = database, run_id, worker_id
         self.batch_size = settings.curve_batch_size
         self.flush_every_s = settings.heartbeat_interval_s
         self.checkpoint_every = checkpoint_every
+        self.total_steps = total_steps
         self.buffer: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
         self.last_step = 0
@@ -62,7 +71,16 @@ class CurveWriter:
             raise Stop(self.stopped_by)
         self.buffer.append(asdict(point))
         self.last_step, self.last_tokens = int(point.step), float(point.tokens)
-        if len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush >= self.flush_every_s:
+        # The trainer saves a checkpoint right after this call at every checkpoint step (each
+        # one is an eval step, so it always emits its point first) and at the last step.
+        # Writing the curve before that checkpoint means a checkpoint is never ahead of the
+        # stored curve: a run resumed after a crash re-emits every point not yet written.
+        before_checkpoint = point.step % self.checkpoint_every == 0 or point.step == self.total_steps
+        if (
+            before_checkpoint
+            or len(self.buffer) >= self.batch_size
+            or time.monotonic() - self.last_flush >= self.flush_every_s
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -113,7 +131,7 @@ def execute(
 
         spec = RunSpec.from_dict(spec_values)
         every = spec.eval_every_steps
-        writer = CurveWriter(database, run_id, worker_id, settings, checkpoint_every=every)
+        writer = CurveWriter(database, run_id, worker_id, settings, checkpoint_every=every, total_steps=spec.steps)
         result = train(spec, on_point=writer, checkpoint_dir=checkpoint, resume=True, checkpoint_every_steps=every)
         writer.flush()
         status = _record_result(database, run_id, worker_id, result)

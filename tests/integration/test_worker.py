@@ -95,6 +95,35 @@ def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
     assert dict(after)[1] == before[1] and dict(after)[20] == before[20]
 
 
+def test_a_dead_workers_run_is_requeued_and_resumes_from_its_checkpoint(database, tmp_path):
+    [run_id] = queue_runs(database, make_study(database), 1, **LONG)
+    settings = _settings(database, tmp_path)
+    env = {**os.environ, "HYPERLAW_DATABASE_URL": database.url, "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
+           "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3", "HYPERLAW_WORKER_POLL_S": "0.2"}
+    # Its own process group, so the whole worker (pool and run processes) can die at once.
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main()", "worker", "--worker-id", "doomed"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        _wait(lambda: len(_points(database, run_id)) >= 60, what="the run to train 60 steps")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(30)
+    before = dict(_points(database, run_id))
+    run = _run(database, run_id)
+    assert (run.status, run.worker_id, run.attempts) == ("running", "doomed", 1)
+
+    rescuer = Settings(**{**settings.model_dump(), "heartbeat_timeout_s": 1.0, "heartbeat_interval_s": 0.2})
+    time.sleep(1.2)  # the dead worker's heartbeat is now older than the timeout
+    Pool(rescuer, concurrency=1, worker_id="rescuer").run(exit_when_idle=True)
+    run = _run(database, run_id)
+    assert (run.status, run.worker_id, run.attempts) == ("done", "rescuer", 2), run.error
+    after = _points(database, run_id)
+    assert [step for step, _ in after] == list(range(1, 401))
+    assert dict(after)[1] == before[1]  # resumed from the checkpoint, not retrained from step 1
+
+
 def test_cancel_stops_the_running_process(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
     pool = Pool(_settings(database, tmp_path), concurrency=1, shutdown_grace_s=10)
