@@ -97,7 +97,6 @@ def claims(url: str) -> tuple[float, float]:
     ours = _in_processes(_claimer, lambda i: (url,))
     _seed_jobs(url, WORKERS)
     from app.db import Database
-    from app.db.tables import Run
 
     database = Database(url)
     with database.transaction() as session:

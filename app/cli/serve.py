@@ -27,17 +27,20 @@ def serve(
     settings = Settings(database_url=database_url) if database_url else Settings()
     if migrate:
         upgrade(settings.database_url)
-    pool = None
+    pool = pool_thread = None
     if workers:
         from app.worker.pool import Pool
 
         pool = Pool(settings, concurrency=workers)
-        threading.Thread(target=pool.run, name="hyperlaw-pool", daemon=True).start()
+        pool_thread = threading.Thread(target=pool.run, name="hyperlaw-pool", daemon=True)
+        pool_thread.start()
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
     finally:
         if pool is not None:
-            pool.stop()  # uvicorn has handled SIGTERM; in-flight runs checkpoint and are released
+            # uvicorn has handled SIGTERM; the in-flight runs checkpoint and are released.
+            pool.stop()
+            pool_thread.join(pool.shutdown_grace_s + 10)
 
 
 def register(cli: typer.Typer) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "61c11b2cde5c"
 down_revision = None
 branch_labels = None

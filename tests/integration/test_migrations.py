@@ -51,3 +51,16 @@ def test_migrations_equal_the_models(empty_url):
     finally:
         database.dispose()
     assert diff == [], f"models and migrations differ; write a revision: {diff}"
+
+
+def test_cli_db_upgrade_and_current(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    cli = [sys.executable, "-c", "from app.cli import main; main()", "db"]
+    upgraded = subprocess.run([*cli, "upgrade", "--database-url", url], capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert _tables(url) == TABLES
+    shown = subprocess.run([*cli, "current", "--database-url", url], capture_output=True, text=True, timeout=120)
+    assert shown.stdout.strip() == current(url) != "base"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -102,6 +102,9 @@ async def import_rows(
     )
 
 
+ImportRows = Annotated[list[dict[str, Any]], Depends(import_rows)]
+
+
 @router.post(
     "/studies/{study_id}/import",
     status_code=201,
@@ -118,7 +121,7 @@ async def import_rows(
         }
     },
 )
-def import_runs(study_id: int, session: SessionDep, rows: list[dict[str, Any]] = Depends(import_rows)) -> Imported:
+def import_runs(study_id: int, session: SessionDep, rows: ImportRows) -> Imported:
     """Add finished runs measured elsewhere (N, D or C, loss, optional LR and batch size)."""
     study = studies.get_study(session=session, study_id=study_id)
     created = runs.import_runs(session=session, study=study, rows=rows)
