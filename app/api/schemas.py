@@ -59,6 +59,8 @@ class StudyPublic(BaseModel):
 
 
 class StudyList(Page):
+    model_config = _example({"items": [StudyPublic.model_config["json_schema_extra"]["examples"][0]], "total": 1,
+                             "limit": 100, "offset": 0})
     items: list[StudyPublic]
 
 
@@ -172,6 +174,8 @@ class RunPublic(BaseModel):
 
 
 class RunList(Page):
+    model_config = _example({"items": [RunPublic.model_config["json_schema_extra"]["examples"][0]], "total": 1,
+                             "limit": 100, "offset": 0})
     items: list[RunPublic]
 
 
@@ -213,12 +217,14 @@ class FitCreate(BaseModel):
 
 
 class FitPublic(BaseModel):
+    """A stored fit; once done, the same keys as `hyperlaw fit --json` plus its id, status and snapshot."""
+
     model_config = _example(
         {"id": 1, "study_id": 1, "status": "done", "law": "chinchilla", "bootstrap": 200, "seed": 0,
          "n_points": 24, "data_hash": "9f2c...", "params": {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34,
          "beta": 0.37}, "ci95": {"alpha": [0.31, 0.37]}, "objective": 0.002, "warnings": [], "error": None,
-         "diagnostics": {"converged": True, "holdout": None}, "run_ids": [1, 2],
-         "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:03Z"}
+         "converged": True, "n_bootstrap": 200, "n_failed_replicates": 0, "holdout": None,
+         "run_ids": [1, 2], "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:03Z"}
     )
     id: int
     study_id: int
@@ -233,7 +239,13 @@ class FitPublic(BaseModel):
     objective: float | None
     warnings: list[str]
     error: str | None
-    diagnostics: dict[str, Any] | None = None
+    converged: bool | None = None
+    n_bootstrap: int | None = None
+    n_failed_replicates: int | None = None
+    holdout: dict[str, Any] | None = None
+    candidates: dict[str, float] | None = None
+    variable: str | None = None
+    input_ranges: dict[str, list[float]] | None = None
     run_ids: list[int]
     created_at: datetime
     finished_at: datetime | None
@@ -242,9 +254,9 @@ class FitPublic(BaseModel):
     def of(cls, fit) -> FitPublic:
         public = cls.model_validate(fit)
         if fit.result:
-            keys = ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "input_ranges", "candidates",
-                    "variable", "delta")
-            public.diagnostics = {k: fit.result.get(k) for k in keys if k in fit.result}
+            for key in ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "candidates", "variable",
+                        "input_ranges"):
+                setattr(public, key, fit.result.get(key))
         return public
 
 

@@ -160,6 +160,7 @@ def test_fit_and_predict(api):
     assert fit["status"] == "done", fit["error"]
     assert fit["law"] == "chinchilla" and fit["n_points"] == 245
     assert 0.2 < fit["params"]["alpha"] < 0.5 and set(fit["ci95"]) == set(fit["params"])
+    assert fit["converged"] is True and fit["n_bootstrap"] == 20 and fit["holdout"] is not None
     prediction = api.get("/v1/predict", params={"study": study, "n_params": 7e10, "tokens": 1.4e12}).json()
     loss = prediction["loss"]
     assert loss["lo"] <= loss["value"] <= loss["hi"] and 1.7 < loss["value"] < 2.3

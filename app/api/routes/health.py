@@ -12,7 +12,13 @@ from app.worker import queue
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", responses={503: {"description": "The database cannot be reached."}})
+@router.get(
+    "/healthz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ok", "database": "ok"}}}},
+        503: {"description": "The database cannot be reached."},
+    },
+)
 def healthz(request: Request):
     """200 {"status": "ok"} when the database answers, else 503."""
     try:
@@ -23,7 +29,11 @@ def healthz(request: Request):
     return {"status": "ok", "database": "ok"}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"example": "hyperlaw_queue_depth 3\nhyperlaw_runs{status=\"done\"} 12\n"}}}},
+)
 def metrics(request: Request) -> str:
     """Queue depth, runs by status, fit and request timings, in the Prometheus text format."""
     with request.app.state.database.transaction(immediate=False) as session:
