@@ -150,6 +150,26 @@ def test_import_csv_multipart_and_json(api):
     assert bad.status_code == 422 and "'loss'" in bad.text
 
 
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+@pytest.mark.parametrize(
+    "path, params, rows",
+    [
+        ("porian2024_isoflop/isoflop_points.csv", {}, 1745),
+        ("steplaw/dense_lr_bs_loss.csv", {"lr_col": "lr", "batch_col": "bs"}, 1911),
+        ("gadre2024_overtraining/runs_losses.csv", {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss_c4_val"},
+         104),
+    ],
+)
+def test_the_shared_published_tables_import_as_is(api, path, params, rows):
+    study = _study(api)
+    response = api.post(f"/v1/studies/{study}/import", params=params, content=(SHARED / path).read_bytes(),
+                        headers={"Content-Type": "text/csv"})
+    assert response.status_code == 201, response.text
+    assert response.json()["count"] == rows
+
+
 def test_fit_and_predict(api):
     study = _study(api)
     assert api.get("/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10}).status_code == 422
