@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import runs as runs_module
@@ -107,12 +107,14 @@ def fit_data(*, session: Session, fit: Fit) -> dict[str, list[float]]:
 
 
 def start(*, session: Session, fit_id: int) -> bool:
-    """Mark a queued fit running; False when someone else took it."""
-    fit = get_fit(session=session, fit_id=fit_id)
-    if fit.status != "queued":
-        return False
-    fit.status = "running"
-    return True
+    """Mark a queued fit running; False when someone else took it (one conditional UPDATE,
+    so two processes can never both start the same fit)."""
+    taken = session.execute(
+        update(Fit).where(Fit.id == fit_id, Fit.status == "queued").values(status="running")
+    ).rowcount
+    if not taken:
+        get_fit(session=session, fit_id=fit_id)  # NotFound for an unknown id
+    return taken == 1
 
 
 def complete(*, session: Session, fit_id: int, result: Any) -> Fit:

@@ -1,0 +1,57 @@
+"""Fits on real SQLite and PostgreSQL: the snapshot a fit is made on, the minimum number of
+runs, a fit job that fails ends `failed` with the message, and a fit starts only once."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import fits, runs, studies
+from app.errors import InvalidInput
+from tests.integration.helpers import make_study
+
+
+def _import(database, study_id, rows):
+    with database.transaction() as session:
+        study = studies.get_study(session=session, study_id=study_id)
+        return [r.id for r in runs.import_runs(session=session, study=study, rows=rows)]
+
+
+def _grid():
+    # L = 1.7 + 400/N^0.34 + 410/D^0.28 on a 4 x 3 grid, no noise.
+    return [{"n_params": n, "tokens": d, "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28}
+            for n in (1e7, 3e7, 1e8, 3e8) for d in (1e9, 3e9, 1e10)]
+
+
+def test_a_fit_is_made_once_on_its_snapshot(database):
+    study_id = make_study(database)
+    ids = _import(database, study_id, _grid())
+    with database.transaction() as session:
+        fit_id = fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=5, seed=0).id
+    _import(database, study_id, [{"n_params": 1e9, "tokens": 1e11, "loss": 9.9}])  # after the snapshot
+    with database.transaction() as session:
+        assert fits.start(session=session, fit_id=fit_id)
+        assert not fits.start(session=session, fit_id=fit_id)  # already running
+        fit = fits.get_fit(session=session, fit_id=fit_id)
+        fit.status = "queued"
+    assert fits.run_fit(database, fit_id) == "done"
+    with database.transaction() as session:
+        fit = fits.get_fit(session=session, fit_id=fit_id)
+        assert fit.run_ids == ids and fit.n_points == 12
+        assert fit.params["E"] == pytest.approx(1.7, rel=0.05)
+        assert fits.latest_fit(session=session, study_id=study_id).id == fit_id
+
+
+def test_too_few_runs_and_a_failing_fit(database):
+    study_id = make_study(database)
+    _import(database, study_id, _grid()[:3])
+    with database.transaction() as session, pytest.raises(InvalidInput, match="3 more needed"):
+        fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=0)
+    _import(database, study_id, [{"n_params": 1e6 * (i + 1), "tokens": 1e8, "loss": 3.0} for i in range(3)])
+    with database.transaction() as session:
+        fit_id = fits.create_fit(session=session, study_id=study_id, law="power", bootstrap=0).id
+        fits.get_fit(session=session, fit_id=fit_id).law = "no-such-law"  # the fitting library refuses it
+    assert fits.run_fit(database, fit_id) == "failed"
+    with database.transaction() as session:
+        fit = fits.get_fit(session=session, fit_id=fit_id)
+        assert fit.status == "failed" and "no-such-law" in fit.error
+        assert fits.latest_fit(session=session, study_id=study_id) is None
