@@ -70,6 +70,15 @@ def test_writes_need_a_write_token(api, server):
     assert api.get("/v1/studies").json()["total"] == 0  # nothing was written
 
 
+def test_private_reads_need_a_read_token(api, db_url):
+    with ServerThread(Settings(database_url=db_url, public_reads=False)) as private, \
+            httpx.Client(base_url=private.url) as client:
+        assert client.get("/v1/studies").status_code == 401
+        assert client.get("/v1/predict", params={"study": 1, "n_params": 1, "tokens": 1}).status_code == 401
+        read = {"Authorization": f"Bearer {api.read_token}"}
+        assert client.get("/v1/studies", headers=read).status_code == 200
+
+
 def test_studies_create_get_list(api):
     first = _study(api, "a")
     _study(api, "b")
