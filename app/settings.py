@@ -1,7 +1,8 @@
 """Service settings: one `Settings` object, built at the entry point and passed down.
 
 Values come from environment variables prefixed `HYPERLAW_` (e.g. `HYPERLAW_DATABASE_URL`)
-and, optionally, from an env file named by the caller (`Settings(_env_file=path)`).
+and, optionally, from an env file: `load_settings()` reads the one named by
+HYPERLAW_ENV_FILE (environment variables win over the file).
 Bad values are refused when the object is built, so a misconfigured service fails at
 start-up rather than on the first request. Experiment hyperparameters are run specs,
 never settings.
@@ -9,7 +10,9 @@ never settings.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,3 +64,10 @@ class Settings(BaseSettings):
                 f"({self.heartbeat_interval_s}), or healthy runs would be requeued"
             )
         return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The entry points' Settings: the environment, the optional env file named by
+    HYPERLAW_ENV_FILE, then explicit overrides (command-line flags; None means not given)."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Settings(_env_file=os.environ.get("HYPERLAW_ENV_FILE"), **given)

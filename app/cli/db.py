@@ -8,10 +8,9 @@ db_cli = typer.Typer(help="Database schema: apply or inspect the migrations.", n
 
 
 def _url(database_url: str | None) -> str:
-    from app.settings import Settings
+    from app.settings import load_settings
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    return settings.database_url
+    return load_settings(database_url=database_url).database_url
 
 
 @db_cli.command("upgrade")

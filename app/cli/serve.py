@@ -21,10 +21,10 @@ def serve(
 
     from app.db import upgrade
     from app.main import create_app
-    from app.settings import Settings
+    from app.settings import load_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = load_settings(database_url=database_url)
     if migrate:
         upgrade(settings.database_url)
     pool = pool_thread = None

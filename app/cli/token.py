@@ -11,10 +11,9 @@ DatabaseUrl = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATA
 
 def _database(database_url: str | None):
     from app.db import Database
-    from app.settings import Settings
+    from app.settings import load_settings
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    return Database(settings.database_url)
+    return Database(load_settings(database_url=database_url).database_url)
 
 
 @token_cli.command("create")

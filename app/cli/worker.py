@@ -15,13 +15,13 @@ def worker(
     """Claim queued runs and train them until stopped (SIGTERM: checkpoint and release)."""
     import logging
 
-    from app.settings import Settings
+    from app.settings import load_settings
     from app.worker.pool import Pool
 
     if backend != "local":
         raise typer.BadParameter(f"backend {backend!r} is not available: use 'local'", param_hint="--backend")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = load_settings(database_url=database_url)
     pool = Pool(settings, concurrency=concurrency, worker_id=worker_id)
     pool.install_signal_handlers()
     pool.run(exit_when_idle=exit_when_idle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.settings import Settings, load_settings
 
 
 def test_defaults_are_the_embedded_sqlite_database(monkeypatch):
@@ -39,3 +39,14 @@ def test_env_file(tmp_path, monkeypatch):
 def test_bad_values_are_refused(kwargs, message):
     with pytest.raises(ValidationError, match=message):
         Settings(**kwargs)
+
+
+def test_load_settings_reads_the_named_env_file_and_flags_win(tmp_path, monkeypatch):
+    env = tmp_path / "hyperlaw.env"
+    env.write_text("HYPERLAW_DATABASE_URL=sqlite:///from-file.db\nHYPERLAW_SWEEP_CAP=9\n")
+    monkeypatch.setenv("HYPERLAW_ENV_FILE", str(env))
+    monkeypatch.delenv("HYPERLAW_DATABASE_URL", raising=False)
+    monkeypatch.delenv("HYPERLAW_SWEEP_CAP", raising=False)
+    assert load_settings().database_url == "sqlite:///from-file.db"
+    assert load_settings(database_url=None).sweep_cap == 9
+    assert load_settings(database_url="sqlite:///flag.db").database_url == "sqlite:///flag.db"
