@@ -82,7 +82,6 @@ class Pool:
         # the child, after CUDA_VISIBLE_DEVICES is set.
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["app.worker.runner", "trainer.train"])
-        self.finished: dict[int, int | None] = {}  # run id -> child exit code, for reporting
 
     def stop(self) -> None:
         """Stop claiming; in-flight runs checkpoint and are released."""
@@ -176,7 +175,6 @@ class Pool:
                 continue
             child.process.join()
             del self.children[run_id]
-            self.finished[run_id] = child.process.exitcode
             if child.process.exitcode != 0:
                 self._after_crash(run_id, child.process.exitcode)
 
