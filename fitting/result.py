@@ -5,6 +5,7 @@ fields and warnings, never exceptions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -51,10 +52,21 @@ class Holdout:
 
 
 def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Array, Array]:
-    """Equal-tailed percentile interval of bootstrap samples."""
-    tail = 50.0 * (1.0 - level)
-    lo, hi = np.percentile(samples, [tail, 100.0 - tail], axis=axis)
-    return lo, hi
+    """Equal-tailed percentile interval of bootstrap samples.
+
+    Numpy's default ("linear") percentile computed from one sort: the same numbers as
+    np.percentile, several times faster on the few hundred draws a prediction uses.
+    """
+    ordered = np.sort(np.moveaxis(np.asarray(samples, dtype=float), axis, 0), axis=0)
+    count = ordered.shape[0]
+    bounds = []
+    for quantile in (0.5 * (1.0 - level), 1.0 - 0.5 * (1.0 - level)):
+        position = quantile * (count - 1)
+        below = int(np.floor(position))
+        above = min(below + 1, count - 1)
+        weight = position - below
+        bounds.append(ordered[below] + (ordered[above] - ordered[below]) * weight)
+    return bounds[0], bounds[1]
 
 
 def _plain(value: Any) -> Any:
@@ -86,6 +98,11 @@ class Fit:
     variable: str | None = None  # for 'power': which input x is (N, D or C)
     candidates: dict[str, float | None] | None = None  # for "auto": held-out error per form (None: too few runs)
     warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def _thetas(self) -> Array:
+        """Point estimate then draws as raw (log-space) parameters, converted once: predictions are hot."""
+        return np.vstack([self.theta[None, :], self.law_spec.from_natural(self.draws)])
 
     @property
     def law_spec(self) -> Law:
@@ -127,11 +144,11 @@ class Fit:
         """Predicted loss at the given inputs (scalars or arrays) with a bootstrap interval."""
         level = level_in_unit_interval(level)
         logx, shape = self._log_inputs(inputs)
-        law = self.law_spec
-        value = np.exp(law.log_predict(self.theta[None, :], logx)[0][0]).reshape(shape)
-        if self.draws.shape[0]:
-            samples = np.exp(law.log_predict(law.from_natural(self.draws), logx)[0])
-            lo, hi = (b.reshape(shape) for b in percentile_interval(samples, level))
+        # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
+        predictions = np.exp(self.law_spec.log_predict(self._thetas, logx)[0])
+        value = predictions[0].reshape(shape)
+        if predictions.shape[0] > 1:
+            lo, hi = (b.reshape(shape) for b in percentile_interval(predictions[1:], level))
         else:
             lo = hi = np.full(shape, np.nan)
         if not shape:
