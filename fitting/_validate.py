@@ -44,6 +44,13 @@ def same_length(arrays: Mapping[str, Array]) -> int:
     return next(iter(lengths.values()))
 
 
+def positive_arrays(**named: object) -> tuple[dict[str, Array], int]:
+    """Each given (non-None) argument as a positive float array, all of one length; None ones are
+    left out. Returns the arrays in argument order and their common length."""
+    arrays = {name: as_positive_array(name, values) for name, values in named.items() if values is not None}
+    return arrays, same_length(arrays)
+
+
 def enough_points(n_points: int, n_params: int, law: str) -> None:
     """At least n_params + 2 runs: fewer leaves no degrees of freedom for error or bootstrap."""
     needed = n_params + 2

@@ -17,7 +17,7 @@ import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
 from fitting.laws.base import Array
-from fitting.result import Estimate, Fit, percentile_interval
+from fitting.result import Estimate, Fit, estimate_from_samples
 
 FlopsPerToken = float | Callable[[Array], Array] | None
 _DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND: forward + backward (Kaplan et al. 2020, sec. 2.1)
@@ -112,30 +112,19 @@ def optimal_allocation(
         )
 
     def estimate(samples: Array) -> Estimate:
-        samples = np.broadcast_to(samples, (thetas.shape[0], budgets.size)) if samples.ndim == 2 else samples
-        value = samples[0]
-        if samples.shape[0] > 1:
-            lo, hi = percentile_interval(samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)], level)
-        else:
-            lo = hi = np.full_like(value, np.nan)
-        if scalar:
-            return Estimate(float(value[0]), float(lo[0]), float(hi[0]), level)
-        return Estimate(value, lo, hi, level)
+        """Row 0 the point estimate, the rest the draws (those without an optimum left out)."""
+        samples = np.broadcast_to(samples.reshape(samples.shape[0], -1), (thetas.shape[0], budgets.size))
+        draws = samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)]
+        return estimate_from_samples(samples[0], draws, level, () if scalar else budgets.shape)
 
-    exp_n = exponent_n if exponent_n.ndim == 2 else np.repeat(exponent_n[:, None], budgets.size, axis=1)
-    exp_d = (
-        exponent_d
-        if np.ndim(exponent_d) == 2
-        else np.repeat(np.asarray(exponent_d)[:, None], budgets.size, axis=1)
-    )
     return Allocation(
         compute=float(budgets[0]) if scalar else budgets,
         n_params=estimate(n_opt),
         tokens=estimate(tokens),
         tokens_per_param=estimate(tokens / n_opt),
         loss=estimate(loss),
-        exponent_n=estimate(exp_n),
-        exponent_d=estimate(exp_d),
+        exponent_n=estimate(exponent_n),
+        exponent_d=estimate(exponent_d),
         flops_convention=convention,
         warnings=warnings,
     )

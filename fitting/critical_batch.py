@@ -74,11 +74,7 @@ def steps_examples_tradeoff(
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
-    arrays = {
-        "batch": check.as_positive_array("batch", batch),
-        "steps": check.as_positive_array("steps", steps),
-    }
-    n = check.same_length(arrays)
+    arrays, n = check.positive_arrays(batch=batch, steps=steps)
     if np.unique(arrays["batch"]).size < 3:
         raise ValueError(
             f"batch takes {np.unique(arrays['batch']).size} distinct value(s): the steps-examples trade-off "
@@ -254,12 +250,7 @@ def critical_batch_curve(
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
-    arrays = {
-        "batch": check.as_positive_array("batch", batch),
-        "steps": check.as_positive_array("steps", steps),
-        "target_loss": check.as_positive_array("target_loss", target_loss),
-    }
-    check.same_length(arrays)
+    arrays, _ = check.positive_arrays(batch=batch, steps=steps, target_loss=target_loss)
     targets = np.unique(arrays["target_loss"])
     if targets.size < 3:
         raise ValueError(
@@ -316,11 +307,11 @@ def critical_batch_scaling(
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
-    values = check.as_positive_array("b_crit", b_crit)
-    inputs = {name: check.as_positive_array(name, v) for name, v in (("N", N), ("D", D)) if v is not None}
-    if not inputs:
+    if N is None and D is None:
         raise ValueError("critical_batch_scaling needs D= (tokens) and/or N= (parameters) per B_crit value")
-    n = check.same_length({"b_crit": values, **inputs})
+    arrays, n = check.positive_arrays(b_crit=b_crit, N=N, D=D)
+    values = arrays.pop("b_crit")
+    inputs = arrays
     check.enough_points(n, len(inputs) + 1, "critical_batch_scaling")
     for name, v in inputs.items():
         check.distinct_values(name, v, "critical_batch_scaling")
@@ -385,13 +376,7 @@ def fit_step_law(
     b_star = check.positive_float("b_star", b_star)
     alpha_b = check.positive_float("alpha_b", alpha_b)
     delta = check.positive_float("delta", delta)
-    arrays = {
-        "N": check.as_positive_array("N", N),
-        "steps": check.as_positive_array("steps", steps),
-        "batch": check.as_positive_array("batch", batch),
-        "loss": check.as_positive_array("loss", loss),
-    }
-    n = check.same_length(arrays)
+    arrays, n = check.positive_arrays(N=N, steps=steps, batch=batch, loss=loss)
     check.enough_points(n, KAPLAN_STEPS.n_params, "kaplan_steps")
     check.distinct_values("N", arrays["N"], "kaplan_steps")
     b_crit = b_star / arrays["loss"] ** (1.0 / alpha_b)  # Kaplan et al. 2020, eq. 5.1

@@ -132,14 +132,7 @@ def frontier_power_laws(
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
-    arrays = {
-        "compute": check.as_positive_array("compute", compute),
-        "n_params": check.as_positive_array("n_params", n_params),
-        "tokens": check.as_positive_array("tokens", tokens),
-    }
-    if log_std is not None:
-        arrays["log_std"] = check.as_positive_array("log_std", log_std)
-    n = check.same_length(arrays)
+    arrays, n = check.positive_arrays(compute=compute, n_params=n_params, tokens=tokens, log_std=log_std)
     if np.unique(arrays["compute"]).size < 3:
         raise ValueError(
             f"the frontier needs optima at 3 or more compute budgets, got {np.unique(arrays['compute']).size}"
@@ -216,14 +209,7 @@ def isoflop_frontier(
     seed = check.non_negative_int("seed", seed)
     window = check.positive_float("window", window)
     delta = check.positive_float("delta", delta)
-    arrays = {
-        "compute": check.as_positive_array("compute", compute),
-        "N": check.as_positive_array("N", N),
-        "loss": check.as_positive_array("loss", loss),
-    }
-    if D is not None:
-        arrays["D"] = check.as_positive_array("D", D)
-    check.same_length(arrays)
+    arrays, _ = check.positive_arrays(compute=compute, N=N, loss=loss, D=D)
     budgets = np.unique(arrays["compute"])
     if budgets.size < 3:
         raise ValueError(

@@ -180,15 +180,7 @@ def _validate_sweeps(law: str, *, loss: Any, N: Any, D: Any, lr: Any, batch: Any
         raise ValueError(
             f"{law} needs N= (parameters) and D= (tokens) of every run to group runs into sweeps"
         )
-    arrays = {"N": check.as_positive_array("N", N), "D": check.as_positive_array("D", D)}
-    if lr is not None:
-        arrays["lr"] = check.as_positive_array("lr", lr)
-    if batch is not None:
-        arrays["batch"] = check.as_positive_array("batch", batch)
-    if C is not None:
-        arrays["C"] = check.as_positive_array("C", C)
-    arrays["loss"] = check.as_positive_array("loss", loss)
-    check.same_length(arrays)
+    arrays, _ = check.positive_arrays(N=N, D=D, lr=lr, batch=batch, C=C, loss=loss)
     _, group = np.unique(np.column_stack([arrays["N"], arrays["D"]]), axis=0, return_inverse=True)
     group = group.ravel()
     varies = [np.unique(arrays[swept][group == g]).size > 1 for g in range(group.max() + 1)]

@@ -69,6 +69,28 @@ def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Ar
     return bounds[0], bounds[1]
 
 
+def parameter_intervals(draws: Array, names: tuple[str, ...], level: float) -> dict[str, tuple[float, float]]:
+    """Percentile interval of each parameter (a column of draws), by name."""
+    level = level_in_unit_interval(level)
+    if draws.shape[0] == 0:
+        raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
+    lo, hi = percentile_interval(draws, level)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(names)}
+
+
+def estimate_from_samples(value: Array, samples: Array, level: float, shape: tuple[int, ...]) -> Estimate:
+    """Point values with the percentile interval of their bootstrap samples (NaN when there are
+    none), reshaped to the query's shape; plain floats for a scalar query."""
+    value = value.reshape(shape)
+    if samples.shape[0]:
+        lo, hi = (bound.reshape(shape) for bound in percentile_interval(samples, level))
+    else:
+        lo = hi = np.full(shape, np.nan)
+    if not shape:
+        return Estimate(float(value), float(lo), float(hi), level)
+    return Estimate(value, lo, hi, level)
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars and arrays to JSON-friendly Python values."""
     if isinstance(value, np.ndarray):
@@ -96,7 +118,8 @@ class Fit:
     holdout: Holdout | None
     input_ranges: dict[str, tuple[float, float]]
     variable: str | None = None  # for 'power': which input x is (N, D or C)
-    candidates: dict[str, float | None] | None = None  # for "auto": held-out error per form (None: too few runs)
+    # For "auto": the held-out error of every form tried (None: too few runs to hold any out).
+    candidates: dict[str, float | None] | None = None
     warnings: list[str] = field(default_factory=list)
 
     @cached_property
@@ -118,11 +141,7 @@ class Fit:
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Percentile interval of every parameter from the bootstrap draws."""
-        level = level_in_unit_interval(level)
-        if self.draws.shape[0] == 0:
-            raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
-        lo, hi = percentile_interval(self.draws, level)
-        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.param_names)}
+        return parameter_intervals(self.draws, self.param_names, level)
 
     def _log_inputs(self, inputs: dict[str, Any]) -> tuple[Array, tuple[int, ...]]:
         names = self.inputs
@@ -146,14 +165,7 @@ class Fit:
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
         predictions = np.exp(self.law_spec.log_predict(self._thetas, logx)[0])
-        value = predictions[0].reshape(shape)
-        if predictions.shape[0] > 1:
-            lo, hi = (b.reshape(shape) for b in percentile_interval(predictions[1:], level))
-        else:
-            lo = hi = np.full(shape, np.nan)
-        if not shape:
-            return Estimate(float(value), float(lo), float(hi), level)
-        return Estimate(value, lo, hi, level)
+        return estimate_from_samples(predictions[0], predictions[1:], level, shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""
@@ -263,11 +275,7 @@ class OptimumFit:
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Percentile interval of every parameter from the bootstrap draws."""
-        level = level_in_unit_interval(level)
-        if self.draws.shape[0] == 0:
-            raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
-        lo, hi = percentile_interval(self.draws, level)
-        return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(self.param_names)}
+        return parameter_intervals(self.draws, self.param_names, level)
 
     def _log_inputs(self, N: Any, D: Any, C: Any) -> tuple[Array, tuple[int, ...]]:
         given = {k: v for k, v in {"N": N, "D": D, "C": C}.items() if v is not None}
@@ -302,14 +310,9 @@ class OptimumFit:
         def log_value(params: Array) -> Array:
             return np.log(params[:, :1]) + params[:, 1:] @ logx
 
-        value = np.exp(log_value(point[None, :])[0]).reshape(shape)
-        if self.draws.shape[0]:
-            lo, hi = (b.reshape(shape) for b in percentile_interval(np.exp(log_value(self.draws)), level))
-        else:
-            lo = hi = np.full(shape, np.nan)
-        if not shape:
-            return Estimate(float(value), float(lo), float(hi), level)
-        return Estimate(value, lo, hi, level)
+        value = np.exp(log_value(point[None, :])[0])
+        samples = np.exp(log_value(self.draws)) if self.draws.shape[0] else self.draws
+        return estimate_from_samples(value, samples, level, shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws and per-sweep optima included."""
