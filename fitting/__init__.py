@@ -16,8 +16,12 @@ Public API:
         Hoffmann et al. 2022 approaches 1 and 2, N_opt = k C^a, D_opt = k' C^b with intervals.
     steps_examples_tradeoff(batch, steps) -> CriticalBatch (McCandlish et al. 2018);
     critical_batch_curve(*, batch, steps, target_loss) -> CriticalBatchCurve (Kaplan B*/L^(1/alpha_B));
+        .b_crit(loss) .to_dict() / CriticalBatchCurve.from_dict();
+    steps_to_target(steps, loss, target_loss, window=) / shared_targets(curves) / smooth_loss(loss, window):
+        the critical-batch inputs from loss curves;
     critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
     fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> KaplanStepLaw (Kaplan L(N, S_min)).
+    load_fit(dict) -> Fit | OptimumFit | CriticalBatchCurve: any stored to_dict() restored.
     Estimate / Prediction: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
 
@@ -34,12 +38,16 @@ from fitting.critical_batch import (
     critical_batch_curve,
     critical_batch_scaling,
     fit_step_law,
+    shared_targets,
+    smooth_loss,
     steps_examples_tradeoff,
+    steps_to_target,
 )
 from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
 from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
 from fitting.result import Estimate, Fit, Holdout, OptimumFit, Prediction, SweepOptimum
+from fitting.storage import load_fit
 
 __all__ = [
     "HPARAM_LAWS",
@@ -65,7 +73,11 @@ __all__ = [
     "frontier_power_laws",
     "isoflop_frontier",
     "known_laws",
+    "load_fit",
     "optimal_allocation",
+    "shared_targets",
+    "smooth_loss",
     "steps_examples_tradeoff",
+    "steps_to_target",
     "sweep_optima",
 ]

@@ -55,6 +55,30 @@ class CriticalBatch:
             "warnings": list(self.warnings),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CriticalBatch:
+        """Inverse of to_dict (the replicate draws are not stored: a restored fit has none)."""
+        return cls(
+            target_loss=data["target_loss"],
+            b_crit=_estimate(data["b_crit"]),
+            s_min=_estimate(data["s_min"]),
+            e_min=_estimate(data["e_min"]),
+            n_runs=int(data["n_runs"]),
+            at_edge=bool(data["at_edge"]),
+            warnings=list(data.get("warnings", [])),
+        )
+
+
+def _estimate(data: dict[str, Any]) -> Estimate:
+    """An Estimate from its to_dict form; JSON null (a NaN bound) back to NaN."""
+    nan = float("nan")
+    return Estimate(
+        value=float(data["value"]),
+        lo=nan if data["lo"] is None else float(data["lo"]),
+        hi=nan if data["hi"] is None else float(data["hi"]),
+        level=float(data["level"]),
+    )
+
 
 def steps_examples_tradeoff(
     batch: Any,
@@ -169,8 +193,22 @@ class PowerLaw:
             "coef": self.coef.to_dict(),
             "exponents": {k: v.to_dict() for k, v in self.exponents.items()},
             "n_points": self.n_points,
+            "draws": self.draws.tolist(),
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PowerLaw:
+        """Inverse of to_dict, draws included, so a stored law predicts with its interval."""
+        inputs = tuple(data["inputs"])
+        return cls(
+            inputs=inputs,
+            coef=_estimate(data["coef"]),
+            exponents={k: _estimate(v) for k, v in data["exponents"].items()},
+            draws=np.asarray(data.get("draws", []), dtype=float).reshape(-1, 1 + len(inputs)),
+            n_points=int(data["n_points"]),
+            warnings=list(data.get("warnings", [])),
+        )
 
 
 def _log_linear(
@@ -232,6 +270,34 @@ class CriticalBatchCurve:
     def b_crit(self, loss: float, level: float = 0.95) -> Estimate:
         """Critical batch size at a loss value, with its interval."""
         return self.law.predict(level, L=loss)
+
+    @property
+    def loss_range(self) -> tuple[float, float]:
+        """Smallest and largest target loss the curve was fitted on (outside it, B_crit is extrapolated)."""
+        losses = [c.target_loss for c in self.per_target if not c.at_edge and c.target_loss is not None]
+        return (min(losses), max(losses)) if losses else (float("nan"), float("nan"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form with the B_crit(L) law's draws, so a stored curve predicts without refitting."""
+        return {
+            "kind": "critical_batch",
+            "b_star": self.b_star.to_dict(),
+            "alpha_b": self.alpha_b.to_dict(),
+            "per_target": [c.to_dict() for c in self.per_target],
+            "law": self.law.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CriticalBatchCurve:
+        """Inverse of to_dict (keys it does not know, such as a caller's notes, are ignored)."""
+        return cls(
+            b_star=_estimate(data["b_star"]),
+            alpha_b=_estimate(data["alpha_b"]),
+            per_target=tuple(CriticalBatch.from_dict(c) for c in data["per_target"]),
+            law=PowerLaw.from_dict(data["law"]),
+            warnings=list(data.get("warnings", [])),
+        )
 
 
 def critical_batch_curve(
@@ -408,3 +474,82 @@ def fit_step_law(
         alpha_b=alpha_b,
         warnings=warnings,
     )
+
+
+def smooth_loss(loss: Any, window: int = 1) -> Array:
+    """Centred moving average of a loss curve over `window` points (odd; shrinking at the ends).
+
+    Centred, so it neither lags behind the curve (as an exponential average does, making every
+    target look reached later) nor picks the lucky low points of a noisy curve (as a running
+    minimum does, making every target look reached earlier). window=1 leaves the curve as is:
+    eval losses are already averages over many batches.
+    """
+    values = np.asarray(loss, dtype=float)
+    window = check.non_negative_int("window", window)
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number of points, got {window}")
+    if window == 1 or values.size < 2:
+        return values.copy()
+    half = window // 2
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    index = np.arange(values.size)
+    lo, hi = np.maximum(index - half, 0), np.minimum(index + half + 1, values.size)
+    return (cumulative[hi] - cumulative[lo]) / (hi - lo)
+
+
+def steps_to_target(steps: Any, loss: Any, target_loss: Any, *, window: int = 1) -> Array:
+    """Steps a run needed to first reach each target loss, from its (smoothed) loss curve.
+
+    The first point at or below the target and the point before it bracket the crossing, which is
+    interpolated linearly in (log step, log loss): loss curves are close to power laws in steps
+    (Kaplan et al. 2020, eq. 1.6), so this is exact for a power law between two points. NaN for a
+    target the curve never reaches, or reaches already at its first point (the crossing is unknown).
+    """
+    step_values = np.asarray(steps, dtype=float)
+    curve = smooth_loss(loss, window)
+    targets = np.atleast_1d(np.asarray(target_loss, dtype=float))
+    if step_values.shape != curve.shape or step_values.ndim != 1:
+        raise ValueError(
+            f"steps and loss must be one value per curve point (got {step_values.shape} and {curve.shape})"
+        )
+    if step_values.size and np.any(np.diff(step_values) <= 0):
+        raise ValueError("steps must increase strictly along the curve")
+    if np.any(~np.isfinite(curve)) or np.any(curve <= 0):
+        raise ValueError("loss must be positive and finite at every curve point")
+    out = np.full(targets.shape, np.nan)
+    for k, target in enumerate(targets):
+        below = np.flatnonzero(curve <= target)
+        if below.size == 0 or below[0] == 0:
+            continue
+        i = below[0]
+        x0, x1 = step_values[i - 1], step_values[i]
+        y0, y1 = np.log(curve[i - 1]), np.log(curve[i])
+        fraction = 1.0 if y0 == y1 else (y0 - np.log(target)) / (y0 - y1)
+        if x0 > 0:
+            out[k] = float(np.exp(np.log(x0) + fraction * (np.log(x1) - np.log(x0))))
+        else:  # a point at step 0 has no log: linear in steps instead
+            out[k] = float(x0 + fraction * (x1 - x0))
+    return out
+
+
+def shared_targets(curves: Any, *, count: int = 5, skip: float = 0.1) -> Array:
+    """`count` target losses every curve reaches, evenly spaced in log loss, for critical_batch_curve.
+
+    curves: the smoothed loss curves (one array each). The lowest target is just above the highest
+    final minimum (every run gets there); the highest is the lowest loss any curve had at `skip` of
+    its points (and not before its third point), so every target is crossed after the early
+    transient and between two measured points. Empty when the curves share no such range.
+    """
+    count = check.non_negative_int("count", count)
+    if not 0.0 <= skip < 1.0:
+        raise ValueError(f"skip must be in [0, 1), got {skip!r}")
+    arrays = [np.asarray(c, dtype=float) for c in curves]
+    if count < 1 or not arrays or any(a.size < 4 for a in arrays):
+        return np.empty(0)
+    low = max(float(np.min(a)) for a in arrays)
+    high = min(float(a[max(2, int(np.ceil(skip * (a.size - 1))))]) for a in arrays)
+    if not high > low * (1 + 1e-3):
+        return np.empty(0)
+    # Stay a little inside both ends, so no target sits exactly on a curve's lowest point.
+    margin = 0.05 * (np.log(high) - np.log(low))
+    return np.exp(np.linspace(np.log(low) + margin, np.log(high) - margin, count))
