@@ -10,7 +10,7 @@ STAMP := $(VENV)/.hyperlaw-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,cluster]"
 	touch $(STAMP)
 
 demo: $(STAMP)

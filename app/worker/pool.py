@@ -5,6 +5,9 @@ The pool process claims runs (short transactions), starts a child process per ru
 and stops a child whose run was cancelled. With several GPUs each child sees one
 (CUDA_VISIBLE_DEVICES). On SIGTERM (or `stop()`), it stops claiming, asks every child
 to checkpoint and release its run, and waits for them.
+
+backend="ray" runs each run as a Ray task on a cluster instead of a local process
+(app/worker/ray_backend.py); claiming, heartbeats and requeues stay here.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from app.settings import Settings
 from app.worker import queue, runner
 
 log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "ray")
 
 
 def visible_gpus() -> list[str]:
@@ -65,13 +70,19 @@ class Pool:
         worker_id: str | None = None,
         gpus: list[str] | None = None,
         shutdown_grace_s: float = 60.0,
+        backend: str = "local",
+        ray_address: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency ({concurrency}) must be at least 1")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}")
         self.settings = settings
         self.concurrency = concurrency
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.gpus = visible_gpus() if gpus is None else gpus
+        self.backend = backend
+        # Ray places tasks on GPUs itself; locally each slot is pinned to one.
+        self.gpus = [] if backend == "ray" else visible_gpus() if gpus is None else gpus
         self.shutdown_grace_s = shutdown_grace_s
         self.database = Database(settings.database_url)
         self.children: dict[int, _Child] = {}
@@ -80,8 +91,13 @@ class Pool:
         # and the trainer (seconds saved per run), without inheriting this process's
         # threads or database connections as a plain fork would. CUDA is first touched in
         # the child, after CUDA_VISIBLE_DEVICES is set.
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["app.worker.runner", "trainer.train"])
+        if backend == "ray":
+            from app.worker.ray_backend import RayLauncher
+
+            self._context = RayLauncher(ray_address, num_cpus=os.cpu_count())
+        else:
+            self._context = multiprocessing.get_context("forkserver")
+            self._context.set_forkserver_preload(["app.worker.runner", "trainer.train"])
 
     def stop(self) -> None:
         """Stop claiming; in-flight runs checkpoint and are released."""
@@ -143,7 +159,7 @@ class Pool:
         )
         process.start()
         self.children[run_id] = _Child(run_id=run_id, slot=slot, process=process)
-        log.info("run %s started in process %s (slot %d, GPU %s)", run_id, process.pid, slot, gpu)
+        log.info("run %s started (%s, process %s, slot %d, GPU %s)", run_id, self.backend, process.pid, slot, gpu)
 
     def _beat(self) -> None:
         with self.database.transaction() as session:

@@ -99,13 +99,30 @@ class CurveWriter:
             raise Stop("the run is no longer held by this worker (cancelled or requeued)")
 
 
+    def flush_quietly(self) -> None:
+        """Write what is buffered on the way out; a failure is logged, not raised (the
+        points come again when the run resumes from its checkpoint)."""
+        try:
+            self.flush()
+        except Exception:
+            log.warning("could not write the last curve points of run %s", self.run_id)
+
+
 def execute(
-    settings: Settings, run_id: int, worker_id: str, gpu: str | None = None, cpu_threads: int | None = None
+    settings: Settings,
+    run_id: int,
+    worker_id: str,
+    gpu: str | None = None,
+    cpu_threads: int | None = None,
+    *,
+    install_signal_handlers: bool = True,
 ) -> str:
     """Train run `run_id` (already claimed by `worker_id`); returns the status it ended in.
 
     `cpu_threads` splits the CPU between the pool's processes, so K runs on a CPU do not
-    oversubscribe it K-fold.
+    oversubscribe it K-fold. A local child stops on SIGTERM at its next checkpoint; under
+    Ray (install_signal_handlers=False) a KeyboardInterrupt from `ray.cancel` stops it at
+    once, and the run resumes from its last checkpoint.
     """
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -120,8 +137,9 @@ def execute(
         if writer is not None:
             writer.stop_requested = True
 
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the pool, which stops us with SIGTERM
+    if install_signal_handlers:
+        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the pool, which stops us with SIGTERM
     try:
         with database.transaction() as session:
             run = runs.get_run(session=session, run_id=run_id)
@@ -138,9 +156,11 @@ def execute(
         if status == "done" and checkpoint:
             shutil.rmtree(checkpoint, ignore_errors=True)
         return status
-    except Stop:
+    except (Stop, KeyboardInterrupt):
         if writer is not None and writer.stopped_by == "cancelled":
             return "cancelled"
+        if writer is not None and writer.buffer:
+            writer.flush_quietly()
         with database.transaction() as session:
             queue.release(session=session, run_id=run_id, worker_id=worker_id)
         log.info("run %s checkpointed and released", run_id)
@@ -148,10 +168,7 @@ def execute(
     except Exception as error:  # the worker boundary: every failure ends in a recorded status
         log.exception("run %s failed", run_id)
         if writer is not None and writer.buffer:
-            try:
-                writer.flush()
-            except Exception:  # keep the original error; the points come again on resume
-                log.warning("could not write the last curve points of run %s", run_id)
+            writer.flush_quietly()
         with database.transaction() as session:
             status = queue.fail(
                 session=session,
