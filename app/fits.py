@@ -2,8 +2,14 @@
 
 A fit is created `queued` on a snapshot of a study's finished runs (their ids and a hash
 of the data), computed by `run_fit` (reading and writing in short transactions; no
-transaction is open while the law is fitted), and stored with `fitting.Fit.to_dict()`,
-so a prediction restores it with `fitting.Fit.from_dict` instead of refitting.
+transaction is open while the law is fitted), and stored with the result's `to_dict()`,
+so a prediction restores it with `fitting.load_fit` instead of refitting.
+
+Three families of law: loss laws (LOSS_LAWS, fitted to final losses), hyperparameter optima
+("lr_opt", "batch_opt": power laws of the best LR and batch size of (N, D) sweeps, Step Law or
+DeepSeek form) and "critical_batch" (Kaplan's B_crit(L) from the curves of runs of one model size
+at several batch sizes; see app/critical_batch.py). A law's options (the optimum's form) are kept
+in the fit's `run_filter` beside the run selection.
 Owner functions take the session as a keyword and never commit.
 """
 
@@ -12,25 +18,43 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app import critical_batch
 from app import runs as runs_module
 from app.db.tables import Fit, utcnow
 from app.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
-LAWS = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
+LOSS_LAWS = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
+HPARAM_LAWS = ("lr_opt", "batch_opt")
+LAWS = (*LOSS_LAWS, *HPARAM_LAWS, "critical_batch")
+# The laws a stored loss fit can carry ("auto" stores the form it chose).
+STORED_LOSS_LAWS = ("chinchilla", "chinchilla_equal", "kaplan", "power")
+FORMS = ("steplaw", "deepseek", "auto")
 # Fewest runs for a fit: one more than the law's free parameters, so it is not an
 # interpolation through every point (chinchilla: E, A, B, α, β; α = β drops one; Kaplan
 # joint: N_c, D_c, α_N, α_D; a single power law L = E + A·C^-α: three). `auto` holds out
 # the largest scale, so it needs the most.
 MIN_RUNS = {"chinchilla": 6, "chinchilla_equal": 5, "kaplan": 5, "power": 4, "auto": 8}
+# Fewest sweeps with an optimum: one more than the power law's parameters (Step Law LR = a N^b D^c:
+# three; Step Law B = a D^c and DeepSeek a C^b: two); "auto" needs what its largest form needs.
+MIN_SWEEPS = {
+    ("lr_opt", "steplaw"): 4, ("lr_opt", "deepseek"): 3, ("lr_opt", "auto"): 4,
+    ("batch_opt", "steplaw"): 3, ("batch_opt", "deepseek"): 3, ("batch_opt", "auto"): 3,
+}  # fmt: skip
+# A sweep locates its optimum with a quadratic in log LR (three coefficients) fitted to at least
+# six runs over at least three distinct values (fitting.hparams).
+SWEEP_MIN_RUNS, SWEEP_MIN_VALUES = 6, 3
+_SWEPT = {"lr_opt": ("lr", "learning rates"), "batch_opt": ("batch_tokens", "batch sizes")}
 
 
 def _data_hash(rows: Sequence[tuple[float, float, float]]) -> str:
@@ -45,28 +69,45 @@ def create_fit(
     bootstrap: int,
     seed: int = 0,
     run_ids: Sequence[int] | None = None,
+    form: str | None = None,
 ) -> Fit:
     """Queue a fit of `law` on the study's finished runs (or the given subset of them).
 
-    Too few finished runs is an InvalidInput that says how many more are needed.
+    form: the optimum law's form for "lr_opt" / "batch_opt" (default "auto"). Too few usable runs
+    is an InvalidInput that says what is missing.
     """
     if law not in LAWS:
         raise InvalidInput(f"law {law!r} is unknown: use one of {', '.join(LAWS)}", field="law")
-    runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
-    needed = MIN_RUNS[law]
-    if len(runs) < needed:
-        raise InvalidInput(
-            f"the {law} law needs at least {needed} finished runs with a loss; this study has "
-            f"{len(runs)}: {needed - len(runs)} more needed",
-            field="runs",
-        )
-    data = [(runs_module.law_params(r), r.tokens, r.loss) for r in runs]
+    if form is not None and law not in HPARAM_LAWS:
+        raise InvalidInput(f"form applies to lr_opt and batch_opt, not to {law}", field="form")
+    if law in HPARAM_LAWS:
+        form = form or "auto"
+        if form not in FORMS:
+            raise InvalidInput(f"form {form!r} is unknown: use one of {', '.join(FORMS)}", field="form")
+        runs = _sweep_runs(session=session, study_id=study_id, run_ids=run_ids, law=law, form=form)
+        data = [(runs_module.law_params(r), r.tokens, r.lr, r.batch_tokens, r.loss) for r in runs]
+    elif law == "critical_batch":
+        runs = _critical_batch_runs(session=session, study_id=study_id, run_ids=run_ids)
+        data = [(runs_module.law_params(r), r.tokens, r.batch_tokens, r.loss) for r in runs]
+    else:
+        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+        needed = MIN_RUNS[law]
+        if len(runs) < needed:
+            raise InvalidInput(
+                f"the {law} law needs at least {needed} finished runs with a loss; this study has "
+                f"{len(runs)}: {needed - len(runs)} more needed",
+                field="runs",
+            )
+        data = [(runs_module.law_params(r), r.tokens, r.loss) for r in runs]
+    run_filter: dict[str, Any] = {"run_ids": list(run_ids)} if run_ids is not None else {"status": "done"}
+    if form is not None:
+        run_filter["form"] = form
     fit = Fit(
         study_id=study_id,
         law=law,
         bootstrap=bootstrap,
         seed=seed,
-        run_filter={"run_ids": list(run_ids)} if run_ids is not None else {"status": "done"},
+        run_filter=run_filter,
         run_ids=[r.id for r in runs],
         data_hash=_data_hash(data),
         n_points=len(runs),
@@ -75,6 +116,49 @@ def create_fit(
     session.add(fit)
     session.flush()
     return fit
+
+
+def _sweep_runs(
+    *, session: Session, study_id: int, run_ids: Sequence[int] | None, law: str, form: str
+) -> list:
+    """Finished runs with the swept hyperparameter; InvalidInput unless enough sweeps can locate an optimum."""
+    column, plural = _SWEPT[law]
+    runs = [
+        r
+        for r in runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+        if getattr(r, column) is not None
+    ]
+    sweeps: dict[tuple[float, float], list] = defaultdict(list)
+    for run in runs:
+        sweeps[runs_module.law_params(run), run.tokens].append(run)
+    usable = sum(
+        len(members) >= SWEEP_MIN_RUNS and len({getattr(r, column) for r in members}) >= SWEEP_MIN_VALUES
+        for members in sweeps.values()
+    )
+    needed = MIN_SWEEPS[law, form]
+    if usable < needed:
+        raise InvalidInput(
+            f"{law} ({form}) needs >={needed} (N, D) sweeps of >={SWEEP_MIN_RUNS} finished runs over "
+            f">={SWEEP_MIN_VALUES} {plural} each; this study has {usable}",
+            field="runs",
+        )
+    return runs
+
+
+def _critical_batch_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None) -> list:
+    """The runs of the model size with the most batch sizes; InvalidInput unless there are enough."""
+    group = critical_batch.best_group(
+        critical_batch.candidate_runs(session=session, study_id=study_id, run_ids=run_ids)
+    )
+    have = critical_batch.batch_sizes(group)
+    if have < critical_batch.MIN_BATCH_SIZES:
+        raise InvalidInput(
+            f"critical_batch needs finished runs of one model size at >={critical_batch.MIN_BATCH_SIZES} batch "
+            f"sizes, each with a stored loss curve of >={critical_batch.MIN_POINTS} points; this study has "
+            f"{have} batch size(s) at its best-covered model size",
+            field="runs",
+        )
+    return group
 
 
 def get_fit(*, session: Session, fit_id: int) -> Fit:
@@ -92,18 +176,45 @@ def latest_fit(*, session: Session, study_id: int, law: str | None = None) -> Fi
     return session.scalar(query.order_by(Fit.id.desc()).limit(1))
 
 
+def latest_fit_ids(*, session: Session, study_id: int, loss_law: str | None = None) -> dict[str, int]:
+    """Id of the study's most recent finished fit per kind ("loss", "lr_opt", "batch_opt",
+    "critical_batch"), in one query; the loss fit restricted to `loss_law` when given."""
+    rows = session.execute(
+        select(Fit.law, func.max(Fit.id))
+        .where(Fit.study_id == study_id, Fit.status == "done")
+        .group_by(Fit.law)
+    ).all()
+    latest: dict[str, int] = {}
+    for law, fit_id in rows:
+        if law in STORED_LOSS_LAWS or law == loss_law:
+            if loss_law is not None and law != loss_law:
+                continue
+            kind = "loss"
+        else:
+            kind = law
+        latest[kind] = max(fit_id, latest.get(kind, fit_id))
+    return latest
+
+
 def list_fits(*, session: Session, study_id: int) -> list[Fit]:
     return list(session.scalars(select(Fit).where(Fit.study_id == study_id).order_by(Fit.id)))
 
 
-def fit_data(*, session: Session, fit: Fit) -> dict[str, list[float]]:
-    """The snapshot a fit was created on, as arrays for fitting.fit."""
+def fit_data(*, session: Session, fit: Fit) -> dict[str, Any]:
+    """The snapshot a fit was created on, as arrays for fitting.fit (and the runs' seq_len, when
+    they all share one, so a batch size in tokens can be given in sequences too)."""
     runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
-    return {
+    data: dict[str, Any] = {
         "N": [runs_module.law_params(r) for r in runs],
         "D": [r.tokens for r in runs],
         "loss": [r.loss for r in runs],
     }
+    if fit.law in HPARAM_LAWS:
+        data["lr"] = [r.lr for r in runs]
+        data["batch"] = [r.batch_tokens for r in runs]
+    seq_lens = {(r.spec or {}).get("seq_len") for r in runs}
+    data["seq_len"] = seq_lens.pop() if len(seq_lens) == 1 else None
+    return data
 
 
 def start(*, session: Session, fit_id: int) -> bool:
@@ -117,19 +228,48 @@ def start(*, session: Session, fit_id: int) -> bool:
     return taken == 1
 
 
-def complete(*, session: Session, fit_id: int, result: Any) -> Fit:
-    """Store a computed fitting.Fit."""
+def complete(*, session: Session, fit_id: int, result: Any, context: dict[str, Any] | None = None) -> Fit:
+    """Store a computed fitting.Fit, OptimumFit or CriticalBatchCurve; `context` (what a prediction
+    needs beyond the result: seq_len, the runs' scale, the noise-scale check) goes beside it."""
     fit = get_fit(session=session, fit_id=fit_id)
     fit.status = "done"
-    fit.law = str(getattr(result, "law", fit.law))
-    fit.params = {k: float(v) for k, v in result.params.items()}
-    has_draws = len(result.draws) > 0
-    fit.ci95 = {k: [float(lo), float(hi)] for k, (lo, hi) in result.ci(0.95).items()} if has_draws else None
-    fit.objective = float(result.objective) if result.objective is not None else None
+    fit.law = str(getattr(result, "law", fit.law)) if not hasattr(result, "b_star") else "critical_batch"
+    fit.params, fit.ci95 = _params_and_intervals(result)
+    objective = getattr(result, "objective", None)
+    fit.objective = float(objective) if objective is not None else None
     fit.warnings = [str(w) for w in result.warnings]
-    fit.result = result.to_dict()
+    stored = result.to_dict()
+    if context:
+        stored["context"] = context
+    # Loss fits are stored as they are (their NaN-free dicts restore exactly); the others may hold
+    # NaN bounds (no bootstrap), which JSON columns refuse on PostgreSQL: null instead.
+    fit.result = stored if fit.law in STORED_LOSS_LAWS else _json_safe(stored)
     fit.finished_at = utcnow()
     return fit
+
+
+def _params_and_intervals(result: Any) -> tuple[dict[str, float], dict[str, list[float]] | None]:
+    if hasattr(result, "b_star"):  # a critical-batch curve: B* and alpha_B are its parameters
+        estimates = {"b_star": result.b_star, "alpha_b": result.alpha_b}
+        params = {k: float(e.value) for k, e in estimates.items()}
+        intervals = {k: [float(e.lo), float(e.hi)] for k, e in estimates.items()}
+        finite = all(math.isfinite(v) for pair in intervals.values() for v in pair)
+        return params, intervals if finite else None
+    params = {k: float(v) for k, v in result.params.items()}
+    if not len(result.draws):
+        return params, None
+    return params, {k: [float(lo), float(hi)] for k, (lo, hi) in result.ci(0.95).items()}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities to None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def fail(*, session: Session, fit_id: int, error: str) -> Fit:
@@ -155,14 +295,38 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
                 return get_fit(session=session, fit_id=fit_id).status
             fit = get_fit(session=session, fit_id=fit_id)
             law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
-            data = fit_data(session=session, fit=fit)
-        if law == "power":  # one input: the compute C = 6·N·D (Kaplan et al. 2020, §2.1)
-            inputs = {"C": [6.0 * n * d for n, d in zip(data["N"], data["D"], strict=True)]}
+            form = (fit.run_filter or {}).get("form", "auto")
+            if law == "critical_batch":
+                group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
+                run_curves = critical_batch.load_curves(session=session, runs=group)
+            else:
+                data = fit_data(session=session, fit=fit)
+        context = None
+        if law == "critical_batch":
+            result, context = critical_batch.fit_curves(run_curves, bootstrap=bootstrap, seed=seed)
+        elif law in HPARAM_LAWS:
+            swept = {"lr": data["lr"]} if law == "lr_opt" else {}
+            if all(b is not None for b in data["batch"]):
+                swept["batch"] = data["batch"]  # also a sweep axis where a group varies it
+            result = fitting.fit(
+                law,
+                loss=data["loss"],
+                N=data["N"],
+                D=data["D"],
+                form=form,
+                bootstrap=bootstrap,
+                seed=seed,
+                **swept,
+            )
+            context = {"seq_len": data["seq_len"]}
         else:
-            inputs = {"N": data["N"], "D": data["D"]}
-        result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
+            if law == "power":  # one input: the compute C = 6·N·D (Kaplan et al. 2020, §2.1)
+                inputs = {"C": [6.0 * n * d for n, d in zip(data["N"], data["D"], strict=True)]}
+            else:
+                inputs = {"N": data["N"], "D": data["D"]}
+            result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
         with database.transaction() as session:
-            complete(session=session, fit_id=fit_id, result=result)
+            complete(session=session, fit_id=fit_id, result=result, context=context)
         status = "done"
     except Exception as error:  # the fit job's boundary: always leave a terminal status
         log.exception("fit %s failed", fit_id)

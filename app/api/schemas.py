@@ -210,14 +210,29 @@ class Imported(BaseModel):
 
 class FitCreate(BaseModel):
     model_config = _example({"law": "chinchilla", "bootstrap": 200, "seed": 0})
-    law: Literal["chinchilla", "chinchilla_equal", "kaplan", "power", "auto"] = "chinchilla"
+    law: Literal[
+        "chinchilla", "chinchilla_equal", "kaplan", "power", "auto", "lr_opt", "batch_opt", "critical_batch"
+    ] = Field(
+        "chinchilla",
+        description="A loss law; lr_opt / batch_opt (power laws of the best LR and batch size of (N, D) "
+        "sweeps); or critical_batch (Kaplan's B_crit(L) from the curves of runs at several batch sizes).",
+    )
+    form: Literal["steplaw", "deepseek", "auto"] | None = Field(
+        None, description="For lr_opt and batch_opt: Step Law (N, D) or DeepSeek (C) power law; default auto."
+    )
     bootstrap: int = Field(200, ge=0, le=100_000, description="Bootstrap replicates (resampling runs).")
     seed: int = Field(0, ge=0)
     run_ids: list[int] | None = Field(None, description="Fit these finished runs only (default: all).")
 
 
 class FitPublic(BaseModel):
-    """A stored fit; once done, the same keys as `hyperlaw fit --json` plus its id, status and snapshot."""
+    """A stored fit; once done, the same keys as `hyperlaw fit --json` plus its id, status and snapshot.
+
+    lr_opt / batch_opt fits add their form, leave-one-scale-out error and per-sweep optima;
+    critical_batch fits their per-target McCandlish fits and, beside each target's B_crit, the
+    gradient noise scale B_simple measured near that loss (`noise_scale_check`; B_simple estimates
+    B_crit only up to a factor, McCandlish et al. 2018 sec. 2.2).
+    """
 
     model_config = _example(
         {"id": 1, "study_id": 1, "status": "done", "law": "chinchilla", "bootstrap": 200, "seed": 0,
@@ -243,9 +258,21 @@ class FitPublic(BaseModel):
     n_bootstrap: int | None = None
     n_failed_replicates: int | None = None
     holdout: dict[str, Any] | None = None
-    candidates: dict[str, float] | None = None
+    candidates: dict[str, float | None] | None = None
     variable: str | None = None
     input_ranges: dict[str, list[float]] | None = None
+    form: str | None = Field(None, description="lr_opt / batch_opt: the power law's form.")
+    loso_error: float | None = Field(None, description="lr_opt / batch_opt: leave-one-scale-out log error.")
+    optima: list[dict[str, Any]] | None = Field(None, description="lr_opt / batch_opt: each sweep's optimum.")
+    per_target: list[dict[str, Any]] | None = Field(
+        None, description="critical_batch: the McCandlish fit (B_crit, S_min, E_min) at each target loss."
+    )
+    noise_scale_check: list[dict[str, Any]] | None = Field(
+        None, description="critical_batch: per target, B_crit beside the median B_simple measured near it."
+    )
+    context: dict[str, Any] | None = Field(
+        None, description="What the fit used beyond its runs: seq_len, model size, loss source."
+    )
     run_ids: list[int]
     created_at: datetime
     finished_at: datetime | None
@@ -253,10 +280,16 @@ class FitPublic(BaseModel):
     @classmethod
     def of(cls, fit) -> FitPublic:
         public = cls.model_validate(fit)
-        if fit.result:
-            for key in ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "candidates", "variable",
-                        "input_ranges"):
-                setattr(public, key, fit.result.get(key))
+        result = fit.result or {}
+        for key in ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "candidates", "variable",
+                    "input_ranges", "form", "loso_error", "optima", "per_target"):
+            setattr(public, key, result.get(key))
+        if "context" in result:
+            context = dict(result["context"])
+            public.noise_scale_check = context.pop("noise_scale", None)
+            public.context = context
+            if public.input_ranges is None and "input_ranges" in context:
+                public.input_ranges = context["input_ranges"]
         return public
 
 
@@ -269,20 +302,48 @@ class Interval(BaseModel):
     hi: float | None
 
 
+class BatchSize(BaseModel):
+    tokens: Interval
+    sequences: Interval | None = Field(description="tokens / the study's seq_len; null when it is unknown.")
+
+
+class ComputeOptimal(BaseModel):
+    n_params: Interval
+    tokens: Interval
+
+
 class PredictPublic(BaseModel):
+    """A prediction at (n_params, tokens); a field whose law is not fitted yet is null, with a warning.
+
+    fit_id and law name the loss fit (kept for older clients); fit_ids names every fit used.
+    """
+
     model_config = _example(
         {"study": 1, "n_params": 1e9, "tokens": 2e10, "loss": {"value": 2.31, "lo": 2.27, "hi": 2.36},
+         "lr_opt": {"value": 4.1e-4, "lo": 3.6e-4, "hi": 4.7e-4},
+         "batch_size_opt": {"tokens": {"value": 2.1e6, "lo": 1.8e6, "hi": 2.5e6},
+                            "sequences": {"value": 1025.0, "lo": 879.0, "hi": 1221.0}},
+         "critical_batch_size": {"value": 3.3e6, "lo": 2.2e6, "hi": 5.0e6},
          "compute": {"value": 1.2e20, "lo": 1.2e20, "hi": 1.2e20},
-         "tokens_per_param": {"value": 20.0, "lo": 20.0, "hi": 20.0}, "fit_id": 3, "law": "chinchilla",
-         "fit_ids": {"loss": 3}, "warnings": []}
+         "tokens_per_param": {"value": 20.0, "lo": 20.0, "hi": 20.0},
+         "compute_optimal": {"n_params": {"value": 1.1e9, "lo": 0.8e9, "hi": 1.5e9},
+                             "tokens": {"value": 1.8e10, "lo": 1.3e10, "hi": 2.5e10}},
+         "fit_id": 3, "law": "chinchilla",
+         "fit_ids": {"loss": 3, "lr_opt": 5, "batch_opt": 6, "critical_batch": 7}, "warnings": []}
     )
     study: int
     n_params: float
     tokens: float
-    loss: Interval
+    loss: Interval | None
+    lr_opt: Interval | None = None
+    batch_size_opt: BatchSize | None = None
+    critical_batch_size: Interval | None = Field(None, description="B_crit at the predicted loss, in tokens.")
     compute: Interval
     tokens_per_param: Interval
-    fit_id: int
-    law: str
+    compute_optimal: ComputeOptimal | None = Field(
+        None, description="N_opt and D_opt for this query's compute 6ND, from the loss fit."
+    )
+    fit_id: int | None
+    law: str | None
     fit_ids: dict[str, int]
     warnings: list[str]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import db, demo, fit, serve, token, train, worker
+from app.cli import db, demo, fit, plan, predict, serve, token, train, worker
 
 cli = typer.Typer(
     name="hyperlaw",
@@ -18,7 +18,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (fit, demo, train, db, worker, serve, token):
+for _module in (fit, predict, plan, demo, train, db, worker, serve, token):
     _module.register(cli)
 
 

@@ -18,8 +18,11 @@ def _import(database, study_id, rows):
 
 def _grid():
     # L = 1.7 + 400/N^0.34 + 410/D^0.28 on a 4 x 3 grid, no noise.
-    return [{"n_params": n, "tokens": d, "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28}
-            for n in (1e7, 3e7, 1e8, 3e8) for d in (1e9, 3e9, 1e10)]
+    return [
+        {"n_params": n, "tokens": d, "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28}
+        for n in (1e7, 3e7, 1e8, 3e8)
+        for d in (1e9, 3e9, 1e10)
+    ]
 
 
 def test_a_fit_is_made_once_on_its_snapshot(database):
@@ -55,3 +58,41 @@ def test_too_few_runs_and_a_failing_fit(database):
         fit = fits.get_fit(session=session, fit_id=fit_id)
         assert fit.status == "failed" and "no-such-law" in fit.error
         assert fits.latest_fit(session=session, study_id=study_id) is None
+
+
+def test_hyperparameter_laws_say_what_is_missing_and_latest_ids_group_by_kind(database):
+    study_id = make_study(database)
+    # One LR sweep of 8 runs at one (N, D): lr_opt needs four such sweeps.
+    _import(
+        database,
+        study_id,
+        [
+            {
+                "n_params": 1e8,
+                "tokens": 2e9,
+                "loss": 3.0 + 0.01 * (i - 4) ** 2,
+                "lr": 1e-3 * 2**i,
+                "batch_tokens": 2**18,
+            }
+            for i in range(8)
+        ],
+    )
+    with database.transaction() as session:
+        with pytest.raises(
+            InvalidInput, match=r"lr_opt \(auto\) needs >=4 \(N, D\) sweeps .* this study has 1"
+        ):
+            fits.create_fit(session=session, study_id=study_id, law="lr_opt", bootstrap=0)
+        with pytest.raises(InvalidInput, match="form 'cubic' is unknown"):
+            fits.create_fit(session=session, study_id=study_id, law="batch_opt", bootstrap=0, form="cubic")
+        with pytest.raises(InvalidInput, match=r"critical_batch needs .* this study has 0 batch size"):
+            fits.create_fit(session=session, study_id=study_id, law="critical_batch", bootstrap=0)
+    _import(database, study_id, _grid())
+    with database.transaction() as session:
+        first = fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=0).id
+        second = fits.create_fit(session=session, study_id=study_id, law="power", bootstrap=0).id
+    assert fits.run_fit(database, first) == "done" and fits.run_fit(database, second) == "done"
+    with database.transaction() as session:
+        assert fits.latest_fit_ids(session=session, study_id=study_id) == {"loss": second}
+        assert fits.latest_fit_ids(session=session, study_id=study_id, loss_law="chinchilla") == {
+            "loss": first
+        }

@@ -1,4 +1,7 @@
-"""Fits: start a fit of a study (inline, or in the background for large bootstraps), get one."""
+"""Fits: start a fit of a study (inline, or in the background for large bootstraps), get one.
+
+Any law of app.fits.LAWS: a loss law, "lr_opt" / "batch_opt" (with their form), or "critical_batch".
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def create_fit(
         studies.get_study(session=session, study_id=study_id)
         fit_id = fits.create_fit(
             session=session, study_id=study_id, law=body.law, bootstrap=body.bootstrap, seed=body.seed,
-            run_ids=body.run_ids,
+            run_ids=body.run_ids, form=body.form,
         ).id
     metrics, predictor = request.app.state.metrics, request.app.state.predictor
 

@@ -1,0 +1,204 @@
+"""Critical-batch fits from stored loss curves, with the gradient-noise-scale cross-check.
+
+Finished runs of one model size trained at three or more batch sizes give, for each of a few
+target losses every run reaches, the steps each run needed (read off its curve through
+fitting.steps_to_target); fitting.critical_batch_curve turns those into McCandlish B_crit per
+target and Kaplan's B_crit(L) = B*/L^(1/alpha_B). Beside each target's B_crit the result keeps the
+gradient noise scale the trainer measured in those runs near that loss (curve points'
+`noise_scale`, B_simple = tr(Sigma)/|G|^2 in tokens). B_simple estimates B_crit only up to a factor
+(McCandlish et al. 2018, sec. 2.2: B_simple equals B_noise, hence B_crit, only when the Hessian is
+a multiple of the identity), so the ratio is a check of order of magnitude, not a second fit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from app import curves
+from app import runs as runs_module
+from app.db.tables import Run
+
+MIN_BATCH_SIZES = 3  # the steps-examples trade-off has two parameters: three batch sizes at least
+MIN_POINTS = 4  # curve points a run needs for a crossing after its early transient
+TARGETS = 5  # target losses per fit: B_crit(L) needs three, two more steady the slope
+# A noise-scale measurement belongs to a target when it was taken within this factor in steps of
+# the step where the run reached that target.
+NEAR_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """One run's curve, as arrays: the loss the targets are read from, and its noise-scale points."""
+
+    run_id: int
+    n_params: float
+    batch_tokens: float
+    tokens: float
+    steps: np.ndarray
+    train_loss: np.ndarray  # NaN where not logged
+    eval_loss: np.ndarray  # NaN where not measured
+    noise_scale: np.ndarray  # NaN where not measured
+
+
+def candidate_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
+    """Finished runs with a batch size and at least MIN_POINTS curve points."""
+    runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+    return [
+        r
+        for r in runs
+        if r.batch_tokens is not None and curves.count_points(session=session, run_ids=[r.id]) >= MIN_POINTS
+    ]
+
+
+def best_group(runs: Sequence[Run]) -> list[Run]:
+    """The runs of the model size trained at the most batch sizes (ties: the largest model)."""
+    groups: dict[float, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[runs_module.law_params(run)].append(run)
+    if not groups:
+        return []
+    n_params = max(groups, key=lambda n: (len({r.batch_tokens for r in groups[n]}), n))
+    return groups[n_params]
+
+
+def batch_sizes(runs: Sequence[Run]) -> int:
+    return len({r.batch_tokens for r in runs})
+
+
+def load_curves(*, session: Session, runs: Sequence[Run]) -> list[RunCurve]:
+    """The stored curves of `runs` as arrays (read through app.curves, the table's owner)."""
+    loaded = []
+    for run in runs:
+        points = curves.get_curve(session=session, run_id=run.id)
+
+        def column(name: str, points=points) -> np.ndarray:
+            return np.array(
+                [np.nan if getattr(p, name) is None else getattr(p, name) for p in points], dtype=float
+            )
+
+        loaded.append(
+            RunCurve(
+                run_id=run.id,
+                n_params=float(runs_module.law_params(run)),
+                batch_tokens=float(run.batch_tokens),
+                tokens=float(run.tokens),
+                steps=np.array([p.step for p in points], dtype=float),
+                train_loss=column("train_loss"),
+                eval_loss=column("eval_loss"),
+                noise_scale=column("noise_scale"),
+            )
+        )
+    return loaded
+
+
+def _loss_curves(runs: Sequence[RunCurve]) -> tuple[str, list[tuple[np.ndarray, np.ndarray, int]]]:
+    """Eval losses when every run measured at least MIN_POINTS, else train losses with a centred
+    moving average over about 4% of the points (never a mix: the two differ by the generalisation gap)."""
+    use_eval = all(np.sum(np.isfinite(r.eval_loss)) >= MIN_POINTS for r in runs)
+    name = "eval_loss" if use_eval else "train_loss"
+    out = []
+    for run in runs:
+        values = getattr(run, name)
+        keep = np.isfinite(values) & (values > 0)
+        count = int(keep.sum())
+        window = 1 if use_eval else 2 * (count // 50) + 1
+        out.append((run.steps[keep], values[keep], window))
+    return ("eval" if use_eval else "train"), out
+
+
+def fit_curves(runs: Sequence[RunCurve], *, bootstrap: int, seed: int) -> tuple[Any, dict[str, Any]]:
+    """(fitting.CriticalBatchCurve, context) from one model size's runs; ValueError saying what is missing.
+
+    context: what the curve itself does not hold but a prediction and a reader need: the runs, model
+    size, loss source, scale of the runs (for extrapolation warnings) and the noise-scale check.
+    """
+    import fitting
+
+    if len({r.batch_tokens for r in runs}) < MIN_BATCH_SIZES:
+        raise ValueError(
+            f"critical_batch needs runs of one model size at {MIN_BATCH_SIZES} or more batch sizes; "
+            f"these runs have {len({r.batch_tokens for r in runs})}"
+        )
+    source, loss_curves = _loss_curves(runs)
+    if any(steps.size < MIN_POINTS for steps, _, _ in loss_curves):
+        raise ValueError(f"every run needs at least {MIN_POINTS} curve points with a {source} loss")
+    smoothed = [fitting.smooth_loss(loss, window) for _, loss, window in loss_curves]
+    targets = fitting.shared_targets(smoothed, count=TARGETS)
+    if targets.size < 3:
+        raise ValueError(
+            "the runs' loss curves share no range of losses that every run reaches after its first points: "
+            "train the large-batch runs longer"
+        )
+    crossings = np.array(
+        [fitting.steps_to_target(steps, loss, targets, window=w) for steps, loss, w in loss_curves]
+    )  # (runs, targets)
+    rows = {"batch": [], "steps": [], "target_loss": []}
+    for run, reached in zip(runs, crossings, strict=True):
+        for target, steps in zip(targets, reached, strict=True):
+            if np.isfinite(steps) and steps > 0:
+                rows["batch"].append(run.batch_tokens)
+                rows["steps"].append(float(steps))
+                rows["target_loss"].append(float(target))
+    curve = fitting.critical_batch_curve(**rows, bootstrap=bootstrap, seed=seed)
+    compute = [6.0 * r.n_params * r.tokens for r in runs]  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
+    context = {
+        "n_params": runs[0].n_params,
+        "run_ids": [r.run_id for r in runs],
+        "batch_tokens": sorted({r.batch_tokens for r in runs}),
+        "loss_source": source,
+        "input_ranges": {
+            "N": [runs[0].n_params, runs[0].n_params],
+            "C": [min(compute), max(compute)],
+            "L": [float(targets.min()), float(targets.max())],
+        },
+        "noise_scale": noise_scale_check(runs, targets, crossings, curve),
+    }
+    return curve, context
+
+
+def noise_scale_check(
+    runs: Sequence[RunCurve], targets: np.ndarray, crossings: np.ndarray, curve: Any
+) -> list[dict[str, Any]]:
+    """Per target: the McCandlish B_crit beside the median B_simple measured near that loss.
+
+    Near: each run's noise-scale measurement closest in log steps to where it reached the target,
+    if within NEAR_FACTOR; the spread is the smallest and largest of those (few runs: no quantiles).
+    """
+    per_target = {c.target_loss: c for c in curve.per_target}
+    out = []
+    for k, target in enumerate(targets):
+        values = []
+        for run, reached in zip(runs, crossings[:, k], strict=True):
+            measured = np.isfinite(run.noise_scale) & (run.noise_scale > 0) & (run.steps > 0)
+            if not (np.isfinite(reached) and reached > 0 and measured.any()):
+                continue
+            distance = np.abs(np.log(run.steps[measured]) - np.log(reached))
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= np.log(NEAR_FACTOR):
+                values.append(float(run.noise_scale[measured][nearest]))
+        mcc = per_target.get(float(target))
+        b_crit = mcc.b_crit.to_dict() if mcc is not None else None
+        entry: dict[str, Any] = {
+            "target_loss": float(target),
+            "b_crit": b_crit,
+            "noise_scale": None,
+            "ratio": None,
+        }
+        if values:
+            median = float(np.median(values))
+            entry["noise_scale"] = {
+                "median": median,
+                "min": min(values),
+                "max": max(values),
+                "n_runs": len(values),
+            }
+            if b_crit is not None and median > 0:
+                entry["ratio"] = b_crit["value"] / median  # B_crit / B_simple: order one when they agree
+        out.append(entry)
+    return out

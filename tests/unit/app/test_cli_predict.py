@@ -1,0 +1,26 @@
+"""`hyperlaw predict` refuses bad input with one line and exit code 2: a non-positive size, an
+unknown study in an empty database, a server that cannot be reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
+    from app.db import upgrade
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    upgrade(url)
+    runner = CliRunner()
+    base = ["predict", "--study", "s", "--tokens", "2e10"]
+    negative = runner.invoke(cli, [*base, "--n-params", "-1", "--database-url", url])
+    assert negative.exit_code == 2 and "--n-params must be a positive number" in negative.output
+    unknown = runner.invoke(cli, [*base, "--n-params", "1e9", "--database-url", url])
+    assert unknown.exit_code == 2 and unknown.output.strip() == "error: study 's' does not exist"
+    down = runner.invoke(cli, [*base, "--n-params", "1e9", "--url", "http://127.0.0.1:9"])
+    assert down.exit_code == 2 and down.output.startswith("error: cannot reach http://127.0.0.1:9")
+    assert len(down.output.strip().splitlines()) == 1
