@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.api import errors
 from app.api.metrics import Metrics, TimingMiddleware
-from app.api.routes import fits, health, imports, predict, runs, studies
+from app.api.routes import fits, health, imports, plan, predict, runs, studies
 from app.db import Database
 from app.settings import Settings
 
@@ -29,7 +29,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
-    for module in (predict, studies, runs, imports, fits, health):
+    for module in (predict, studies, runs, plan, imports, fits, health):
         app.include_router(module.router)
     app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
     return app

@@ -54,7 +54,9 @@ def validate_spec(spec: Mapping[str, Any], *, defaults: Mapping[str, Any] | None
         raise InvalidInput(f"run spec: {error}", field=missing[0] if missing else None) from error
     except ValueError as error:
         message = str(error)
-        field = next((name for name in sorted(known, key=len, reverse=True) if message.startswith(name)), None)
+        field = next(
+            (name for name in sorted(known, key=len, reverse=True) if message.startswith(name)), None
+        )
         raise InvalidInput(message, field=field) from error
     return json_ready(dataclasses.asdict(checked))
 
@@ -79,6 +81,29 @@ def accounting(spec: Mapping[str, Any]) -> dict[str, float]:
         "flops": float(flops.kaplan) * run_spec.tokens,
         "flops_6nd": float(flops.six_n) * run_spec.tokens,
     }
+
+
+def seq_len_of(spec: Mapping[str, Any]) -> int:
+    """The spec's seq_len, or RunSpec's default when it is unset or not a positive integer
+    (validate_spec names a bad value later)."""
+    value = spec.get("seq_len")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return next(f.default for f in dataclasses.fields(_run_spec_class()) if f.name == "seq_len")
+
+
+def log_around(centre: float, k: int, factor: float) -> list[float]:
+    """centre·factor^i for i = -k..k: 2k+1 log-spaced values, ascending (an LR axis around a guess)."""
+    return [centre * factor**i for i in range(-k, k + 1)]
+
+
+def batches_around(centre: float, k: int, factor: float, *, seq_len: int) -> list[int]:
+    """`log_around` rounded to whole sequences of `seq_len` tokens (at least one), duplicates removed.
+
+    RunSpec needs batch_tokens to be a multiple of seq_len, so the rounding happens here, once.
+    """
+    sequences = {max(1, round(value / seq_len)) for value in log_around(centre, k, factor)}
+    return [n * seq_len for n in sorted(sequences)]
 
 
 def expand_grid(
@@ -127,7 +152,9 @@ def expand_isoflop(
             if tokens >= batch:
                 specs.append({**spec, "tokens": int(tokens)})
     if not specs:
-        raise InvalidInput("no shape fits any compute budget with at least one batch: raise compute", field="compute")
+        raise InvalidInput(
+            "no shape fits any compute budget with at least one batch: raise compute", field="compute"
+        )
     return specs
 
 
@@ -161,7 +188,9 @@ def submit_runs(
     (study, key, index) settles a race between two identical requests.
     """
     if cap is not None and len(specs) > cap:
-        raise InvalidInput(f"the sweep has {len(specs)} runs, more than the cap of {cap}: split it", field="sweep")
+        raise InvalidInput(
+            f"the sweep has {len(specs)} runs, more than the cap of {cap}: split it", field="sweep"
+        )
     if not specs:
         raise InvalidInput("the submission holds no runs", field="sweep")
     if idempotency_key:
@@ -191,9 +220,7 @@ def submit_runs(
 
 def _runs_for_key(session: Session, study_id: int, key: str) -> list[Run]:
     query = (
-        select(Run)
-        .where(Run.study_id == study_id, Run.idempotency_key == key)
-        .order_by(Run.submission_index)
+        select(Run).where(Run.study_id == study_id, Run.idempotency_key == key).order_by(Run.submission_index)
     )
     return list(session.scalars(query))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 EXAMPLE_SPEC = {
     "n_layer": 2,
@@ -77,17 +77,46 @@ class RunCreate(BaseModel):
     spec: dict[str, Any] = Field(description="trainer.RunSpec fields; the study's defaults fill the rest.")
 
 
+class Around(BaseModel):
+    """An axis of 2k+1 log-spaced values centre·factor^i, i = -k..k (k points each side of the centre)."""
+
+    model_config = _example({"centre": 0.003, "k": 2, "factor": 2.0})
+    centre: float = Field(gt=0, description="The middle value, e.g. a prior guess of the optimum.")
+    k: int = Field(2, ge=0, le=20, description="Points on each side of the centre.")
+    factor: float = Field(2.0, gt=1, le=100, description="Ratio between neighbouring values.")
+
+
 class Grid(BaseModel):
+    """Axes multiplied together; an empty axis keeps the base value. `lr_around` and
+    `batch_tokens_around` replace the explicit `lr` and `batch_tokens` lists."""
+
     shapes: list[dict[str, int]] = Field(default_factory=list, description="n_layer/d_model/n_head sets.")
     tokens: list[int] = Field(default_factory=list)
     lr: list[float] = Field(default_factory=list)
     batch_tokens: list[int] = Field(default_factory=list)
     seed: list[int] = Field(default_factory=list)
+    lr_around: Around | None = Field(None, description="LRs centre·factor^i, i = -k..k (instead of `lr`).")
+    batch_tokens_around: Around | None = Field(
+        None,
+        description="Batch sizes centre·factor^i, i = -k..k, rounded to whole sequences of seq_len "
+        "(at least one), duplicates removed (instead of `batch_tokens`).",
+    )
+
+    @field_validator("lr_around", "batch_tokens_around")
+    @classmethod
+    def _not_both(cls, value: Around | None, info: ValidationInfo) -> Around | None:
+        listed = info.field_name.removesuffix("_around")
+        if value is not None and info.data.get(listed):
+            raise ValueError(f"give {listed} or {info.field_name}, not both")
+        return value
 
     def size(self) -> int:
+        """Runs the grid expands to; an upper bound when batch_tokens_around rounds values together."""
         size = 1
         for axis in (self.shapes, self.tokens, self.lr, self.batch_tokens, self.seed):
             size *= max(1, len(axis))
+        for around in (self.lr_around, self.batch_tokens_around):
+            size *= 2 * around.k + 1 if around else 1
         return size
 
 
@@ -203,6 +232,107 @@ class Imported(BaseModel):
     model_config = _example({"count": 240, "ids": [1, 2]})
     count: int
     ids: list[int]
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+class PlanCreate(BaseModel):
+    """A budget (FLOPs, or GPU-hours at a throughput) and the target the proxy runs should predict for."""
+
+    model_config = _example(
+        {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 64, "data": "synthetic:markov",
+         "submit": False}
+    )
+    budget_flops: float | None = Field(None, gt=0, description="Proxy budget in training FLOPs.")
+    gpu_hours: float | None = Field(None, gt=0, description="Proxy budget in GPU-hours (instead of budget_flops).")
+    flops_per_gpu_s: float = Field(
+        4e14, gt=0,
+        description="Sustained training FLOP/s per GPU: 4e14 is 40% MFU of an H100's dense bf16 peak (989 TFLOP/s).",
+    )
+    n_params: float = Field(gt=0, description="The target's non-embedding parameters (the laws' N).")
+    tokens: float = Field(gt=0, description="The target's training tokens.")
+    seq_len: int | None = Field(None, ge=1, description="Default: the study's defaults, else 256.")
+    vocab_size: int | None = Field(None, ge=2, description="Default: the study's defaults, else the data's own.")
+    data: str | None = Field(None, description="Default: the study's defaults, else pystdlib.")
+    isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
+    shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")
+    hparam_scales: int = Field(3, ge=3, le=6, description="Compute scales of the LR × batch grids.")
+    lr_k: int = Field(2, ge=1, le=4, description="LRs each side of the prior: 2·lr_k+1 per grid, factor 2 apart.")
+    batch_k: int = Field(1, ge=0, le=3, description="Batch sizes each side of the prior: 2·batch_k+1, factor 2.")
+    submit: bool = Field(False, description="Queue the planned runs (honours Idempotency-Key and the sweep cap).")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> PlanCreate:
+        if (self.budget_flops is None) == (self.gpu_hours is None):
+            raise ValueError("give the budget as budget_flops or as gpu_hours, one of the two")
+        return self
+
+
+class PlannedRunPublic(BaseModel):
+    part: Literal["isoflop", "hparams"]
+    group: int = Field(description="Index of the run's IsoFLOP budget or hyperparameter scale.")
+    spec: dict[str, Any]
+    n_params: float = Field(description="Non-embedding parameters.")
+    flops: float = Field(description="trainer FLOPs per token × tokens.")
+    flops_6nd: float
+    gpu_hours: float
+
+
+class PlanIsoflopBudget(BaseModel):
+    budget_flops: float
+    n_params_optimal: float = Field(description="Compute-optimal N under the D = 20·N prior.")
+    runs: list[PlannedRunPublic]
+
+
+class PlanHparamScale(BaseModel):
+    flops_per_run: float
+    n_params_optimal: float
+    lr_centre: float
+    batch_tokens_centre: int
+    lr: list[float]
+    batch_tokens: list[int]
+    runs: list[PlannedRunPublic]
+
+
+class PlanCost(BaseModel):
+    runs: int
+    flops: float
+    gpu_hours: float
+    share: float = Field(description="Share of the budget.")
+
+
+class PlanPublic(BaseModel):
+    """The keys of `hyperlaw plan --json`, plus the queued runs' ids when submitted."""
+
+    model_config = _example(
+        {"budget": {"flops": 1e15, "gpu_hours": 0.000694, "flops_per_gpu_s": 4e14},
+         "target": {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18}, "scale": 0.0144,
+         "isoflop": [{"budget_flops": 1.35e12, "n_params_optimal": 1.06e5, "runs": [
+             {"part": "isoflop", "group": 0, "spec": EXAMPLE_SPEC, "n_params": 98688.0, "flops": 1.35e12,
+              "flops_6nd": 1.25e12, "gpu_hours": 9.4e-7}]}],
+         "hparams": [{"flops_per_run": 1.35e12, "n_params_optimal": 1.06e5, "lr_centre": 0.0095,
+                      "batch_tokens_centre": 2688, "lr": [0.0024, 0.0047, 0.0095, 0.019, 0.038],
+                      "batch_tokens": [1344, 2688, 5440], "runs": []}],
+         "parts": {"isoflop": {"runs": 20, "flops": 5.7e14, "gpu_hours": 0.0004, "share": 0.57},
+                   "hparams": {"runs": 45, "flops": 4.3e14, "gpu_hours": 0.0003, "share": 0.43}},
+         "total": {"runs": 65, "flops": 1e15, "gpu_hours": 0.000694, "share": 0.9998},
+         "largest_proxy_flops": 8.5e13, "extrapolation": 14000.0,
+         "warnings": ["the target's compute is 1.4e+04x the largest proxy's (more than 10000x): ..."],
+         "ids": None, "created": None}
+    )
+    budget: dict[str, float]
+    target: dict[str, float]
+    scale: float = Field(description="Share of the ideal plan (largest IsoFLOP budget 1/50 of the target's compute).")
+    isoflop: list[PlanIsoflopBudget]
+    hparams: list[PlanHparamScale]
+    parts: dict[str, PlanCost]
+    total: PlanCost
+    largest_proxy_flops: float = Field(description="6·N·D of the largest proxy run.")
+    extrapolation: float = Field(description="The target's 6·N·D over the largest proxy's.")
+    warnings: list[str]
+    ids: list[int] | None = Field(None, description="The queued runs, in plan order (submit=true).")
+    created: bool | None = Field(None, description="False when an earlier request with the same key queued them.")
 
 
 # ------------------------------------------------------------------------------ fits

@@ -125,6 +125,64 @@ def test_sweeps_idempotency_cap_and_filters(api):
     assert api.get("/v1/runs", params={"status": "done", "study": study}).json()["total"] == 0
 
 
+def test_sweep_axes_around_a_centre(api):
+    study = _study(api)
+    # LR 3e-3·2^i, i = -2..2; batches 16..256 tokens in sequences of 32: 1, 1, 2, 4, 8 -> 4 distinct.
+    # 5 x 5 = 25 before the duplicate is removed: the cap (20) applies to the 20 runs it expands to.
+    grid = {"base": TINY_SPEC, "grid": {"lr_around": {"centre": 3e-3, "k": 2, "factor": 2.0},
+                                        "batch_tokens_around": {"centre": 64, "k": 2, "factor": 2.0}}}
+    response = api.post(f"/v1/studies/{study}/sweeps", json=grid)
+    assert response.status_code == 201, response.text
+    assert response.json()["count"] == 20
+    items = api.get("/v1/runs", params={"study": study}).json()["items"]
+    assert sorted({r["spec"]["batch_tokens"] for r in items}) == [32, 64, 128, 256]
+    assert sorted({r["spec"]["lr"] for r in items}) == pytest.approx([7.5e-4, 1.5e-3, 3e-3, 6e-3, 1.2e-2])
+    both = {"base": TINY_SPEC, "grid": {"lr": [1e-3], "lr_around": {"centre": 3e-3}}}
+    response = api.post(f"/v1/studies/{study}/sweeps", json=both)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "lr_around"
+    assert "give lr or lr_around, not both" in response.text
+    over = {"base": TINY_SPEC, "grid": {"lr_around": {"centre": 3e-3, "k": 2}, "seed": [0, 1, 2, 3, 4]}}
+    response = api.post(f"/v1/studies/{study}/sweeps", json=over)
+    assert response.status_code == 422 and "has 25 runs, more than the cap of 20" in response.text
+    assert api.get("/v1/runs", params={"study": study}).json()["total"] == 20
+
+
+SMALL_PLAN = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "isoflop_budgets": 3, "shapes_per_budget": 3,
+              "hparam_scales": 3, "lr_k": 1, "batch_k": 0}
+
+
+def test_plan_submits_its_runs_once_and_never_past_the_cap(api):
+    study = api.post("/v1/studies", json={"name": "p", "defaults": {"seq_len": 32, "data": "synthetic:markov"}})
+    study = study.json()["id"]
+    dry = api.post(f"/v1/studies/{study}/plan", json=SMALL_PLAN)
+    assert dry.status_code == 200 and dry.json()["ids"] is None
+    assert dry.json()["total"]["runs"] == 18 and dry.json()["total"]["flops"] <= 1e15
+    assert api.get("/v1/runs", params={"study": study}).json()["total"] == 0
+    first = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"})
+    again = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"})
+    assert (first.status_code, again.status_code) == (201, 200), first.text
+    assert first.json()["created"] is True and again.json()["created"] is False
+    ids = first.json()["ids"]
+    assert len(ids) == 18 and again.json()["ids"] == ids
+    planned = [r for part in ("isoflop", "hparams") for group in first.json()[part] for r in group["runs"]]
+    page = api.get("/v1/runs", params={"study": study, "status": "queued"}).json()
+    assert page["total"] == 18
+    queued = {r["id"]: r for r in page["items"]}
+    for run_id, run in zip(ids, planned, strict=True):
+        assert queued[run_id]["spec"] == run["spec"]
+        assert queued[run_id]["flops"] == pytest.approx(run["flops"])
+    assert sum(queued[i]["flops"] for i in ids) == pytest.approx(first.json()["total"]["flops"])
+    too_many = api.post(f"/v1/studies/{study}/plan", json={"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9,
+                                                           "submit": True})
+    assert too_many.status_code == 422 and "the sweep has 65 runs, more than the cap of 20" in too_many.text
+    assert api.get("/v1/runs", params={"study": study}).json()["total"] == 18
+    small = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "budget_flops": 1e9, "submit": True})
+    assert small.status_code == 422 and small.json()["detail"][0]["loc"] == ["body", "budget_flops"]
+    assert "the smallest budget that works is" in small.text
+    assert api.post(f"/v1/studies/{study}/plan", json={"n_params": 1e8, "tokens": 2e9}).status_code == 422
+    assert api.post("/v1/studies/424242/plan", json=SMALL_PLAN).status_code == 404
+
+
 def test_curve_as_json_and_csv(api, database):
     study = _study(api)
     run_id = api.post(f"/v1/studies/{study}/runs", json={"spec": TINY_SPEC}).json()["id"]

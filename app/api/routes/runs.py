@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,7 +16,16 @@ from fastapi.responses import PlainTextResponse
 
 from app import curves, runs, studies
 from app.api.deps import ReadAccess, SessionDep, SettingsDep, WriteAccess
-from app.api.schemas import Curve, CurvePointPublic, RunCreate, RunList, RunPublic, Submitted, SweepCreate
+from app.api.schemas import (
+    Curve,
+    CurvePointPublic,
+    Grid,
+    RunCreate,
+    RunList,
+    RunPublic,
+    Submitted,
+    SweepCreate,
+)
 from app.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -53,24 +63,37 @@ def submit_sweep(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Submitted:
-    """Queue a grid (shapes × tokens × LR × batch × seed) or an IsoFLOP design (budgets × shapes)."""
-    if body.size() > settings.sweep_cap:
-        raise InvalidInput(
-            f"the sweep has {body.size()} runs, more than the cap of {settings.sweep_cap}: split it", field="sweep"
-        )
+    """Queue a grid (shapes × tokens × LR × batch × seed, LR and batch also as axes around a centre)
+    or an IsoFLOP design (budgets × shapes). The cap applies to the expanded size, before any write."""
     study = studies.get_study(session=session, study_id=study_id)
     base = {**study.defaults, **body.base}
     if body.grid is not None:
-        grid = body.grid
-        specs = runs.expand_grid(
-            base, shapes=grid.shapes, tokens=grid.tokens, lr=grid.lr, batch_tokens=grid.batch_tokens, seed=grid.seed
-        )
+        axes = _grid_axes(body.grid, seq_len=runs.seq_len_of(base))
+        _check_cap(math.prod(max(1, len(axis)) for axis in axes.values()), settings.sweep_cap)
+        specs = runs.expand_grid(base, **axes)
     else:
+        _check_cap(body.isoflop.size(), settings.sweep_cap)
         specs = runs.expand_isoflop(base, compute=body.isoflop.compute, shapes=body.isoflop.shapes)
     created_runs, created = runs.submit_runs(
         session=session, study=study, specs=specs, idempotency_key=idempotency_key, cap=settings.sweep_cap
     )
     return _submitted(created_runs, created, response)
+
+
+def _check_cap(size: int, cap: int) -> None:
+    if size > cap:
+        raise InvalidInput(f"the sweep has {size} runs, more than the cap of {cap}: split it", field="sweep")
+
+
+def _grid_axes(grid: Grid, *, seq_len: int) -> dict[str, list]:
+    """The grid's axes with the around-axes expanded (LR log-spaced; batches in whole sequences)."""
+    lr, batch_tokens = grid.lr, grid.batch_tokens
+    if grid.lr_around is not None:
+        lr = runs.log_around(grid.lr_around.centre, grid.lr_around.k, grid.lr_around.factor)
+    if grid.batch_tokens_around is not None:
+        around = grid.batch_tokens_around
+        batch_tokens = runs.batches_around(around.centre, around.k, around.factor, seq_len=seq_len)
+    return {"shapes": grid.shapes, "tokens": grid.tokens, "lr": lr, "batch_tokens": batch_tokens, "seed": grid.seed}
 
 
 @router.get("/runs", response_model=RunList, dependencies=[ReadAccess])
