@@ -258,11 +258,40 @@ def prior_batch_tokens(flops: float) -> float:
 
 
 @dataclass(frozen=True)
-class _Draft:
-    """A plan's runs before their specs are validated: (part, group, shape, tokens, batch, lr)."""
+class _DraftRun:
+    shape: _Shape
+    tokens: int
+    batch_tokens: int
+    lr: float
 
-    iso: list[tuple[float, float, list[tuple[_Shape, int, int, float]]]]
-    hp: list[tuple[float, float, float, int, list[float], list[int], _Shape, int]]
+
+@dataclass(frozen=True)
+class _DraftBudget:
+    """One IsoFLOP budget's runs before their specs are validated."""
+
+    budget: float
+    n_opt: float
+    runs: list[_DraftRun]
+
+
+@dataclass(frozen=True)
+class _DraftScale:
+    """One hyperparameter scale: a shape and token count, trained at every LR × batch of the grid."""
+
+    flops: float
+    n_opt: float
+    shape: _Shape
+    tokens: int
+    lr_centre: float
+    batch_centre: int
+    lrs: list[float]
+    batches: list[int]
+
+
+@dataclass(frozen=True)
+class _Draft:
+    iso: list[_DraftBudget]
+    hp: list[_DraftScale]
 
 
 class _Infeasible(Exception):
@@ -290,7 +319,7 @@ def _nominal_cost(top: float, design: Design) -> float:
 def _draft(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> _Draft:
     """The runs for a largest IsoFLOP budget `top`, or _Infeasible saying why not."""
     max_seqs = MAX_BATCH_TOKENS // seq_len
-    iso = []
+    iso: list[_DraftBudget] = []
     for budget in _isoflop_budgets(top, design):
         n_opt = compute_optimal_params(budget)
         chosen = shapes_around(shapes, n_opt, design.shapes_per_budget)
@@ -306,7 +335,7 @@ def _draft(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> _D
                 too_small=False,
             )
         lr, prior_seqs = prior_lr(budget), max(1, round(prior_batch_tokens(budget) / seq_len))
-        runs = []
+        runs: list[_DraftRun] = []
         for shape in chosen:
             sequences = budget / shape.flops_per_token / seq_len
             most = min(max_seqs, math.floor(sequences / MIN_STEPS))
@@ -316,9 +345,9 @@ def _draft(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> _D
                     f"on the IsoFLOP budget of {budget:.3g} FLOPs"
                 )
             batch = min(prior_seqs, most) * seq_len
-            runs.append((shape, math.floor(sequences * seq_len / batch) * batch, batch, lr))
-        iso.append((budget, n_opt, runs))
-    hp = []
+            runs.append(_DraftRun(shape, math.floor(sequences * seq_len / batch) * batch, batch, lr))
+        iso.append(_DraftBudget(budget, n_opt, runs))
+    hp: list[_DraftScale] = []
     used: set[_Shape] = set()
     for flops in _hparam_flops(top, design):
         n_opt = compute_optimal_params(flops)
@@ -343,22 +372,23 @@ def _draft(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> _D
                 }
             )
         lr = prior_lr(flops)
+        batch_centre = max(seq_len, round(centre / seq_len) * seq_len)
         hp.append(
-            (
+            _DraftScale(
                 flops,
                 n_opt,
-                lr,
-                max(seq_len, round(centre / seq_len) * seq_len),
-                log_around(lr, design.lr_k, AXIS_FACTOR),
-                batches,
                 shape,
                 tokens,
+                lr,
+                batch_centre,
+                log_around(lr, design.lr_k, AXIS_FACTOR),
+                batches,
             )
         )
     return _Draft(iso=iso, hp=hp)
 
 
-def _feasible(shapes, top, design, seq_len) -> bool:
+def _feasible(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> bool:
     try:
         _draft(shapes, top, design, seq_len)
     except _Infeasible as error:
@@ -368,7 +398,7 @@ def _feasible(shapes, top, design, seq_len) -> bool:
     return True
 
 
-def _smallest_top(shapes, start: float, design: Design, seq_len: int) -> float:
+def _smallest_top(shapes: list[_Shape], start: float, design: Design, seq_len: int) -> float:
     """The smallest largest-IsoFLOP-budget whose plan works (bisection in log space; `start` fails)."""
     hi = start * 2
     while not _feasible(shapes, hi, design, seq_len):
@@ -451,7 +481,7 @@ def plan_runs(
     return _assemble(draft, base, budget_flops, flops_per_gpu_s, n_params, tokens, target_flops, scale)
 
 
-def _reason(shapes, top, design, seq_len) -> str:
+def _reason(shapes: list[_Shape], top: float, design: Design, seq_len: int) -> str:
     try:
         _draft(shapes, top, design, seq_len)
     except _Infeasible as error:
@@ -459,7 +489,14 @@ def _reason(shapes, top, design, seq_len) -> str:
     return "it leaves no room"
 
 
-def _check_inputs(n_params, tokens, budget_flops, gpu_hours, flops_per_gpu_s, design) -> None:
+def _check_inputs(
+    n_params: float,
+    tokens: float,
+    budget_flops: float | None,
+    gpu_hours: float | None,
+    flops_per_gpu_s: float,
+    design: Design,
+) -> None:
     if (budget_flops is None) == (gpu_hours is None):
         raise InvalidInput(
             "give the budget as budget_flops or as gpu_hours, one of the two", field="budget_flops"
@@ -487,10 +524,11 @@ def _check_inputs(n_params, tokens, budget_flops, gpu_hours, flops_per_gpu_s, de
         raise InvalidInput("batch_k must be at least 0", field="batch_k")
 
 
-def _run(part, group, shape, tokens, batch, lr, base, flops_per_gpu_s) -> PlannedRun:
-    spec = validate_spec(
-        {**base, **shape.fields(), "tokens": int(tokens), "batch_tokens": int(batch), "lr": lr}
-    )
+def _run(
+    part: str, group: int, draft: _DraftRun, base: Mapping[str, Any], flops_per_gpu_s: float
+) -> PlannedRun:
+    fields = {"tokens": int(draft.tokens), "batch_tokens": int(draft.batch_tokens), "lr": draft.lr}
+    spec = validate_spec({**base, **draft.shape.fields(), **fields})
     counts = accounting(spec)
     return PlannedRun(
         part=part,
@@ -503,30 +541,36 @@ def _run(part, group, shape, tokens, batch, lr, base, flops_per_gpu_s) -> Planne
     )
 
 
-def _assemble(draft, base, budget_flops, flops_per_gpu_s, n_params, tokens, target_flops, scale) -> Plan:
+def _assemble(
+    draft: _Draft,
+    base: Mapping[str, Any],
+    budget_flops: float,
+    flops_per_gpu_s: float,
+    n_params: float,
+    tokens: float,
+    target_flops: float,
+    scale: float,
+) -> Plan:
+    def run(part: str, group: int, draft_run: _DraftRun) -> PlannedRun:
+        return _run(part, group, draft_run, base, flops_per_gpu_s)
+
     iso = tuple(
-        IsoflopBudget(
-            budget_flops=budget,
-            n_params_optimal=n_opt,
-            runs=tuple(
-                _run("isoflop", i, shape, t, b, lr, base, flops_per_gpu_s) for shape, t, b, lr in runs
-            ),
-        )
-        for i, (budget, n_opt, runs) in enumerate(draft.iso)
+        IsoflopBudget(b.budget, b.n_opt, tuple(run("isoflop", i, r) for r in b.runs))
+        for i, b in enumerate(draft.iso)
     )
     hp = tuple(
         HparamScale(
-            flops_per_run=flops,
-            n_params_optimal=n_opt,
-            lr_centre=lr,
-            batch_tokens_centre=centre,
-            lr=tuple(lrs),
-            batch_tokens=tuple(batches),
+            flops_per_run=g.flops,
+            n_params_optimal=g.n_opt,
+            lr_centre=g.lr_centre,
+            batch_tokens_centre=g.batch_centre,
+            lr=tuple(g.lrs),
+            batch_tokens=tuple(g.batches),
             runs=tuple(
-                _run("hparams", i, shape, t, b, x, base, flops_per_gpu_s) for x in lrs for b in batches
+                run("hparams", i, _DraftRun(g.shape, g.tokens, b, x)) for x in g.lrs for b in g.batches
             ),
         )
-        for i, (flops, n_opt, lr, centre, lrs, batches, shape, t) in enumerate(draft.hp)
+        for i, g in enumerate(draft.hp)
     )
 
     def cost(runs: list[PlannedRun]) -> Cost:
