@@ -7,7 +7,9 @@ The plan has two parts, both anchored on the target's compute C_target = 6·N·D
 * IsoFLOP design for the loss law (Hoffmann et al. 2022, approach 2): `isoflop_budgets` budgets
   spaced by BUDGET_RATIO, the largest 1/EXTRAPOLATION_GOAL (1/50) of C_target, each trained by
   `shapes_per_budget` shapes around the compute-optimal size N_opt = sqrt(C / (6·20)), the
-  D ≈ 20·N prior of Hoffmann et al. Each run's tokens fill its budget to within one batch.
+  D ≈ 20·N prior of Hoffmann et al. Each run's tokens fill its budget to within one batch, budgets
+  counting the trainer's FLOPs (flops_per_token.kaplan × tokens, what a run records as `flops`;
+  attention included), not 6·N·D as the isoflop sweep does, so the plan's cost is what its runs record.
 * LR × batch grids for the hyperparameter laws at `hparam_scales` compute scales (the largest one
   BUDGET_RATIO below the largest IsoFLOP budget), centred on the DeepSeek LLM 2024 fits.
 

@@ -181,6 +181,10 @@ def test_plan_submits_its_runs_once_and_never_past_the_cap(api):
     assert "the smallest budget that works is" in small.text
     assert api.post(f"/v1/studies/{study}/plan", json={"n_params": 1e8, "tokens": 2e9}).status_code == 422
     assert api.post("/v1/studies/424242/plan", json=SMALL_PLAN).status_code == 404
+    with httpx.Client(base_url=str(api.base_url)) as anonymous:  # planning reads; submitting writes
+        assert anonymous.post(f"/v1/studies/{study}/plan", json=SMALL_PLAN).status_code == 200
+        assert anonymous.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}).status_code == 401
+    assert api.get("/v1/runs", params={"study": study}).json()["total"] == 18
 
 
 def test_curve_as_json_and_csv(api, database):

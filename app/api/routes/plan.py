@@ -1,12 +1,15 @@
 """/v1/studies/{id}/plan: propose proxy runs for a budget and a target (app/plan.py), and queue them
-with `submit: true` (one transaction, Idempotency-Key and the sweep cap honoured)."""
+with `submit: true` (one transaction, Idempotency-Key and the sweep cap honoured).
+
+A plan alone is arithmetic over the study's defaults, so it needs only read access; `submit` needs a
+write token."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app import plan, runs, studies
-from app.api.deps import SessionDep, SettingsDep, WriteAccess
+from app.api.deps import ReadAccess, SessionDep, SettingsDep, require_write
 from app.api.routes.runs import IdempotencyKey
 from app.api.schemas import PlanCreate, PlanPublic
 
@@ -16,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["plan"])
 @router.post(
     "/studies/{study_id}/plan",
     response_model=PlanPublic,
-    dependencies=[WriteAccess],
+    dependencies=[ReadAccess],
     responses={201: {"model": PlanPublic, "description": "The plan, its runs queued (submit=true)."}},
 )
 def plan_study(
@@ -25,10 +28,13 @@ def plan_study(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> PlanPublic:
     """Propose an IsoFLOP design and LR × batch grids within the budget, with each run's cost; 200, or
-    201 when `submit` queued the runs."""
+    201 when `submit` queued the runs. Planning reads; `submit` needs a write token."""
+    if body.submit:
+        require_write(request)
     study = studies.get_study(session=session, study_id=study_id)
     planned = plan.plan_runs(
         base=plan.base_spec(study.defaults, seq_len=body.seq_len, vocab_size=body.vocab_size, data=body.data),
