@@ -22,6 +22,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -221,7 +222,9 @@ def start(*, session: Session, fit_id: int) -> bool:
     """Mark a queued fit running; False when someone else took it (one conditional UPDATE,
     so two processes can never both start the same fit)."""
     taken = session.execute(
-        update(Fit).where(Fit.id == fit_id, Fit.status == "queued").values(status="running")
+        update(Fit)
+        .where(Fit.id == fit_id, Fit.status == "queued")
+        .values(status="running", started_at=utcnow(), attempts=Fit.attempts + 1)
     ).rowcount
     if not taken:
         get_fit(session=session, fit_id=fit_id)  # NotFound for an unknown id
@@ -337,3 +340,51 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
     if on_done is not None:
         on_done(status, time.perf_counter() - started)
     return status
+
+
+def recover_stale(
+    *,
+    session: Session,
+    queued_grace_s: float,
+    running_timeout_s: float,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> list[int]:
+    """Fits whose process died, made computable again; returns the ids to run now.
+
+    A fit `running` since more than `running_timeout_s` lost its process: it is queued again,
+    or `failed` once it has used `max_attempts`. A fit `queued` for more than `queued_grace_s`
+    was never started (its API process died before the background job ran). Run each
+    returned id with `run_fit`, whose conditional start lets only one process take it.
+    """
+    now = now or utcnow()
+    stale = session.scalars(
+        select(Fit)
+        .where(Fit.status == "running", Fit.started_at < now - timedelta(seconds=running_timeout_s))
+        .with_for_update(skip_locked=True)
+    ).all()
+    for fit in stale:
+        if fit.attempts >= max_attempts:
+            fit.status, fit.finished_at = "failed", now
+            fit.error = f"the process computing this fit stopped {fit.attempts} time(s); not retried"
+        else:
+            fit.status = "queued"
+    session.flush()
+    waiting = select(Fit.id).where(Fit.status == "queued", Fit.created_at < now - timedelta(seconds=queued_grace_s))
+    return list(session.scalars(waiting.order_by(Fit.id)))
+
+
+def run_stale(database, *, queued_grace_s: float, running_timeout_s: float, max_attempts: int, on_done=None) -> dict[int, str]:
+    """Recover the fits whose process died and compute them here; {fit id: final status}."""
+    with database.transaction() as session:
+        fit_ids = recover_stale(
+            session=session,
+            queued_grace_s=queued_grace_s,
+            running_timeout_s=running_timeout_s,
+            max_attempts=max_attempts,
+        )
+    outcome = {}
+    for fit_id in fit_ids:
+        log.warning("fit %s lost its process: computing it here", fit_id)
+        outcome[fit_id] = run_fit(database, fit_id, on_done=on_done)
+    return outcome

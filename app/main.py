@@ -3,9 +3,14 @@
 Everything the routes share lives on `app.state`: the settings, the database (engine and
 session factories), the metrics, and the prediction cache. Nothing is built at import
 time; migrations are a separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
+While the server runs (its lifespan), a FitRecovery thread recomputes background fits
+whose API process died.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -13,12 +18,27 @@ from app.api import errors
 from app.api.metrics import Metrics, TimingMiddleware
 from app.api.routes import fits, health, imports, plan, predict, runs, studies
 from app.db import Database
+from app.fit_recovery import FitRecovery
 from app.settings import Settings
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     """The FastAPI application for `settings` (a given `database` is shared, not disposed)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        recovery = FitRecovery(
+            app.state.database,
+            settings,
+            on_done=app.state.metrics.observe_fit,
+            on_recovered=lambda _outcome: app.state.predictor.clear(),
+        )
+        recovery.start()
+        yield
+        recovery.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="hyperlaw",
         version="0.1.0",
         summary="Train proxy models, fit scaling laws with intervals, predict loss before a big run.",

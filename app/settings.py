@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     )
     predict_cache_size: int = Field(256, ge=1, description="Restored fits kept in memory for /v1/predict.")
 
+    # Fits whose process died: a fit queued this long without starting, or running this long,
+    # is recomputed by the API or a worker pool (checked every `fit_recovery_interval_s`).
+    fit_queued_grace_s: float = Field(120.0, gt=0)
+    fit_running_timeout_s: float = Field(1800.0, gt=0)
+    fit_max_attempts: int = Field(3, ge=1)
+    fit_recovery_interval_s: float = Field(60.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:

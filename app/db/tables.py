@@ -179,6 +179,10 @@ class Fit(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when a process starts computing it; a fit `running` for too long lost its process
+    # and is recomputed (app/fits.py recover_stale), at most `attempts` times.
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import Database
+from app.fit_recovery import FitRecovery
 from app.settings import Settings
 from app.worker import queue, runner
 
@@ -112,6 +113,9 @@ class Pool:
     def run(self, *, exit_when_idle: bool = False) -> None:
         last_beat = 0.0
         log.info("worker %s: up to %d runs at once, GPUs %s", self.worker_id, self.concurrency, self.gpus or "none")
+        # Fits whose API process died are recomputed by whichever API or pool sees them first.
+        recovery = FitRecovery(self.database, self.settings)
+        recovery.start()
         try:
             while not self._stop.is_set():
                 try:
@@ -130,6 +134,7 @@ class Pool:
                     break
                 self._stop.wait(0.2 if started or self.children else self.settings.worker_poll_s)
         finally:
+            recovery.stop()
             self._shutdown()
             self.database.dispose()
 
