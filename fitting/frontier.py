@@ -47,6 +47,12 @@ class BudgetOptimum:
             "tokens": self.tokens.to_dict() if self.tokens else None,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BudgetOptimum:
+        """Inverse of to_dict."""
+        estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in ("n_params", "tokens")}
+        return cls(compute=float(data["compute"]), n_runs=int(data["n_runs"]), status=data["status"], **estimates)
+
 
 @dataclass(frozen=True)
 class Frontier:
@@ -95,7 +101,9 @@ class Frontier:
         return out[0], out[1]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, bootstrap draws included (from_dict restores it exactly)."""
         return {
+            "kind": "frontier",
             "approach": self.approach,
             "exponent_n": self.exponent_n.to_dict(),
             "exponent_d": self.exponent_d.to_dict(),
@@ -107,7 +115,23 @@ class Frontier:
             "seed": self.seed,
             "optima": [o.to_dict() for o in self.optima],
             "warnings": list(self.warnings),
+            "draws": self.draws.tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Frontier:
+        """Inverse of to_dict."""
+        return cls(
+            approach=int(data["approach"]),
+            **{k: Estimate(**data[k]) for k in ("exponent_n", "exponent_d", "coef_n", "coef_d")},
+            draws=np.asarray(data.get("draws", []), dtype=float).reshape(-1, 4),
+            compute_range=(float(data["compute_range"][0]), float(data["compute_range"][1])),
+            n_bootstrap=int(data["n_bootstrap"]),
+            n_failed_replicates=int(data["n_failed_replicates"]),
+            seed=int(data["seed"]),
+            optima=tuple(BudgetOptimum.from_dict(o) for o in data.get("optima", [])),
+            warnings=list(data.get("warnings", [])),
+        )
 
 
 def frontier_power_laws(

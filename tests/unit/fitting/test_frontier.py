@@ -121,3 +121,15 @@ def test_porian_isoflop_points_give_the_published_exponent_for_the_tuned_setting
 def test_frontier_refuses_too_few_budgets():
     with pytest.raises(ValueError, match="IsoFLOP profiles need 3 or more budgets"):
         isoflop_frontier(compute=[1e18] * 5, N=np.logspace(7, 8, 5), loss=[3.0] * 5)
+
+
+def test_a_stored_frontier_predicts_exactly_as_the_fitted_one():
+    import fitting
+
+    frontier = isoflop_frontier(**isoflop_sample(np.random.default_rng(1)), bootstrap=100, seed=0)
+    restored = fitting.load_fit(json.loads(json.dumps(frontier.to_dict())))
+    assert isinstance(restored, fitting.Frontier) and restored.approach == 2
+    assert restored.to_dict() == frontier.to_dict()
+    for ours, theirs in zip(restored.predict(1e21), frontier.predict(1e21), strict=True):
+        assert (ours.value, ours.lo, ours.hi) == (theirs.value, theirs.lo, theirs.hi)
+        assert ours.lo < ours.value < ours.hi
