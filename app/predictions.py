@@ -176,7 +176,11 @@ def _loss(
     elif "C" in ranges:
         warnings.extend(_beyond("loss", compute, ranges["C"][1]))
     if tuple(fit.inputs) == ("N", "D"):
-        allocation = fitting.optimal_allocation(fit, compute, level=LEVEL)
+        try:
+            allocation = fitting.optimal_allocation(fit, compute, level=LEVEL)
+        except ValueError as error:  # e.g. a budget too small for any model: the rest still answers
+            warnings.append(f"compute_optimal: {error}")
+            return estimate
         out["compute_optimal"] = {
             "n_params": _interval(allocation.n_params),
             "tokens": _interval(allocation.tokens),

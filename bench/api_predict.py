@@ -3,8 +3,10 @@
 Both apps are served by uvicorn in their own subprocess with the same settings and hit by
 the same keep-alive httpx client, alternating rounds; the ratio is of the best rounds.
 The study holds the published Chinchilla points (../shared/data) with a 200-replicate
-chinchilla fit, so each prediction evaluates the law over 200 bootstrap draws from the
-cached fit. Run: python -m bench.api_predict
+chinchilla fit, so each prediction evaluates the law, and the compute-optimal N and D for the
+query's compute, over 200 bootstrap draws from the cached fit (the LR, batch-size and
+critical-batch laws are not fitted: the answer names them in its warnings). Run:
+python -m bench.api_predict
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
 from fitting.laws.base import Array
-from fitting.result import Estimate, Fit, estimate_from_samples
+from fitting.result import Estimate, Fit, estimate_from_samples, percentile_interval
 
 FlopsPerToken = float | Callable[[Array], Array] | None
 _DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND: forward + backward (Kaplan et al. 2020, sec. 2.1)
@@ -70,9 +70,7 @@ def optimal_allocation(
     scalar = np.ndim(compute) == 0
     budgets = as_positive_array("compute", compute)
     law = fit.law_spec
-    thetas = (
-        np.vstack([fit.theta[None, :], law.from_natural(fit.draws)]) if fit.draws.size else fit.theta[None, :]
-    )
+    thetas = fit._thetas  # point estimate, then draws: raw parameters, converted once per fit
 
     closed_form = fit.law in ("chinchilla", "chinchilla_equal") and not callable(flops_per_token)
     if callable(flops_per_token):
@@ -89,9 +87,10 @@ def optimal_allocation(
         def per_token(n: Array, k: float = k) -> Array:
             return k * n
 
+    natural = law.to_natural(thetas) if closed_form else None
     if closed_form:
-        log_n = _closed_form_log_n(law.to_natural(thetas), fit.law, np.log(budgets / per_token(1.0)))
-        exponent_n = _closed_form_exponent(law.to_natural(thetas), fit.law)
+        log_n = _closed_form_log_n(natural, fit.law, np.log(budgets / per_token(1.0)))
+        exponent_n = _closed_form_exponent(natural, fit.law)
     else:
         log_n = _numeric_log_n(fit, thetas, budgets, per_token)
         up = _numeric_log_n(fit, thetas, budgets * (1 + _SLOPE_STEP), per_token)
@@ -103,7 +102,10 @@ def optimal_allocation(
     else:
         d_up = budgets[None, :] * (1 + _SLOPE_STEP) / per_token(np.exp(up))
         exponent_d = (np.log(d_up) - np.log(tokens)) / np.log1p(_SLOPE_STEP)
-    loss = np.exp(_log_loss(law, thetas, log_n, np.log(tokens)))
+    if closed_form:  # each draw at its own optimum, O(draws) rather than every draw at every optimum
+        loss = _closed_form_loss(natural, fit.law, n_opt, tokens)
+    else:
+        loss = np.exp(_log_loss(law, thetas, log_n, np.log(tokens)))
 
     warnings = []
     if np.any(~np.isfinite(log_n[0])):
@@ -117,14 +119,30 @@ def optimal_allocation(
         draws = samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)]
         return estimate_from_samples(samples[0], draws, level, () if scalar else budgets.shape)
 
+    quantities = [n_opt, tokens, tokens / n_opt, loss, exponent_n, exponent_d]
+    shape = () if scalar else budgets.shape
+    stacked = np.stack(
+        [np.broadcast_to(q.reshape(q.shape[0], -1), (thetas.shape[0], budgets.size)) for q in quantities]
+    )
+    if stacked.shape[1] > 1 and np.all(np.isfinite(stacked[:, 1:])):
+        # Every draw has an optimum (the usual case): the same intervals from one sort, not six.
+        lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
+        results = [
+            Estimate(*(float(v[i].reshape(())) for v in (stacked[:, 0], lo, hi)), level)
+            if scalar
+            else Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
+            for i in range(len(quantities))
+        ]
+    else:
+        results = [estimate(q) for q in quantities]
     return Allocation(
         compute=float(budgets[0]) if scalar else budgets,
-        n_params=estimate(n_opt),
-        tokens=estimate(tokens),
-        tokens_per_param=estimate(tokens / n_opt),
-        loss=estimate(loss),
-        exponent_n=estimate(exponent_n),
-        exponent_d=estimate(exponent_d),
+        n_params=results[0],
+        tokens=results[1],
+        tokens_per_param=results[2],
+        loss=results[3],
+        exponent_n=results[4],
+        exponent_d=results[5],
         flops_convention=convention,
         warnings=warnings,
     )
@@ -143,6 +161,13 @@ def _closed_form_exponent(natural: Array, law: str) -> Array:
     alpha = natural[:, 3]
     beta = natural[:, 4] if law == "chinchilla" else alpha
     return beta / (alpha + beta)
+
+
+def _closed_form_loss(natural: Array, law: str, n_opt: Array, tokens: Array) -> Array:
+    """L = E + A/N^alpha + B/D^beta for each draw at its own (N, D): natural (M, P), n_opt, tokens (M, q)."""
+    big_e, big_a, big_b, alpha = (natural[:, i : i + 1] for i in range(4))
+    beta = natural[:, 4:5] if law == "chinchilla" else alpha
+    return big_e + big_a / n_opt**alpha + big_b / tokens**beta
 
 
 def _log_loss(law: Any, thetas: Array, log_n: Array, log_d: Array) -> Array:
