@@ -191,8 +191,10 @@ def latest_fit_ids(*, session: Session, study_id: int, loss_law: str | None = No
             if loss_law is not None and law != loss_law:
                 continue
             kind = "loss"
-        else:
+        elif law in (*HPARAM_LAWS, "critical_batch"):
             kind = law
+        else:  # a kind of fit predictions do not use
+            continue
         latest[kind] = max(fit_id, latest.get(kind, fit_id))
     return latest
 
