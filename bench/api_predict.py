@@ -4,7 +4,8 @@ Both apps are served by uvicorn in their own subprocess with the same settings a
 the same keep-alive httpx client, alternating rounds; the ratio is of the best rounds.
 The study holds the published Chinchilla points (../shared/data) with a 200-replicate
 chinchilla fit, so each prediction evaluates the law, and the compute-optimal N and D for the
-query's compute, over 200 bootstrap draws from the cached fit (the LR, batch-size and
+query's compute, over 200 bootstrap draws from the cached fit; each of the 2000 requests asks a
+different (N, D), so no answer can come from a cache of earlier ones (the LR, batch-size and
 critical-batch laws are not fitted: the answer names them in its warnings). Run:
 python -m bench.api_predict
 """
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 ROUNDS = 3
 REQUESTS = 2000
@@ -92,13 +94,21 @@ def _serve(factory: str, env: dict) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
 
 
-def _rate(client: httpx.Client, path: str, params: dict) -> float:
-    for _ in range(100):  # warm-up: connection, caches
+def _queries(study_id: int) -> list[dict]:
+    """REQUESTS distinct questions (N from 1e8 to 1e12, 5 to 80 tokens per parameter), so every
+    answer is computed: nothing may be served from a cache of earlier answers."""
+    n_params = np.logspace(8, 12, REQUESTS)
+    ratio = 5.0 * 16.0 ** np.random.default_rng(0).random(REQUESTS)
+    return [{"study": study_id, "n_params": f"{n:.6g}", "tokens": f"{n * r:.6g}"} for n, r in zip(n_params, ratio, strict=True)]
+
+
+def _rate(client: httpx.Client, path: str, queries: list[dict]) -> float:
+    for params in queries[:100]:  # warm-up: connection, restored fit
         assert client.get(path, params=params).status_code == 200
     started = time.perf_counter()
-    for _ in range(REQUESTS):
+    for params in queries:
         client.get(path, params=params)
-    return REQUESTS / (time.perf_counter() - started)
+    return len(queries) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -108,13 +118,13 @@ def main() -> None:
         env = {**os.environ, "HYPERLAW_DATABASE_URL": url}
         ours, ours_url = _serve("make_ours", env)
         bare, bare_url = _serve("make_bare", env)
-        params = {"study": study_id, "n_params": 7e10, "tokens": 1.4e12}
+        queries = _queries(study_id)
         try:
             ours_rates, bare_rates = [], []
             with httpx.Client(timeout=10) as client:
                 for _ in range(ROUNDS):
-                    ours_rates.append(_rate(client, ours_url + "/v1/predict", params))
-                    bare_rates.append(_rate(client, bare_url + "/v1/predict", params))
+                    ours_rates.append(_rate(client, ours_url + "/v1/predict", queries))
+                    bare_rates.append(_rate(client, bare_url + "/v1/predict", queries))
         finally:
             for process in (ours, bare):
                 process.terminate()

@@ -87,7 +87,7 @@ def optimal_allocation(
         def per_token(n: Array, k: float = k) -> Array:
             return k * n
 
-    natural = law.to_natural(thetas) if closed_form else None
+    natural = fit._naturals if closed_form else None
     if closed_form:
         log_n = _closed_form_log_n(natural, fit.law, np.log(budgets / per_token(1.0)))
         exponent_n = _closed_form_exponent(natural, fit.law)
@@ -121,18 +121,20 @@ def optimal_allocation(
 
     quantities = [n_opt, tokens, tokens / n_opt, loss, exponent_n, exponent_d]
     shape = () if scalar else budgets.shape
-    stacked = np.stack(
-        [np.broadcast_to(q.reshape(q.shape[0], -1), (thetas.shape[0], budgets.size)) for q in quantities]
-    )
+    stacked = np.empty((len(quantities), thetas.shape[0], budgets.size))
+    for i, q in enumerate(quantities):
+        stacked[i] = q.reshape(q.shape[0], -1)  # broadcasts budget-free quantities over the budgets
     if stacked.shape[1] > 1 and np.all(np.isfinite(stacked[:, 1:])):
         # Every draw has an optimum (the usual case): the same intervals from one sort, not six.
         lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
-        results = [
-            Estimate(*(float(v[i].reshape(())) for v in (stacked[:, 0], lo, hi)), level)
-            if scalar
-            else Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
-            for i in range(len(quantities))
-        ]
+        if scalar:
+            rows = zip(stacked[:, 0, 0].tolist(), lo[:, 0].tolist(), hi[:, 0].tolist(), strict=True)
+            results = [Estimate(value, low, high, level) for value, low, high in rows]
+        else:
+            results = [
+                Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
+                for i in range(len(quantities))
+            ]
     else:
         results = [estimate(q) for q in quantities]
     return Allocation(

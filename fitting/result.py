@@ -4,6 +4,7 @@ fields and warnings, never exceptions."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -127,6 +128,11 @@ class Fit:
         """Point estimate then draws as raw (log-space) parameters, converted once: predictions are hot."""
         return np.vstack([self.theta[None, :], self.law_spec.from_natural(self.draws)])
 
+    @cached_property
+    def _naturals(self) -> Array:
+        """Point estimate then draws as natural parameters (E, A, B, alpha, ...), converted once."""
+        return self.law_spec.to_natural(self._thetas)
+
     @property
     def law_spec(self) -> Law:
         return LOSS_LAWS[self.law]
@@ -145,6 +151,12 @@ class Fit:
 
     def _log_inputs(self, inputs: dict[str, Any]) -> tuple[Array, tuple[int, ...]]:
         names = self.inputs
+        if inputs.keys() == set(names) and all(
+            type(inputs[k]) is float and math.isfinite(inputs[k]) and inputs[k] > 0 for k in names
+        ):
+            # One valid query of plain floats (the service's case): no array plumbing. Anything
+            # else takes the general path below, with its checks and messages.
+            return np.log(np.array([[inputs[name]] for name in names])), ()
         unknown = set(inputs) - set(names) - ({"x"} if self.variable else set())
         if unknown:
             raise ValueError(f"predict got {sorted(unknown)}; law {self.law!r} takes {', '.join(names)}")
@@ -164,7 +176,7 @@ class Fit:
         level = level_in_unit_interval(level)
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
-        predictions = np.exp(self.law_spec.log_predict(self._thetas, logx)[0])
+        predictions = np.exp(self.law_spec.log_value(self._thetas, logx))
         return estimate_from_samples(predictions[0], predictions[1:], level, shape)
 
     def to_dict(self) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class Law:
         """
         raise NotImplementedError
 
+    def log_value(self, theta: Array, logx: Array) -> Array:
+        """log L of shape (M, n) without the Jacobian: what predictions need."""
+        return self.log_predict(theta, logx)[0]
+
     def to_natural(self, theta: Array) -> Array:
         """Raw parameters (..., P) to natural ones (..., P), in ``param_names`` order."""
         raise NotImplementedError
@@ -78,6 +82,17 @@ def softmax_lse(*terms: Array) -> tuple[Array, list[Array]]:
         total = total + value
     inverse = 1.0 / total
     return peak + np.log(total), [value * inverse for value in expd]
+
+
+def lse(*terms: Array) -> Array:
+    """Log-sum-exp of a few same-shaped arrays, stably, without the softmax weights."""
+    peak = terms[0]
+    for term in terms[1:]:
+        peak = np.maximum(peak, term)
+    total = np.exp(terms[0] - peak)
+    for term in terms[1:]:
+        total += np.exp(term - peak)
+    return peak + np.log(total)
 
 
 def product_grid(*axes: list[float] | Array) -> Array:

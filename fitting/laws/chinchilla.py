@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitting.laws.base import Array, Law, product_grid, softmax_lse
+from fitting.laws.base import Array, Law, lse, product_grid, softmax_lse
 
 # Hoffmann et al. 2022 (appendix D.2) initialisation grid, as the Epoch replication states it:
 # alpha, beta in {0, 0.5, ..., 2}; e in {-1, -0.5, ..., 1}; a, b in {0, 5, ..., 25}. We extend e to
@@ -38,6 +38,11 @@ class Chinchilla(Law):
         jac = np.stack([p_n, p_d, p_e, -p_n * log_n, -p_d * log_d], axis=1)
         return value, jac
 
+    def log_value(self, theta: Array, logx: Array) -> Array:
+        a, b, e, alpha, beta = (theta[:, i : i + 1] for i in range(5))
+        log_n, log_d = logx[0][None, :], logx[1][None, :]
+        return lse(a - alpha * log_n, b - beta * log_d, e + 0.0 * log_n)
+
     def to_natural(self, theta: Array) -> Array:
         a, b, e, alpha, beta = np.moveaxis(theta, -1, 0)
         return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha, beta], axis=-1)
@@ -60,6 +65,11 @@ class ChinchillaEqual(Law):
         value, (p_n, p_d, p_e) = softmax_lse(a - alpha * log_n, b - alpha * log_d, e + 0.0 * log_n)
         jac = np.stack([p_n, p_d, p_e, -p_n * log_n - p_d * log_d], axis=1)
         return value, jac
+
+    def log_value(self, theta: Array, logx: Array) -> Array:
+        a, b, e, alpha = (theta[:, i : i + 1] for i in range(4))
+        log_n, log_d = logx[0][None, :], logx[1][None, :]
+        return lse(a - alpha * log_n, b - alpha * log_d, e + 0.0 * log_n)
 
     def to_natural(self, theta: Array) -> Array:
         a, b, e, alpha = np.moveaxis(theta, -1, 0)
