@@ -8,7 +8,9 @@ so a prediction restores it with `fitting.load_fit` instead of refitting.
 Three families of law: loss laws (LOSS_LAWS, fitted to final losses), hyperparameter optima
 ("lr_opt", "batch_opt": power laws of the best LR and batch size of (N, D) sweeps, Step Law or
 DeepSeek form) and "critical_batch" (Kaplan's B_crit(L) from the curves of runs of one model size
-at several batch sizes; see app/critical_batch.py). A law's options (the optimum's form) are kept
+at several batch sizes; see app/critical_batch.py), and the compute-optimal frontiers of
+Hoffmann et al.'s approaches 1 and 2 ("frontier_envelope", "frontier_isoflop"; app/frontiers.py).
+A law's options (the optimum's form) are kept
 in the fit's `run_filter` beside the run selection.
 Owner functions take the session as a keyword and never commit.
 """
@@ -28,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import critical_batch
+from app import critical_batch, frontiers
 from app import runs as runs_module
 from app.db.tables import Fit, utcnow
 from app.errors import InvalidInput, NotFound
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 LOSS_LAWS = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
 HPARAM_LAWS = ("lr_opt", "batch_opt")
-LAWS = (*LOSS_LAWS, *HPARAM_LAWS, "critical_batch")
+LAWS = (*LOSS_LAWS, *HPARAM_LAWS, "critical_batch", *frontiers.FRONTIER_LAWS)
 # The laws a stored loss fit can carry ("auto" stores the form it chose).
 STORED_LOSS_LAWS = ("chinchilla", "chinchilla_equal", "kaplan", "power")
 FORMS = ("steplaw", "deepseek", "auto")
@@ -90,6 +92,14 @@ def create_fit(
     elif law == "critical_batch":
         runs = _critical_batch_runs(session=session, study_id=study_id, run_ids=run_ids)
         data = [(runs_module.law_params(r), r.tokens, r.batch_tokens, r.loss) for r in runs]
+    elif law in frontiers.FRONTIER_LAWS:
+        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+        if law == "frontier_envelope":
+            runs = frontiers.curve_runs(session=session, runs=runs)
+        shortfall = (frontiers.envelope_shortfall if law == "frontier_envelope" else frontiers.isoflop_shortfall)(runs)
+        if shortfall:
+            raise InvalidInput(shortfall, field="runs")
+        data = [(runs_module.law_params(r), r.tokens, r.loss) for r in runs]
     else:
         runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
         needed = MIN_RUNS[law]
@@ -191,7 +201,7 @@ def latest_fit_ids(*, session: Session, study_id: int, loss_law: str | None = No
             if loss_law is not None and law != loss_law:
                 continue
             kind = "loss"
-        elif law in (*HPARAM_LAWS, "critical_batch"):
+        elif law in (*HPARAM_LAWS, "critical_batch", *frontiers.FRONTIER_LAWS):
             kind = law
         else:  # a kind of fit predictions do not use
             continue
@@ -238,7 +248,10 @@ def complete(*, session: Session, fit_id: int, result: Any, context: dict[str, A
     needs beyond the result: seq_len, the runs' scale, the noise-scale check) goes beside it."""
     fit = get_fit(session=session, fit_id=fit_id)
     fit.status = "done"
-    fit.law = str(getattr(result, "law", fit.law)) if not hasattr(result, "b_star") else "critical_batch"
+    if hasattr(result, "b_star"):
+        fit.law = "critical_batch"
+    elif not hasattr(result, "approach"):  # a frontier keeps the law it was asked as
+        fit.law = str(getattr(result, "law", fit.law))
     fit.params, fit.ci95 = _params_and_intervals(result)
     objective = getattr(result, "objective", None)
     fit.objective = float(objective) if objective is not None else None
@@ -254,8 +267,12 @@ def complete(*, session: Session, fit_id: int, result: Any, context: dict[str, A
 
 
 def _params_and_intervals(result: Any) -> tuple[dict[str, float], dict[str, list[float]] | None]:
+    estimates = None
     if hasattr(result, "b_star"):  # a critical-batch curve: B* and alpha_B are its parameters
         estimates = {"b_star": result.b_star, "alpha_b": result.alpha_b}
+    elif hasattr(result, "approach"):  # a frontier: N_opt = k_n C^a, D_opt = k_d C^b
+        estimates = {"a": result.exponent_n, "b": result.exponent_d, "k_n": result.coef_n, "k_d": result.coef_d}
+    if estimates is not None:
         params = {k: float(e.value) for k, e in estimates.items()}
         intervals = {k: [float(e.lo), float(e.hi)] for k, e in estimates.items()}
         finite = all(math.isfinite(v) for pair in intervals.values() for v in pair)
@@ -304,11 +321,20 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
             if law == "critical_batch":
                 group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
                 run_curves = critical_batch.load_curves(session=session, runs=group)
+            elif law == "frontier_envelope":
+                group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
+                points = frontiers.envelope_points(session=session, runs=group)
+            elif law == "frontier_isoflop":
+                group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
             else:
                 data = fit_data(session=session, fit=fit)
         context = None
         if law == "critical_batch":
             result, context = critical_batch.fit_curves(run_curves, bootstrap=bootstrap, seed=seed)
+        elif law == "frontier_envelope":
+            result, context = frontiers.fit_envelope(points, bootstrap=bootstrap, seed=seed)
+        elif law == "frontier_isoflop":
+            result, context = frontiers.fit_isoflop(group, bootstrap=bootstrap, seed=seed)
         elif law in HPARAM_LAWS:
             swept = {"lr": data["lr"]} if law == "lr_opt" else {}
             if all(b is not None for b in data["batch"]):

@@ -23,6 +23,9 @@ from app import fits, studies
 from app.errors import InvalidInput
 
 KINDS = ("loss", "lr_opt", "batch_opt", "critical_batch")
+# Hoffmann et al.'s approaches 1 and 2: shown beside approach 3 when fitted, never asked for.
+FRONTIER_KINDS = ("frontier_envelope", "frontier_isoflop")
+ALL_KINDS = (*KINDS, *FRONTIER_KINDS)
 # Warn beyond this factor in compute past the largest fitted run (extrapolating two orders of
 # magnitude is where published laws start to disagree).
 EXTRAPOLATION_WARNING = 100.0
@@ -137,6 +140,7 @@ def answer(
         "compute": _exact(compute),
         "tokens_per_param": _exact(tokens / n_params),
         "compute_optimal": None,
+        "compute_optimal_approaches": None,
         "fit_id": None,
         "law": None,
         "fit_ids": {kind: s.fit_id for kind, s in stored.items()},
@@ -153,7 +157,41 @@ def answer(
         raise InvalidInput(str(error), field="n_params") from error
     if "critical_batch" in stored:
         _critical_batch(stored["critical_batch"], loss, compute, out, warnings)
+    _approaches(stored, compute, out, warnings)
     return out
+
+
+def _approaches(stored: dict[str, StoredFit], compute: float, out: dict, warnings: list[str]) -> None:
+    """N_opt, D_opt at this compute by approaches 1 and 2 beside approach 3, and a warning when
+    their N_opt intervals do not overlap (the approaches disagree: trust none of them blindly)."""
+    found = [kind for kind in FRONTIER_KINDS if kind in stored]
+    if not found:
+        return
+    approaches: dict[str, Any] = {"approach_1": None, "approach_2": None, "approach_3": None}
+    if out["compute_optimal"] is not None:
+        approaches["approach_3"] = {**out["compute_optimal"], "fit_id": out["fit_ids"].get("loss")}
+    for kind in found:
+        frontier = stored[kind].restored
+        n_opt, d_opt = frontier.predict(compute, LEVEL)
+        approaches[f"approach_{frontier.approach}"] = {
+            "n_params": _interval(n_opt),
+            "tokens": _interval(d_opt),
+            "fit_id": stored[kind].fit_id,
+        }
+        warnings.extend(f"{kind} fit {stored[kind].fit_id}: {w}" for w in frontier.warnings)
+        warnings.extend(_beyond(kind, compute, stored[kind].context.get("input_ranges", {}).get("C", [0, 0])[1]))
+    out["compute_optimal_approaches"] = approaches
+    bounds = [
+        (a["n_params"]["lo"], a["n_params"]["hi"], name)
+        for name, a in approaches.items()
+        if a is not None and a["n_params"]["lo"] is not None and a["n_params"]["hi"] is not None
+    ]
+    if len(bounds) >= 2 and max(lo for lo, _, _ in bounds) > min(hi for _, hi, _ in bounds):
+        names = ", ".join(name.replace("_", " ") for _, _, name in bounds)
+        warnings.append(
+            f"compute_optimal: the 95% intervals of N_opt by {names} do not all overlap: the approaches "
+            "disagree at this compute (Hoffmann et al. 2022 found the same between their approaches)"
+        )
 
 
 def _loss(

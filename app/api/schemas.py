@@ -341,11 +341,14 @@ class PlanPublic(BaseModel):
 class FitCreate(BaseModel):
     model_config = _example({"law": "chinchilla", "bootstrap": 200, "seed": 0})
     law: Literal[
-        "chinchilla", "chinchilla_equal", "kaplan", "power", "auto", "lr_opt", "batch_opt", "critical_batch"
+        "chinchilla", "chinchilla_equal", "kaplan", "power", "auto", "lr_opt", "batch_opt", "critical_batch",
+        "frontier_envelope", "frontier_isoflop",
     ] = Field(
         "chinchilla",
         description="A loss law; lr_opt / batch_opt (power laws of the best LR and batch size of (N, D) "
-        "sweeps); or critical_batch (Kaplan's B_crit(L) from the curves of runs at several batch sizes).",
+        "sweeps); critical_batch (Kaplan's B_crit(L) from the curves of runs at several batch sizes); or "
+        "the compute-optimal frontier of Hoffmann et al.'s approach 1 (frontier_envelope: the lower envelope "
+        "of the loss curves) or approach 2 (frontier_isoflop: parabolas through IsoFLOP budgets).",
     )
     form: Literal["steplaw", "deepseek", "auto"] | None = Field(
         None, description="For lr_opt and batch_opt: Step Law (N, D) or DeepSeek (C) power law; default auto."
@@ -442,6 +445,18 @@ class ComputeOptimal(BaseModel):
     tokens: Interval
 
 
+class FrontierOptimum(ComputeOptimal):
+    fit_id: int | None = Field(None, description="The fit that gave it (approach 3: the loss fit).")
+
+
+class Approaches(BaseModel):
+    """N_opt, D_opt for the query's compute by each of Hoffmann et al.'s three approaches (null: not fitted)."""
+
+    approach_1: FrontierOptimum | None = None
+    approach_2: FrontierOptimum | None = None
+    approach_3: FrontierOptimum | None = None
+
+
 class PredictPublic(BaseModel):
     """A prediction at (n_params, tokens); a field whose law is not fitted yet is null, with a warning.
 
@@ -472,6 +487,11 @@ class PredictPublic(BaseModel):
     tokens_per_param: Interval
     compute_optimal: ComputeOptimal | None = Field(
         None, description="N_opt and D_opt for this query's compute 6ND, from the loss fit."
+    )
+    compute_optimal_approaches: Approaches | None = Field(
+        None,
+        description="The same split by approaches 1 (loss envelope) and 2 (IsoFLOP) where fitted, beside "
+        "approach 3 (the loss fit), so their agreement can be seen; a warning says when they disagree.",
     )
     fit_id: int | None
     law: str | None

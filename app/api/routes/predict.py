@@ -88,7 +88,7 @@ class Predictor:
         with self._lock:
             self._fits[stored.fit_id] = stored
             # Never evict below one study's worth of fits (one per law).
-            while len(self._fits) > max(self.size, len(predictions.KINDS)):
+            while len(self._fits) > max(self.size, len(predictions.ALL_KINDS)):
                 self._fits.popitem(last=False)
 
 
