@@ -58,15 +58,16 @@ def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Ar
     Numpy's default ("linear") percentile computed from one sort: the same numbers as
     np.percentile, several times faster on the few hundred draws a prediction uses.
     """
-    ordered = np.sort(np.moveaxis(np.asarray(samples, dtype=float), axis, 0), axis=0)
-    count = ordered.shape[0]
+    ordered = np.sort(np.asarray(samples, dtype=float), axis=axis)
+    count = ordered.shape[axis]
     bounds = []
     for quantile in (0.5 * (1.0 - level), 1.0 - 0.5 * (1.0 - level)):
         position = quantile * (count - 1)
-        below = int(np.floor(position))
+        below = math.floor(position)
         above = min(below + 1, count - 1)
         weight = position - below
-        bounds.append(ordered[below] + (ordered[above] - ordered[below]) * weight)
+        low, high = np.take(ordered, below, axis=axis), np.take(ordered, above, axis=axis)
+        bounds.append(low + (high - low) * weight)
     return bounds[0], bounds[1]
 
 
