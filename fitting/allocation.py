@@ -9,6 +9,7 @@ log-N grid with parabolic refinement.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,10 @@ def optimal_allocation(
         def per_token(n: Array, k: float = k) -> Array:
             return k * n
 
+    if closed_form and scalar and not callable(flops_per_token) and thetas.shape[0] > 1:
+        fast = _closed_form_at_one_budget(fit, float(budgets[0]), per_token(1.0), level, convention)
+        if fast is not None:
+            return fast
     natural = fit._naturals if closed_form else None
     if closed_form:
         log_n = _closed_form_log_n(natural, fit.law, np.log(budgets / per_token(1.0)))
@@ -147,6 +152,48 @@ def optimal_allocation(
         exponent_d=results[5],
         flops_convention=convention,
         warnings=warnings,
+    )
+
+
+def _closed_form_at_one_budget(
+    fit: Fit, budget: float, k: float, level: float, convention: str
+) -> Allocation | None:
+    """The closed-form allocation at one budget (the service's query): what does not depend on the
+    budget (log G, the exponents and their intervals) is computed once per fit; the same numbers as
+    the general path, which handles the rare case this returns None for (a draw without an optimum)."""
+    memo = fit._memo.get(("allocation", level))
+    if memo is None:
+        natural = fit._naturals
+        log_g = _closed_form_log_n(natural, fit.law, np.zeros(1))[:, 0]
+        exponent_n = _closed_form_exponent(natural, fit.law)
+        exponents = np.stack([exponent_n, 1.0 - exponent_n])[:, :, None]
+        if np.all(np.isfinite(exponents[:, 1:])):
+            lo, hi = percentile_interval(exponents[:, 1:], level, axis=1)
+            fixed = [Estimate(float(exponents[i, 0, 0]), float(lo[i, 0]), float(hi[i, 0]), level) for i in (0, 1)]
+        else:
+            fixed = None  # some draw has no optimum: the general path filters draws per quantity
+        memo = fit._memo[("allocation", level)] = (log_g, exponent_n, fixed)
+    log_g, exponent_n, fixed = memo
+    if fixed is None:
+        return None
+    n_opt = np.exp(log_g + exponent_n * math.log(budget / k))
+    tokens = budget / (k * n_opt)
+    loss = _closed_form_loss(fit._naturals, fit.law, n_opt[:, None], tokens[:, None])[:, 0]
+    stacked = np.stack([n_opt, tokens, tokens / n_opt, loss])
+    if not np.all(np.isfinite(stacked)):
+        return None
+    lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
+    rows = zip(stacked[:, 0].tolist(), lo.tolist(), hi.tolist(), strict=True)
+    results = [Estimate(value, low, high, level) for value, low, high in rows]
+    return Allocation(
+        compute=budget,
+        n_params=results[0],
+        tokens=results[1],
+        tokens_per_param=results[2],
+        loss=results[3],
+        exponent_n=fixed[0],
+        exponent_d=fixed[1],
+        flops_convention=convention,
     )
 
 

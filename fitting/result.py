@@ -130,6 +130,11 @@ class Fit:
         return np.vstack([self.theta[None, :], self.law_spec.from_natural(self.draws)])
 
     @cached_property
+    def _memo(self) -> dict[str, Any]:
+        """Per-fit scratch space for quantities derived from the draws that hot paths reuse."""
+        return {}
+
+    @cached_property
     def _naturals(self) -> Array:
         """Point estimate then draws as natural parameters (E, A, B, alpha, ...), converted once."""
         return self.law_spec.to_natural(self._thetas)

@@ -86,3 +86,22 @@ def test_kaplan_allocation_has_an_interior_optimum():
     assert allocation.warnings == []
     assert 1e3 < allocation.n_params.value < 1e21 / 6 / 1e3
     assert 0.0 < allocation.exponent_n.value < 1.0
+
+
+@pytest.mark.parametrize("law", ["chinchilla", "chinchilla_equal"])
+def test_one_budget_allocation_gives_the_numbers_of_the_general_path(law):
+    """A scalar budget takes a path with per-fit constants cached: same values and intervals."""
+    n_params, tokens, loss = chinchilla_sample(np.random.default_rng(5))
+    fit = fitting.fit(law, N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
+    for compute in (1e18, 5.9e23, 3e25):
+        for _ in range(2):  # the second call reads the cached constants
+            one = fitting.optimal_allocation(fit, compute=compute)
+            general = fitting.optimal_allocation(fit, compute=np.array([compute]))
+            for name in ("n_params", "tokens", "tokens_per_param", "loss", "exponent_n", "exponent_d"):
+                ours, theirs = getattr(one, name), getattr(general, name)
+                assert isinstance(ours.value, float)
+                np.testing.assert_allclose(
+                    [ours.value, ours.lo, ours.hi], [np.ravel(theirs.value)[0], np.ravel(theirs.lo)[0],
+                                                     np.ravel(theirs.hi)[0]], rtol=1e-12, err_msg=name
+                )
+            assert one.warnings == general.warnings
