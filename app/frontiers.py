@@ -7,7 +7,10 @@ fitted beside the parametric law (approach 3) so a reader sees whether the three
   parabola of loss in log N gives the optimum (fitting.isoflop_frontier).
 
 Both count compute as C = 6ND with N the law's parameters (non-embedding when known), the
-convention of the loss laws and of the compute-optimal split of /v1/predict.
+convention of the loss laws and of the compute-optimal split of /v1/predict. IsoFLOP budgets are
+found from the FLOPs a run recorded (the trainer's count, attention included: what a planned
+IsoFLOP design holds fixed) where every run has them, and each budget is then labelled by its
+runs' mean 6ND, so the fitted N_opt(C) answers in the same convention as the other approaches.
 """
 
 from __future__ import annotations
@@ -38,9 +41,13 @@ def compute_of(run: Run) -> float:
     return 6.0 * runs_module.law_params(run) * run.tokens
 
 
-def isoflop_budgets(compute: Sequence[float], tolerance: float = BUDGET_TOLERANCE) -> list[float]:
+def isoflop_budgets(
+    compute: Sequence[float], tolerance: float = BUDGET_TOLERANCE, *, label: Sequence[float] | None = None
+) -> list[float]:
     """The budget of every run: runs sorted by compute, a new budget wherever the next run's compute
-    exceeds the previous one's by more than `tolerance`; a budget is its runs' geometric mean."""
+    exceeds the previous one's by more than `tolerance`; a budget is the geometric mean of its runs'
+    `label` (default: their compute)."""
+    label = compute if label is None else label
     order = np.argsort(compute)
     groups: list[list[int]] = []
     for i in order:
@@ -50,15 +57,24 @@ def isoflop_budgets(compute: Sequence[float], tolerance: float = BUDGET_TOLERANC
             groups.append([int(i)])
     labels = [0.0] * len(compute)
     for members in groups:
-        budget = math.exp(sum(math.log(compute[i]) for i in members) / len(members))
+        budget = math.exp(sum(math.log(label[i]) for i in members) / len(members))
         for i in members:
             labels[i] = budget
     return labels
 
 
+def budgets_of(runs: Sequence[Run]) -> list[float]:
+    """Each run's IsoFLOP budget (in 6ND), grouped by recorded FLOPs when every run has them."""
+    six_nd = [compute_of(r) for r in runs]
+    recorded = [r.flops for r in runs]
+    if all(f is not None and f > 0 for f in recorded):
+        return isoflop_budgets(recorded, label=six_nd)
+    return isoflop_budgets(six_nd)
+
+
 def isoflop_shortfall(runs: Sequence[Run]) -> str | None:
     """Why these runs cannot give approach 2, or None when they can."""
-    labels = isoflop_budgets([compute_of(r) for r in runs])
+    labels = budgets_of(runs)
     counts: dict[float, int] = {}
     for label in labels:
         counts[label] = counts.get(label, 0) + 1
@@ -67,7 +83,7 @@ def isoflop_shortfall(runs: Sequence[Run]) -> str | None:
         return None
     return (
         f"frontier_isoflop needs >={MIN_BUDGETS} compute budgets of >={MIN_RUNS_PER_BUDGET} finished runs each "
-        f"(runs within {BUDGET_TOLERANCE}x in 6ND share a budget; submit an IsoFLOP sweep or a plan); "
+        f"(runs within {BUDGET_TOLERANCE}x in FLOPs share a budget; submit an IsoFLOP sweep or a plan); "
         f"this study has {usable}"
     )
 
@@ -78,7 +94,7 @@ def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any,
 
     compute = [compute_of(r) for r in runs]
     frontier = fitting.isoflop_frontier(
-        compute=isoflop_budgets(compute),
+        compute=budgets_of(runs),
         N=[runs_module.law_params(r) for r in runs],
         D=[r.tokens for r in runs],
         loss=[r.loss for r in runs],

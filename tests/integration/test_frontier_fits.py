@@ -108,3 +108,13 @@ def test_the_three_approaches_side_by_side(api, database):
     assert approaches["approach_3"]["n_params"] == answer["compute_optimal"]["n_params"]
     assert answer["fit_ids"]["frontier_isoflop"] == isoflop["id"]
     assert not any("no frontier" in w for w in answer["warnings"])  # optional laws are never asked for
+
+
+def test_budgets_are_found_by_recorded_flops_and_labelled_in_6nd():
+    # Two budgets whose runs' 6ND spread 1.6x (attention's share differs by shape) but whose recorded
+    # FLOPs agree: grouped by the FLOPs, each labelled by the geometric mean of its 6ND.
+    recorded = [1.0e18, 1.01e18, 1.02e18, 4.0e18, 4.04e18]
+    six_nd = [0.6e18, 0.8e18, 0.96e18, 2.4e18, 3.8e18]
+    labels = isoflop_budgets(recorded, label=six_nd)
+    assert labels[0] == labels[1] == labels[2] == pytest.approx((0.6 * 0.8 * 0.96) ** (1 / 3) * 1e18)
+    assert labels[3] == labels[4] == pytest.approx((2.4 * 3.8) ** 0.5 * 1e18)
