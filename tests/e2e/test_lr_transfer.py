@@ -1,10 +1,11 @@
-"""End to end on real CPU training: LR sweeps on `pystdlib` at small scales, an lr_opt law fitted on
-them, and its prediction checked against an LR sweep at a held-out larger scale (hyperlaw issue 5).
+"""End to end on real CPU training: LR sweeps on `pystdlib` at four small scales, an lr_opt law fitted
+on them, its prediction for a held-out larger scale, an LR sweep there and one run at the predicted
+LR (hyperlaw issue 5); bench.lr_transfer's "test" design, seed 0, run once for the module.
 
-The experiment is bench.lr_transfer's "test" design (a few minutes on two cores), run once for the
-module. Issue 5's targets: training at the predicted LR within 1% of the best swept loss (asserted),
-and the predicted LR within 1.5x of the held-out sweep's optimum, which these tiny, short CPU runs do
-not reach (see BENCHMARKS.md, lr_transfer): that test is a strict xfail, so meeting it shows up.
+Asserted: every sweep brackets its optimum, the prediction has a finite interval that holds the
+measured optimum, and training at the predicted LR is within 1% of the best swept loss (met for
+seeds 0 and 1). Not asserted: the issue's "predicted LR within 1.5x of the measured optimum", met
+for seed 0 (ratio 0.99) but not for seed 1 (0.53); see BENCHMARKS.md, lr_transfer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 
 import pytest
 
-from bench.lr_transfer import DESIGNS, LOSS_TARGET, LR_TARGET, Transfer, report, run_experiment
+from bench.lr_transfer import DESIGNS, LOSS_TARGET, Transfer, report, run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def transfer() -> Transfer:
     return result
 
 
-def test_sweeps_find_their_optimum_and_the_prediction_has_an_interval(transfer):
+def test_sweeps_find_their_optimum_and_the_prediction_interval_holds_it(transfer):
     summary = "\n".join(report(transfer))
     assert all(o.status == "found" for o in transfer.fit.optima), summary
     assert transfer.measured.status == "found", summary
@@ -34,16 +35,8 @@ def test_sweeps_find_their_optimum_and_the_prediction_has_an_interval(transfer):
     predicted = transfer.predicted
     assert math.isfinite(predicted.lo) and math.isfinite(predicted.hi), summary
     assert 0 < predicted.lo <= predicted.value <= predicted.hi, summary
+    assert predicted.lo <= measured.value <= predicted.hi, summary
 
 
 def test_training_at_the_predicted_lr_is_within_one_percent_of_the_best_swept_loss(transfer):
     assert transfer.loss_ratio <= 1 + LOSS_TARGET, "\n".join(report(transfer))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="per-sweep optima of these tiny CPU runs scatter by more than the LR shift across scales "
-    "(BENCHMARKS.md, lr_transfer)",
-)
-def test_predicted_lr_is_within_one_and_a_half_times_the_held_out_optimum(transfer):
-    assert max(transfer.lr_ratio, 1 / transfer.lr_ratio) <= LR_TARGET, "\n".join(report(transfer))
