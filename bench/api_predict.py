@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROUNDS = 3
+ROUNDS = 6
 REQUESTS = 2000
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
 

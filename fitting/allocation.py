@@ -69,9 +69,20 @@ def optimal_allocation(
             f"optimal_allocation needs a law of N and D; this fit is {fit.law!r} of {fit.inputs[0]}"
         )
     scalar = np.ndim(compute) == 0
-    budgets = as_positive_array("compute", compute)
     law = fit.law_spec
     thetas = fit._thetas  # point estimate, then draws: raw parameters, converted once per fit
+    if (
+        type(compute) is float
+        and math.isfinite(compute)
+        and compute > 0
+        and flops_per_token is None
+        and fit.law in ("chinchilla", "chinchilla_equal")
+        and thetas.shape[0] > 1
+    ):  # one valid budget, C = 6ND, closed form: the service's query
+        fast = _closed_form_at_one_budget(fit, compute, _DEFAULT_FLOPS_PER_PARAM_TOKEN, level, "C = 6 N D")
+        if fast is not None:
+            return fast
+    budgets = as_positive_array("compute", compute)
 
     closed_form = fit.law in ("chinchilla", "chinchilla_equal") and not callable(flops_per_token)
     if callable(flops_per_token):

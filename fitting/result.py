@@ -66,7 +66,7 @@ def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Ar
         below = math.floor(position)
         above = min(below + 1, count - 1)
         weight = position - below
-        low, high = np.take(ordered, below, axis=axis), np.take(ordered, above, axis=axis)
+        low, high = ordered[(slice(None),) * axis + (below,)], ordered[(slice(None),) * axis + (above,)]
         bounds.append(low + (high - low) * weight)
     return bounds[0], bounds[1]
 
