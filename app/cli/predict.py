@@ -19,6 +19,8 @@ from app.cli.fit import fail
 
 def from_database(database_url: str | None, study: str, n_params: float, tokens: float) -> dict[str, Any]:
     """The answer read straight from the database."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from app import predictions
     from app.db import Database
     from app.errors import HyperlawError
@@ -31,6 +33,9 @@ def from_database(database_url: str | None, study: str, n_params: float, tokens:
         return predictions.answer(found, stored, n_params=n_params, tokens=tokens)
     except HyperlawError as error:
         fail(str(error))
+    except (OperationalError, InterfaceError) as error:
+        where = database.engine.url.render_as_string(hide_password=True)
+        fail(f"cannot read the database {where}: {str(error.orig).splitlines()[0]}")
     finally:
         database.dispose()
 

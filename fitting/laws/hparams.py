@@ -107,7 +107,10 @@ class OptimumForm:
     def to_natural(self, beta: Array) -> Array:
         """Regression coefficients (..., P) to (a, exponents...): a = exp(intercept)."""
         out = np.array(beta, dtype=float, copy=True)
-        out[..., 0] = np.exp(out[..., 0])
+        # A degenerate bootstrap draw (a sweep set whose log-optima barely vary with scale) can put
+        # the intercept past e^709: its a is then inf, and the percentile interval says how wide.
+        with np.errstate(over="ignore"):
+            out[..., 0] = np.exp(out[..., 0])
         return out
 
     def from_natural(self, params: Array) -> Array:

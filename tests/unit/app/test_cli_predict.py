@@ -1,5 +1,5 @@
 """`hyperlaw predict` refuses bad input with one line and exit code 2: a non-positive size, an
-unknown study in an empty database, a server that cannot be reached."""
+unknown study in an empty database, a server or a database that cannot be reached."""
 
 from __future__ import annotations
 
@@ -24,3 +24,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
     down = runner.invoke(cli, [*base, "--n-params", "1e9", "--url", "http://127.0.0.1:9"])
     assert down.exit_code == 2 and down.output.startswith("error: cannot reach http://127.0.0.1:9")
     assert len(down.output.strip().splitlines()) == 1
+    unreachable = runner.invoke(cli, [*base, "--n-params", "1e9", "--database-url", "sqlite:////nonexistent/h.db"])
+    assert unreachable.exit_code == 2
+    assert unreachable.output.strip() == "error: cannot read the database sqlite:////nonexistent/h.db: unable to open database file"
