@@ -5,7 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import uvicorn
 
 from app.main import create_app
@@ -40,3 +43,18 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(10)
         self.app.state.database.dispose()
+
+
+@contextmanager
+def write_client(server: ServerThread, database, *, timeout: float = 300) -> Iterator[httpx.Client]:
+    """An httpx client of `server` holding a new write token (and, as `.read_token`, a read one),
+    with the server's prediction cache emptied: what each API test starts from."""
+    from app import tokens
+
+    server.app.state.predictor.clear()
+    with database.transaction() as session:
+        write, _ = tokens.create_token(session=session, scope="write")
+        read, _ = tokens.create_token(session=session, scope="read")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=timeout) as client:
+        client.read_token = read
+        yield client

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import curves, tokens
+from app import curves
 from app.settings import Settings
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import ServerThread
+from tests.integration.server import ServerThread, write_client
 
 CHINCHILLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
 CHINCHILLA_COLUMNS = {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"}
@@ -34,13 +34,8 @@ def server(db_url, tmp_path_factory):
 
 @pytest.fixture
 def api(server, database):
-    """An httpx client with a write token, against an emptied database."""
-    server.app.state.predictor.clear()
-    with database.transaction() as session:
-        write, _ = tokens.create_token(session=session, scope="write")
-        read, _ = tokens.create_token(session=session, scope="read")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=120) as client:
-        client.read_token = read
+    """An httpx client with a write token (and .read_token), against an emptied database."""
+    with write_client(server, database, timeout=120) as client:
         yield client
 
 

@@ -5,15 +5,14 @@ the three approaches' N_opt side by side (agreeing here, since one law made all 
 
 from __future__ import annotations
 
-import httpx
 import numpy as np
 import pytest
 
-from app import curves, runs, studies, tokens
+from app import curves, runs, studies
 from app.api.schemas import FitPublic, PredictPublic
 from app.frontiers import isoflop_budgets
 from app.settings import Settings
-from tests.integration.server import ServerThread
+from tests.integration.server import ServerThread, write_client
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, eq. 10
 A_TRUE = BETA / (ALPHA + BETA)  # N_opt ∝ C^a (their eq. 4)
@@ -32,10 +31,7 @@ def server(db_url):
 
 @pytest.fixture
 def api(server, database):
-    server.app.state.predictor.clear()
-    with database.transaction() as session:
-        write, _ = tokens.create_token(session=session, scope="write")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=300) as client:
+    with write_client(server, database) as client:
         yield client
 
 

@@ -10,14 +10,13 @@ import json
 import subprocess
 import sys
 
-import httpx
 import numpy as np
 import pytest
 
-from app import curves, runs, studies, tokens
+from app import curves, runs, studies
 from app.api.schemas import FitPublic, PredictPublic
 from app.settings import Settings
-from tests.integration.server import ServerThread
+from tests.integration.server import ServerThread, write_client
 
 # Step Law form (Li et al. 2025): LR_opt = a N^b D^c, B_opt = a D^c (tokens); our truth.
 LR_TRUTH = (1.79, -0.713, 0.307)
@@ -74,12 +73,7 @@ def server(db_url):
 
 @pytest.fixture
 def api(server, database):
-    server.app.state.predictor.clear()
-    with database.transaction() as session:
-        write, _ = tokens.create_token(session=session, scope="write")
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=300
-    ) as client:
+    with write_client(server, database) as client:
         yield client
 
 
