@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app import runs, studies
+from app.settings import Settings
 
 # A run spec the trainer accepts and trains in well under a second on a CPU.
 TINY_SPEC = {
@@ -28,3 +29,14 @@ def queue_runs(database, study_id: int, count: int, **overrides) -> list[int]:
         specs = [{**TINY_SPEC, "seed": i, **overrides} for i in range(count)]
         created, _ = runs.submit_runs(session=session, study=study, specs=specs)
         return [r.id for r in created]
+
+
+def worker_settings(database, tmp_path, *, heartbeat_timeout_s: float = 30) -> Settings:
+    """Settings for a test worker pool: fast heartbeats and polling, checkpoints under tmp_path."""
+    return Settings(
+        database_url=database.url,
+        checkpoint_dir=tmp_path / "checkpoints",
+        heartbeat_interval_s=0.3,
+        heartbeat_timeout_s=heartbeat_timeout_s,
+        worker_poll_s=0.2,
+    )

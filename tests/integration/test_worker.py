@@ -17,20 +17,10 @@ import pytest
 from app import curves, runs
 from app.settings import Settings
 from app.worker.pool import Pool, gpu_for_slot
-from tests.integration.helpers import make_study, queue_runs
+from tests.integration.helpers import make_study, queue_runs, worker_settings
 
 # Long enough (400 steps, a few seconds) to be interrupted; a checkpoint every 20 steps.
 LONG = {"tokens": 256 * 400, "eval_every_tokens": 256 * 20, "eval_tokens": 256}
-
-
-def _settings(database, tmp_path) -> Settings:
-    return Settings(
-        database_url=database.url,
-        checkpoint_dir=tmp_path / "checkpoints",
-        heartbeat_interval_s=0.3,
-        heartbeat_timeout_s=30,
-        worker_poll_s=0.2,
-    )
 
 
 def _wait(predicate, timeout=60.0, what="condition"):
@@ -54,7 +44,7 @@ def _run(database, run_id):
 
 def test_pool_trains_runs_to_complete_curves(database, tmp_path):
     ids = queue_runs(database, make_study(database), 2)
-    Pool(_settings(database, tmp_path), concurrency=2).run(exit_when_idle=True)
+    Pool(worker_settings(database, tmp_path), concurrency=2).run(exit_when_idle=True)
     for run_id in ids:
         run = _run(database, run_id)
         assert run.status == "done", run.error
@@ -66,7 +56,7 @@ def test_pool_trains_runs_to_complete_curves(database, tmp_path):
 
 def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
-    settings = _settings(database, tmp_path)
+    settings = worker_settings(database, tmp_path)
     env = {**os.environ, "HYPERLAW_DATABASE_URL": database.url, "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
            "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3", "HYPERLAW_WORKER_POLL_S": "0.2"}
     worker = subprocess.Popen(
@@ -97,7 +87,7 @@ def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
 
 def test_a_dead_workers_run_is_requeued_and_resumes_from_its_checkpoint(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
-    settings = _settings(database, tmp_path)
+    settings = worker_settings(database, tmp_path)
     env = {**os.environ, "HYPERLAW_DATABASE_URL": database.url, "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
            "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3", "HYPERLAW_WORKER_POLL_S": "0.2"}
     # Its own process group, so the whole worker (pool and run processes) can die at once.
@@ -126,7 +116,7 @@ def test_a_dead_workers_run_is_requeued_and_resumes_from_its_checkpoint(database
 
 def test_cancel_stops_the_running_process(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
-    pool = Pool(_settings(database, tmp_path), concurrency=1, shutdown_grace_s=10)
+    pool = Pool(worker_settings(database, tmp_path), concurrency=1, shutdown_grace_s=10)
     thread = threading.Thread(target=pool.run)
     thread.start()
     try:

@@ -12,7 +12,7 @@ import pytest
 from app import curves, runs
 from app.settings import Settings
 from app.worker.pool import Pool
-from tests.integration.helpers import make_study, queue_runs
+from tests.integration.helpers import make_study, queue_runs, worker_settings
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hyperlaw[cluster]')")
 pytestmark = pytest.mark.slow
@@ -34,16 +34,6 @@ def sqlite_database(database):
     return database
 
 
-def _settings(database, tmp_path) -> Settings:
-    return Settings(
-        database_url=database.url,
-        checkpoint_dir=tmp_path / "checkpoints",
-        heartbeat_interval_s=0.3,
-        heartbeat_timeout_s=60,
-        worker_poll_s=0.2,
-    )
-
-
 def _points(database, run_id) -> dict[int, float]:
     with database.transaction() as session:
         return {p.step: p.wall_time for p in curves.get_curve(session=session, run_id=run_id)}
@@ -61,7 +51,7 @@ def _run(database, run_id):
 def test_ray_tasks_train_runs_to_complete_curves(ray_cluster, sqlite_database, tmp_path):
     database = sqlite_database
     ids = queue_runs(database, make_study(database), 2)
-    Pool(_settings(database, tmp_path), concurrency=2, backend="ray").run(exit_when_idle=True)
+    Pool(worker_settings(database, tmp_path, heartbeat_timeout_s=60), concurrency=2, backend="ray").run(exit_when_idle=True)
     for run_id in ids:
         run = _run(database, run_id)
         assert run.status == "done", run.error
@@ -72,7 +62,7 @@ def test_ray_tasks_train_runs_to_complete_curves(ray_cluster, sqlite_database, t
 def test_a_stopped_ray_pool_releases_its_run_which_resumes(ray_cluster, sqlite_database, tmp_path):
     database = sqlite_database
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
-    settings = _settings(database, tmp_path)
+    settings = worker_settings(database, tmp_path, heartbeat_timeout_s=60)
     pool = Pool(settings, concurrency=1, backend="ray", shutdown_grace_s=30)
     thread = threading.Thread(target=pool.run)
     thread.start()
