@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,24 +28,35 @@ def sample(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return n_params, tokens, loss * np.exp(rng.normal(0.0, 0.01, loss.size))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trials", type=int, default=200)
-    args = parser.parse_args()
-    rng = np.random.default_rng(2026)
-    covered = {k: 0 for k in TRUTH}
-    widths: dict[str, list[float]] = {k: [] for k in TRUTH}
-    estimates: dict[str, list[float]] = {k: [] for k in TRUTH}
-    started = time.perf_counter()
-    for trial in range(args.trials):
-        n_params, tokens, loss = sample(rng)
+def coverage_trials(
+    rng: np.random.Generator,
+    trials: int,
+    draw: Callable[[np.random.Generator], tuple[np.ndarray, ...]] = sample,
+    truth: dict[str, float] = TRUTH,
+) -> tuple[dict[str, int], dict[str, list[float]], dict[str, list[float]]]:
+    """Fit `trials` datasets from `draw` with 200 replicates each: per parameter, how many 95%
+    intervals cover `truth`, their widths, and the point estimates."""
+    covered = {k: 0 for k in truth}
+    widths: dict[str, list[float]] = {k: [] for k in truth}
+    estimates: dict[str, list[float]] = {k: [] for k in truth}
+    for trial in range(trials):
+        n_params, tokens, loss = draw(rng)
         fit = fitting.fit(
             "chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=200, seed=trial, holdout_fraction=0
         )
         for name, (lo, hi) in fit.ci(0.95).items():
-            covered[name] += lo <= TRUTH[name] <= hi
+            covered[name] += lo <= truth[name] <= hi
             widths[name].append(hi - lo)
             estimates[name].append(fit.params[name])
+    return covered, widths, estimates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=200)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    covered, widths, estimates = coverage_trials(np.random.default_rng(2026), args.trials)
     elapsed = time.perf_counter() - started
     for name in TRUTH:
         needed = 3.92 * float(np.std(estimates[name]))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fitting
+from bench.fit_coverage import coverage_trials
 from tests.unit.fitting.conftest import CHINCHILLA_TRUTH, chinchilla_design, chinchilla_sample
 
 
@@ -69,20 +70,10 @@ def test_power_law_recovers_parameters(variable):
 def test_interval_coverage_and_width_over_repeated_trials():
     """40 datasets: 95% intervals cover the truth in >= 85% of trials (the 200-trial benchmark
     asks 90%) and are no wider than 1.6x the spread of the point estimates calls for."""
-    rng = np.random.default_rng(123)
     trials = 40
-    covered = {name: 0 for name in CHINCHILLA_TRUTH}
-    widths = {name: [] for name in CHINCHILLA_TRUTH}
-    estimates = {name: [] for name in CHINCHILLA_TRUTH}
-    for trial in range(trials):
-        n_params, tokens, loss = chinchilla_sample(rng)
-        fit = fitting.fit(
-            "chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=200, seed=trial, holdout_fraction=0
-        )
-        for name, (lo, hi) in fit.ci(0.95).items():
-            covered[name] += lo <= CHINCHILLA_TRUTH[name] <= hi
-            widths[name].append(hi - lo)
-            estimates[name].append(fit.params[name])
+    covered, widths, estimates = coverage_trials(
+        np.random.default_rng(123), trials, draw=chinchilla_sample, truth=CHINCHILLA_TRUTH
+    )
     for name in CHINCHILLA_TRUTH:
         assert covered[name] / trials >= 0.85, (name, covered[name])
         needed = 3.92 * np.std(estimates[name])  # width of a normal 95% interval with that spread

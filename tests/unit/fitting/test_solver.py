@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
 
 import fitting
+from bench.fit_bootstrap import plain_lbfgs
 from fitting.bootstrap import resample_weights
 from fitting.laws import CHINCHILLA
 from fitting.search import huber_value_and_gradient
 from tests.unit.fitting.conftest import chinchilla_sample
-
-
-def _plain_lbfgs(theta0, logx, target, weights):
-    """What a straightforward user would run: scipy L-BFGS-B with default tolerances."""
-    result = minimize(
-        huber_value_and_gradient,
-        theta0,
-        args=(CHINCHILLA, logx, target, weights, 1e-3),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=list(zip(CHINCHILLA.lower, CHINCHILLA.upper, strict=True)),
-    )
-    return result.fun
 
 
 def _data():
@@ -38,7 +25,7 @@ def test_point_estimate_beats_lbfgs_from_grid_starts():
     fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=0)
     grid = CHINCHILLA.grid()
     sample = grid[np.random.default_rng(0).choice(len(grid), 150, replace=False)]
-    plain = min(_plain_lbfgs(start, logx, target, np.ones(len(target))) for start in sample)
+    plain = min(plain_lbfgs(start, logx, target, np.ones(len(target))) for start in sample)
     assert fit.objective <= plain + 1e-12
 
 
@@ -53,7 +40,7 @@ def test_bootstrap_replicates_reach_their_own_minimum():
     for replicate in range(2):
         ours_theta = CHINCHILLA.from_natural(fit.draws[replicate])
         ours, _ = huber_value_and_gradient(ours_theta, CHINCHILLA, logx, target, weights[replicate], 1e-3)
-        plain = min(_plain_lbfgs(s, logx, target, weights[replicate]) for s in [fit.theta, *starts])
+        plain = min(plain_lbfgs(s, logx, target, weights[replicate]) for s in [fit.theta, *starts])
         assert ours <= plain + 1e-12, (replicate, ours, plain)
 
 
