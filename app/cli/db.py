@@ -13,17 +13,22 @@ def _url(database_url: str | None) -> str:
     return load_settings(database_url=database_url).database_url
 
 
+def _migrate(direction: str, database_url: str | None, revision: str) -> None:
+    """Run migrate.upgrade or migrate.downgrade to `revision`, then say where the database is."""
+    from app.db import migrate
+
+    url = _url(database_url)
+    getattr(migrate, direction)(url, revision)
+    typer.echo(f"database at {migrate.current(url) or 'base'}")
+
+
 @db_cli.command("upgrade")
 def upgrade(
     revision: str = typer.Argument("head", help="Target revision."),
     database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
 ) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
-    from app.db import migrate
-
-    url = _url(database_url)
-    migrate.upgrade(url, revision)
-    typer.echo(f"database at {migrate.current(url)}")
+    _migrate("upgrade", database_url, revision)
 
 
 @db_cli.command("downgrade")
@@ -32,11 +37,7 @@ def downgrade(
     database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
 ) -> None:
     """Migrate the database down to REVISION."""
-    from app.db import migrate
-
-    url = _url(database_url)
-    migrate.downgrade(url, revision)
-    typer.echo(f"database at {migrate.current(url) or 'base'}")
+    _migrate("downgrade", database_url, revision)
 
 
 @db_cli.command("current")
