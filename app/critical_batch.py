@@ -49,11 +49,8 @@ class RunCurve:
 def candidate_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
     """Finished runs with a batch size and at least MIN_POINTS curve points."""
     runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
-    return [
-        r
-        for r in runs
-        if r.batch_tokens is not None and curves.count_points(session=session, run_ids=[r.id]) >= MIN_POINTS
-    ]
+    with_batch = [r for r in runs if r.batch_tokens is not None]
+    return curves.runs_with_points(session=session, runs=with_batch, min_points=MIN_POINTS)
 
 
 def best_group(runs: Sequence[Run]) -> list[Run]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db.tables import CurvePoint
+from app.db.tables import CurvePoint, Run
 
 COLUMNS = ("step", "tokens", "train_loss", "eval_loss", "lr", "noise_scale", "wall_time")
 
@@ -94,6 +94,18 @@ def count_points(*, session: Session, run_ids: Iterable[int] | None = None) -> i
     if run_ids is not None:
         query = query.where(CurvePoint.run_id.in_(list(run_ids)))
     return session.scalar(query) or 0
+
+
+def runs_with_points(*, session: Session, runs: Sequence[Run], min_points: int) -> list[Run]:
+    """The runs (in their order) with at least `min_points` stored curve points: one query."""
+    counts = dict(
+        session.execute(
+            select(CurvePoint.run_id, func.count())
+            .where(CurvePoint.run_id.in_([r.id for r in runs]))
+            .group_by(CurvePoint.run_id)
+        ).all()
+    )
+    return [r for r in runs if counts.get(r.id, 0) >= min_points]
 
 
 def last_point(*, session: Session, run_id: int) -> CurvePoint | None:

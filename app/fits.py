@@ -318,15 +318,13 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
             fit = get_fit(session=session, fit_id=fit_id)
             law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
             form = (fit.run_filter or {}).get("form", "auto")
-            if law == "critical_batch":
+            if law in ("critical_batch", *frontiers.FRONTIER_LAWS):
                 group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
+            if law == "critical_batch":
                 run_curves = critical_batch.load_curves(session=session, runs=group)
             elif law == "frontier_envelope":
-                group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
                 points = frontiers.envelope_points(session=session, runs=group)
-            elif law == "frontier_isoflop":
-                group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
-            else:
+            elif law not in frontiers.FRONTIER_LAWS:
                 data = fit_data(session=session, fit=fit)
         context = None
         if law == "critical_batch":

@@ -106,7 +106,7 @@ def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any,
 
 def curve_runs(*, session: Session, runs: Sequence[Run]) -> list[Run]:
     """The runs with a stored curve of at least MIN_POINTS points."""
-    return [r for r in runs if curves.count_points(session=session, run_ids=[r.id]) >= MIN_POINTS]
+    return curves.runs_with_points(session=session, runs=runs, min_points=MIN_POINTS)
 
 
 def envelope_shortfall(curved: Sequence[Run]) -> str | None:
