@@ -6,7 +6,7 @@ an LR sweep at that scale to measure its optimum (fitting.sweep_optima), and one
 predicted LR. Targets (hyperlaw issue 5): predicted LR within 1.5x of the measured optimum, and
 the loss at the predicted LR within 1% of the best swept loss.
 
-    python -m bench.lr_transfer [--design test|averaged] [--seeds 0,1] [--workers 2]
+    python -m bench.lr_transfer [--design test|single] [--seeds 0,1] [--workers 2]
 
 prints every sweep's optimum, the fitted law, then one line each:
 `lr_transfer_lr: ratio=… (predicted … / measured …)`,
@@ -59,27 +59,40 @@ class Design:
 
     Each sweep starts with `points` grid values around a start and extends at an edge until its
     best LR (by the mean loss over `seeds`) has `margin` swept values on each side, so the
-    optimum is interior whatever the start; at most `max_points` values.
+    optimum is interior whatever the start; at most `max_points` values. Every seed's run is one
+    point of the sweep's bowl fit, whose runs lie within `window` of the best log loss.
     """
 
     small: tuple[Scale, ...]
     held_out: Scale
-    seeds: tuple[int, ...] = (0,)
+    # Two seeds per LR. One seed met both targets too (seeds 0, 1, 2), but its sweeps' optimum
+    # intervals were far wider and so was the held-out measurement the target is checked against
+    # (BENCHMARKS.md, lr_transfer).
+    seeds: tuple[int, ...] = (0, 1)
     seq_len: int = 64
     # 16 sequences a step, so every run takes 384-768 optimizer steps. Byte-level models this small
     # sit on the unigram plateau (~3.1 nats) for their first ~50-100 steps; with only ~128-256 steps
     # when they leave it decides the final loss, and sweeps came out jagged by several percent.
     batch_tokens: int = 1024
-    warmup_fraction: float = 0.1
+    # 30%, not 10%: with 10% a run at or above the best LR could stall for good when the warmup
+    # reached its peak (+5-15% final loss), at an LR that moved by 2x from seed to seed, so the
+    # best LR of a sweep was wherever that happened. With 30% the stall moves up to 0.02-0.045,
+    # above the best LR, the bowl below it is smooth and the best losses are 1.5-4% lower
+    # (BENCHMARKS.md, lr_transfer).
+    warmup_fraction: float = 0.3
     min_lr_ratio: float = 0.0  # cosine to zero: the final loss is the end of a full decay
     eval_tokens: int = 65_536
     # Untied: with a tied head the same sweeps stayed on the plateau far longer and their losses
     # jumped by 2-10% between neighbouring LRs and between seeds; untied ones were smooth to ~1%.
     tied_embeddings: bool = False
-    start_k: int = 6  # the first sweep starts at LR_BASE * sqrt(2)^6 = 8e-3
+    start_k: int = 8  # the first sweep starts at LR_BASE * sqrt(2)^8 = 0.016
     points: int = 7
     margin: int = 2
     max_points: int = 13
+    # Runs within 6% of a sweep's best log loss model its bowl (fitting's default is 2%): these
+    # bowls are flat (2% over 3x in LR) next to run-to-run noise of 0.5-1%, so a 2% window kept
+    # 3-5 runs and their vertex moved with the noise.
+    window: float = 0.06
     bootstrap: int = 400
 
     def spec(self, scale: Scale, lr: float, seed: int) -> RunSpec:
@@ -109,29 +122,17 @@ def lr_of(k: int) -> float:
     return LR_BASE * LR_STEP**k
 
 
-# "test" keeps the slow test within a few minutes on two shared cores. "averaged" trains every
-# sweep at two seeds and holds out 786k tokens; on 2026-11-25 two of its small sweeps had no
-# convex bowl near their best runs even at 13 LR values, so no law could be fitted (BENCHMARKS.md).
+# "test" is what the slow test runs (about 4 minutes on two shared cores); "single" is the same at
+# one seed, half the cost.
+_SMALL = (
+    Scale(2, 24, 2, 393_216),
+    Scale(2, 32, 2, 524_288),
+    Scale(2, 40, 2, 393_216),
+    Scale(2, 48, 2, 524_288),
+)
 DESIGNS: dict[str, Design] = {
-    "test": Design(
-        small=(
-            Scale(2, 24, 2, 393_216),
-            Scale(2, 32, 2, 524_288),
-            Scale(2, 40, 2, 393_216),
-            Scale(2, 48, 2, 524_288),
-        ),
-        held_out=Scale(2, 64, 2, 524_288),
-    ),
-    "averaged": Design(
-        small=(
-            Scale(2, 24, 2, 393_216),
-            Scale(2, 32, 2, 524_288),
-            Scale(2, 40, 2, 393_216),
-            Scale(2, 48, 2, 524_288),
-        ),
-        held_out=Scale(2, 64, 2, 786_432),
-        seeds=(0, 1),
-    ),
+    "test": Design(small=_SMALL, held_out=Scale(2, 64, 2, 524_288)),
+    "single": Design(small=_SMALL, held_out=Scale(2, 64, 2, 524_288), seeds=(0,)),
 }
 
 
@@ -227,7 +228,7 @@ def run_sweep(runner: Runner, design: Design, scale: Scale, start_k: int) -> Swe
         ordered = sorted(grid)
         position = ordered.index(sweep.best_k)
         below, above = design.margin - position, design.margin - (len(ordered) - 1 - position)
-        optimum = measure_optimum(sweep, bootstrap=0)
+        optimum = measure_optimum(sweep, window=design.window, bootstrap=0)
         if optimum.status == "edge" and below <= 0 and above <= 0:
             # The bowl's own minimum lies beyond the swept range: extend towards it.
             assert optimum.lr is not None
@@ -257,17 +258,17 @@ def _arrays(sweeps: Sequence[Sweep]) -> dict[str, np.ndarray]:
 
 
 def fit_lr_law(
-    sweeps: Sequence[Sweep], *, form: str = "auto", bootstrap: int = 400, seed: int = 0
+    sweeps: Sequence[Sweep], *, window: float, form: str = "auto", bootstrap: int = 400, seed: int = 0
 ) -> OptimumFit:
     """fitting.fit("lr_opt") on the sweeps' runs; form "auto" picks by leave-one-scale-out error."""
-    fit = fitting.fit("lr_opt", **_arrays(sweeps), form=form, bootstrap=bootstrap, seed=seed)
+    fit = fitting.fit("lr_opt", **_arrays(sweeps), form=form, window=window, bootstrap=bootstrap, seed=seed)
     assert isinstance(fit, OptimumFit)
     return fit
 
 
-def measure_optimum(sweep: Sweep, *, bootstrap: int = 400, seed: int = 0) -> SweepOptimum:
+def measure_optimum(sweep: Sweep, *, window: float, bootstrap: int = 400, seed: int = 0) -> SweepOptimum:
     """The swept optimum of one scale with its interval (fitting.sweep_optima)."""
-    (optimum,) = fitting.sweep_optima(**_arrays([sweep]), bootstrap=bootstrap, seed=seed)
+    (optimum,) = fitting.sweep_optima(**_arrays([sweep]), window=window, bootstrap=bootstrap, seed=seed)
     return optimum
 
 
@@ -316,7 +317,7 @@ def run_experiment(design: Design, *, workers: int = 2, form: str = "auto") -> T
         for scale in design.small:
             sweeps.append(run_sweep(runner, design, scale, start_k))
             start_k = sweeps[-1].best_k  # the next, larger scale starts where this one was best
-        fit = fit_lr_law(sweeps, form=form, bootstrap=design.bootstrap)
+        fit = fit_lr_law(sweeps, window=design.window, form=form, bootstrap=design.bootstrap)
         held = design.held_out
         n_held = count_params(design.spec(held, 1e-3, 0)).non_embedding
         predicted = fit.predict(N=n_held, D=held.tokens)
@@ -325,7 +326,7 @@ def run_experiment(design: Design, *, workers: int = 2, form: str = "auto") -> T
         # so where it looks does not depend on what is being checked.
         held_sweep = run_sweep(runner, design, held, start_k)
         predicted_losses = runner.losses([design.spec(held, predicted.value, seed) for seed in design.seeds])
-    measured = measure_optimum(held_sweep, bootstrap=design.bootstrap)
+    measured = measure_optimum(held_sweep, window=design.window, bootstrap=design.bootstrap)
     return Transfer(
         design=design,
         sweeps=tuple(sweeps),

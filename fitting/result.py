@@ -326,7 +326,10 @@ class OptimumFit:
         point = np.array([self.params[name] for name in self.param_names])
 
         def log_value(params: Array) -> Array:
-            return np.log(params[:, :1]) + params[:, 1:] @ logx
+            # A degenerate draw's a can underflow to 0 (OptimumForm.to_natural): its log is -inf and
+            # its prediction 0, which lands in the interval's low tail where it belongs.
+            with np.errstate(divide="ignore"):
+                return np.log(params[:, :1]) + params[:, 1:] @ logx
 
         value = np.exp(log_value(point[None, :])[0])
         samples = np.exp(log_value(self.draws)) if self.draws.shape[0] else self.draws
