@@ -21,11 +21,17 @@ import fitting
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 
-def sample(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def design() -> tuple[np.ndarray, np.ndarray]:
+    """80 runs: 10 sizes from 1e7 to 3e9 parameters, 8 token budgets from 1 to 300 tokens/param."""
     n_params = np.repeat(np.logspace(7, 9.5, 10), 8)
-    tokens = n_params * np.tile(np.logspace(0, 2.5, 8), 10)
+    return n_params, n_params * np.tile(np.logspace(0, 2.5, 8), 10)
+
+
+def sample(rng: np.random.Generator, sigma: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Losses of `design` from TRUTH with multiplicative log-normal noise of scale sigma."""
+    n_params, tokens = design()
     loss = TRUTH["E"] + TRUTH["A"] / n_params ** TRUTH["alpha"] + TRUTH["B"] / tokens ** TRUTH["beta"]
-    return n_params, tokens, loss * np.exp(rng.normal(0.0, 0.01, loss.size))
+    return n_params, tokens, loss * np.exp(rng.normal(0.0, sigma, loss.size))
 
 
 def coverage_trials(

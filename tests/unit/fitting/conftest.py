@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The synthetic Chinchilla law and its design live once, in the coverage benchmark.
+from bench.fit_coverage import TRUTH as CHINCHILLA_TRUTH
+from bench.fit_coverage import design as chinchilla_design
+from bench.fit_coverage import sample as chinchilla_sample
+
+__all__ = ["CHINCHILLA_TRUTH", "chinchilla_design", "chinchilla_sample", "shared_path"]
+
 SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
 
@@ -37,20 +44,3 @@ def chinchilla_points() -> dict[str, np.ndarray]:
 def chinchilla_reference() -> dict:
     """The published numbers of reference_fits.json."""
     return json.loads(shared_path("chinchilla_epoch", "reference_fits.json").read_text())
-
-
-CHINCHILLA_TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
-
-
-def chinchilla_design() -> tuple[np.ndarray, np.ndarray]:
-    """80 runs: 10 sizes from 1e7 to 3e9 parameters, 8 token budgets from 1 to 300 tokens/param."""
-    n_params = np.repeat(np.logspace(7, 9.5, 10), 8)
-    return n_params, n_params * np.tile(np.logspace(0, 2.5, 8), 10)
-
-
-def chinchilla_sample(rng: np.random.Generator, sigma: float = 0.01) -> tuple[np.ndarray, ...]:
-    """Losses from CHINCHILLA_TRUTH with multiplicative log-normal noise of scale sigma."""
-    n_params, tokens = chinchilla_design()
-    t = CHINCHILLA_TRUTH
-    loss = t["E"] + t["A"] / n_params ** t["alpha"] + t["B"] / tokens ** t["beta"]
-    return n_params, tokens, loss * np.exp(rng.normal(0.0, sigma, loss.size))
