@@ -10,8 +10,8 @@ Three families of law: loss laws (LOSS_LAWS, fitted to final losses), hyperparam
 DeepSeek form) and "critical_batch" (Kaplan's B_crit(L) from the curves of runs of one model size
 at several batch sizes; see app/critical_batch.py), and the compute-optimal frontiers of
 Hoffmann et al.'s approaches 1 and 2 ("frontier_envelope", "frontier_isoflop"; app/frontiers.py).
-A law's options (the optimum's form) are kept
-in the fit's `run_filter` beside the run selection.
+A law's options (the optimum's form and bowl window) are kept in the fit's `run_filter` beside
+the run selection.
 Owner functions take the session as a keyword and never commit.
 """
 
@@ -57,6 +57,8 @@ MIN_SWEEPS = {
 # A sweep locates its optimum with a quadratic in log LR (three coefficients) fitted to at least
 # six runs over at least three distinct values (fitting.hparams).
 SWEEP_MIN_RUNS, SWEEP_MIN_VALUES = 6, 3
+# A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
+MAX_WINDOW = 0.5
 _SWEPT = {"lr_opt": ("lr", "learning rates"), "batch_opt": ("batch_tokens", "batch sizes")}
 
 
@@ -73,16 +75,24 @@ def create_fit(
     seed: int = 0,
     run_ids: Sequence[int] | None = None,
     form: str | None = None,
+    window: float | None = None,
 ) -> Fit:
     """Queue a fit of `law` on the study's finished runs (or the given subset of them).
 
-    form: the optimum law's form for "lr_opt" / "batch_opt" (default "auto"). Too few usable runs
-    is an InvalidInput that says what is missing.
+    form: the optimum law's form for "lr_opt" / "batch_opt" (default "auto"); window: the log-loss
+    distance from each sweep's best run within which runs model its bowl (default fitting's 0.02).
+    Too few usable runs is an InvalidInput that says what is missing.
     """
     if law not in LAWS:
         raise InvalidInput(f"law {law!r} is unknown: use one of {', '.join(LAWS)}", field="law")
-    if form is not None and law not in HPARAM_LAWS:
-        raise InvalidInput(f"form applies to lr_opt and batch_opt, not to {law}", field="form")
+    for name, value in (("form", form), ("window", window)):
+        if value is not None and law not in HPARAM_LAWS:
+            raise InvalidInput(f"{name} applies to lr_opt and batch_opt, not to {law}", field=name)
+    if window is not None and not 0.0 < window <= MAX_WINDOW:
+        raise InvalidInput(
+            f"window ({window}) must be in (0, {MAX_WINDOW}]: a log-loss distance such as 0.02 (2%)",
+            field="window",
+        )
     if law in HPARAM_LAWS:
         form = form or "auto"
         if form not in FORMS:
@@ -113,6 +123,8 @@ def create_fit(
     run_filter: dict[str, Any] = {"run_ids": list(run_ids)} if run_ids is not None else {"status": "done"}
     if form is not None:
         run_filter["form"] = form
+    if window is not None:
+        run_filter["window"] = window
     fit = Fit(
         study_id=study_id,
         law=law,
@@ -318,6 +330,7 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
             fit = get_fit(session=session, fit_id=fit_id)
             law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
             form = (fit.run_filter or {}).get("form", "auto")
+            window = (fit.run_filter or {}).get("window")
             if law in ("critical_batch", *frontiers.FRONTIER_LAWS):
                 group = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
             if law == "critical_batch":
@@ -345,6 +358,7 @@ def run_fit(database, fit_id: int, *, on_done=None) -> str:
                 form=form,
                 bootstrap=bootstrap,
                 seed=seed,
+                **({"window": window} if window is not None else {}),
                 **swept,
             )
             context = {"seq_len": data["seq_len"]}

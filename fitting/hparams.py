@@ -144,6 +144,7 @@ def fit_optimum_law(
         input_ranges={k: (float(v.min()), float(v.max())) for k, v in inputs_by_name.items()},
         candidates={k: float(v) for k, v in errors.items()} if form == "auto" else None,
         warnings=warnings,
+        window=window if method == "quadratic" else None,
     )
 
 

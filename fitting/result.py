@@ -286,6 +286,7 @@ class OptimumFit:
     input_ranges: dict[str, tuple[float, float]]
     candidates: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
+    window: float | None = None  # method "quadratic": the log-loss window each sweep's bowl was fitted in
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -346,6 +347,7 @@ class OptimumFit:
             "inputs": list(self.inputs),
             "optima": [o.to_dict() for o in self.optima],
             "method": self.method,
+            "window": self.window,
             "n_bootstrap": self.n_bootstrap,
             "n_failed_replicates": self.n_failed_replicates,
             "seed": self.seed,
@@ -367,6 +369,7 @@ class OptimumFit:
             inputs=tuple(data["inputs"]),
             optima=tuple(SweepOptimum.from_dict(o) for o in data["optima"]),
             method=data["method"],
+            window=data.get("window"),  # absent from fits stored before it was recorded
             n_bootstrap=int(data["n_bootstrap"]),
             n_failed_replicates=int(data["n_failed_replicates"]),
             seed=int(data["seed"]),

@@ -353,6 +353,14 @@ class FitCreate(BaseModel):
     form: Literal["steplaw", "deepseek", "auto"] | None = Field(
         None, description="For lr_opt and batch_opt: Step Law (N, D) or DeepSeek (C) power law; default auto."
     )
+    window: float | None = Field(
+        None,
+        gt=0,
+        le=0.5,
+        description="For lr_opt and batch_opt: runs within this log-loss distance of their sweep's best run "
+        "model its bowl (default 0.02, about 2%). Widen it (e.g. 0.06) when run-to-run noise is comparable "
+        "to the bowl's depth, as in short proxy runs.",
+    )
     bootstrap: int = Field(200, ge=0, le=100_000, description="Bootstrap replicates (resampling runs).")
     seed: int = Field(0, ge=0)
     run_ids: list[int] | None = Field(None, description="Fit these finished runs only (default: all).")
@@ -395,6 +403,7 @@ class FitPublic(BaseModel):
     variable: str | None = None
     input_ranges: dict[str, list[float]] | None = None
     form: str | None = Field(None, description="lr_opt / batch_opt: the power law's form.")
+    window: float | None = Field(None, description="lr_opt / batch_opt: the bowl window the optima were fitted in.")
     loso_error: float | None = Field(None, description="lr_opt / batch_opt: leave-one-scale-out log error.")
     optima: list[dict[str, Any]] | None = Field(None, description="lr_opt / batch_opt: each sweep's optimum.")
     per_target: list[dict[str, Any]] | None = Field(
@@ -415,7 +424,7 @@ class FitPublic(BaseModel):
         public = cls.model_validate(fit)
         result = fit.result or {}
         for key in ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "candidates", "variable",
-                    "input_ranges", "form", "loso_error", "optima", "per_target"):
+                    "input_ranges", "form", "window", "loso_error", "optima", "per_target"):
             setattr(public, key, result.get(key))
         if "context" in result:
             context = dict(result["context"])

@@ -217,3 +217,28 @@ def test_critical_batch_from_stored_curves_recovers_b_crit(api, database):
     assert b_crit["lo"] <= B_STAR / loss ** (1 / ALPHA_B) <= b_crit["hi"]
     assert b_crit["value"] == pytest.approx(B_STAR / loss ** (1 / ALPHA_B), rel=0.1)
     assert any(w.startswith("critical_batch: compute 6e+18 is 1000x beyond") for w in answer["warnings"])
+
+
+def test_lr_opt_window_is_passed_to_the_fit_recorded_and_checked(api):
+    study = api.post("/v1/studies", json={"name": "window", "defaults": {"seq_len": SEQ_LEN}}).json()["id"]
+    rows = sweep_rows(np.random.default_rng(3))
+    assert api.post(f"/v1/studies/{study}/import", json=rows).status_code == 201
+    for body, field in (
+        ({"law": "chinchilla", "window": 0.06}, "window applies to lr_opt and batch_opt, not to chinchilla"),
+        ({"law": "lr_opt", "window": 0}, "greater than 0"),
+        ({"law": "lr_opt", "window": 0.6}, "less than or equal to 0.5"),
+    ):
+        refused = api.post(f"/v1/studies/{study}/fits", json=body)
+        assert refused.status_code == 422 and field in refused.text, refused.text
+
+    import fitting
+
+    arrays = {key: np.array([r[key] for r in rows]) for key in ("N", "D", "lr", "batch", "loss")}
+    narrow = fitting.fit("lr_opt", **arrays, form="deepseek", window=0.004, bootstrap=40, seed=0)
+    default = fitting.fit("lr_opt", **arrays, form="deepseek", bootstrap=40, seed=0)
+    assert narrow.params["b"] != pytest.approx(default.params["b"], rel=1e-6)  # the window matters here
+
+    fit = _post_fit(api, study, {"law": "lr_opt", "form": "deepseek", "window": 0.004})
+    assert fit["window"] == 0.004
+    assert fit["params"] == pytest.approx(narrow.params, rel=1e-9)
+    assert _post_fit(api, study, {"law": "lr_opt", "form": "deepseek"})["window"] == 0.02

@@ -35,7 +35,7 @@ def create_fit(
         studies.get_study(session=session, study_id=study_id)
         fit_id = fits.create_fit(
             session=session, study_id=study_id, law=body.law, bootstrap=body.bootstrap, seed=body.seed,
-            run_ids=body.run_ids, form=body.form,
+            run_ids=body.run_ids, form=body.form, window=body.window,
         ).id
     metrics, predictor = request.app.state.metrics, request.app.state.predictor
 

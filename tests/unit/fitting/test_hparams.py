@@ -114,6 +114,7 @@ def test_deterministic_for_a_seed_and_storage_round_trip():
     np.testing.assert_array_equal(first.draws, again.draws)
     restored = OptimumFit.from_dict(first.to_dict())
     assert restored.params == first.params and restored.optima == first.optima
+    assert first.window == restored.window == 0.02  # the default bowl window, recorded
     query = {"N": np.array([1e9, 7e9]), "D": np.array([2e10, 1.4e12])}
     np.testing.assert_allclose(restored.predict(**query).hi, first.predict(**query).hi)
 
