@@ -142,11 +142,10 @@ def optimal_allocation(
         stacked[i] = q.reshape(q.shape[0], -1)  # broadcasts budget-free quantities over the budgets
     if stacked.shape[1] > 1 and np.all(np.isfinite(stacked[:, 1:])):
         # Every draw has an optimum (the usual case): the same intervals from one sort, not six.
-        lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
         if scalar:
-            rows = zip(stacked[:, 0, 0].tolist(), lo[:, 0].tolist(), hi[:, 0].tolist(), strict=True)
-            results = [Estimate(value, low, high, level) for value, low, high in rows]
+            results = _row_estimates(stacked[:, :, 0], level)
         else:
+            lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
             results = [
                 Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
                 for i in range(len(quantities))
@@ -179,8 +178,7 @@ def _closed_form_at_one_budget(
         exponent_n = _closed_form_exponent(natural, fit.law)
         exponents = np.stack([exponent_n, 1.0 - exponent_n])[:, :, None]
         if np.all(np.isfinite(exponents[:, 1:])):
-            lo, hi = percentile_interval(exponents[:, 1:], level, axis=1)
-            fixed = [Estimate(float(exponents[i, 0, 0]), float(lo[i, 0]), float(hi[i, 0]), level) for i in (0, 1)]
+            fixed = _row_estimates(exponents[:, :, 0], level)
         else:
             fixed = None  # some draw has no optimum: the general path filters draws per quantity
         memo = fit._memo[("allocation", level)] = (log_g, exponent_n, fixed)
@@ -193,9 +191,7 @@ def _closed_form_at_one_budget(
     stacked = np.stack([n_opt, tokens, tokens / n_opt, loss])
     if not np.all(np.isfinite(stacked)):
         return None
-    lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
-    rows = zip(stacked[:, 0].tolist(), lo.tolist(), hi.tolist(), strict=True)
-    results = [Estimate(value, low, high, level) for value, low, high in rows]
+    results = _row_estimates(stacked, level)
     return Allocation(
         compute=budget,
         n_params=results[0],
@@ -206,6 +202,14 @@ def _closed_form_at_one_budget(
         exponent_d=fixed[1],
         flops_convention=convention,
     )
+
+
+def _row_estimates(samples: Array, level: float) -> list[Estimate]:
+    """One scalar Estimate per row of samples (Q, 1 + draws): column 0 the point estimate, the rest
+    finite draws, all rows' percentiles from one sort."""
+    lo, hi = percentile_interval(samples[:, 1:], level, axis=1)
+    rows = zip(samples[:, 0].tolist(), lo.tolist(), hi.tolist(), strict=True)
+    return [Estimate(value, low, high, level) for value, low, high in rows]
 
 
 def _closed_form_log_n(natural: Array, law: str, log_budget: Array) -> Array:
