@@ -58,3 +58,14 @@ def write_client(server: ServerThread, database, *, timeout: float = 300) -> Ite
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=timeout) as client:
         client.read_token = read
         yield client
+
+
+def inline_fit(api: httpx.Client, study: int, body: dict, *, bootstrap: int) -> dict:
+    """POST a fit small enough to run inline (201), then GET it: done, and shaped as FitPublic."""
+    from app.api.schemas import FitPublic
+
+    response = api.post(f"/v1/studies/{study}/fits", json={"bootstrap": bootstrap, "seed": 0, **body})
+    assert response.status_code == 201, response.text
+    fit = api.get(f"/v1/fits/{response.json()['id']}").json()
+    assert fit["status"] == "done", fit["error"]
+    return FitPublic.model_validate(fit).model_dump()

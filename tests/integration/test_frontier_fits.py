@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from app import curves, runs, studies
-from app.api.schemas import FitPublic, PredictPublic
+from app.api.schemas import PredictPublic
 from app.frontiers import isoflop_budgets
 from app.settings import Settings
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread, inline_fit, write_client
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, eq. 10
 A_TRUE = BETA / (ALPHA + BETA)  # N_opt ∝ C^a (their eq. 4)
@@ -35,14 +35,6 @@ def api(server, database):
         yield client
 
 
-def _fit(api, study: int, law: str) -> dict:
-    response = api.post(f"/v1/studies/{study}/fits", json={"law": law, "bootstrap": 100, "seed": 0})
-    assert response.status_code == 201, response.text
-    fit = api.get(f"/v1/fits/{response.json()['id']}").json()
-    assert fit["status"] == "done", fit["error"]
-    return FitPublic.model_validate(fit).model_dump()
-
-
 def test_budgets_group_runs_within_a_factor():
     labels = isoflop_budgets([1.00e18, 1.03e18, 0.98e18, 4e18, 4.1e18, 1.6e19])
     assert labels[0] == labels[1] == labels[2] == pytest.approx((1.00 * 1.03 * 0.98) ** (1 / 3) * 1e18)
@@ -63,7 +55,7 @@ def test_the_three_approaches_side_by_side(api, database):
             loss = chinchilla(n_params, tokens_) * np.exp(rng.normal(0, 0.002))
             rows.append({"N": n_params, "D": tokens_, "loss": float(loss)})
     assert api.post(f"/v1/studies/{study}/import", json=rows).status_code == 201
-    isoflop = _fit(api, study, "frontier_isoflop")
+    isoflop = inline_fit(api, study, {"law": "frontier_isoflop"}, bootstrap=100)
     assert isoflop["law"] == "frontier_isoflop"
     assert isoflop["ci95"]["a"][0] <= A_TRUE <= isoflop["ci95"]["a"][1]
     assert isoflop["params"]["a"] == pytest.approx(A_TRUE, abs=0.03)
@@ -86,11 +78,11 @@ def test_the_three_approaches_side_by_side(api, database):
                  "lr": None, "noise_scale": None, "wall_time": None}
                 for i, t in enumerate(seen)
             ])  # fmt: skip
-    envelope = _fit(api, study, "frontier_envelope")
+    envelope = inline_fit(api, study, {"law": "frontier_envelope"}, bootstrap=100)
     assert envelope["params"]["a"] == pytest.approx(A_TRUE, abs=0.03)
     assert envelope["n_points"] == 12  # only the runs with curves
 
-    loss = _fit(api, study, "chinchilla")
+    loss = inline_fit(api, study, {"law": "chinchilla"}, bootstrap=100)
     compute = 6 * 1e9 * 2e10
     response = api.get("/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10})
     assert response.status_code == 200, response.text

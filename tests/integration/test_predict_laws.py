@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from app import curves, runs, studies
-from app.api.schemas import FitPublic, PredictPublic
+from app.api.schemas import PredictPublic
 from app.settings import Settings
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread, inline_fit, write_client
 
 # Step Law form (Li et al. 2025): LR_opt = a N^b D^c, B_opt = a D^c (tokens); our truth.
 LR_TRUTH = (1.79, -0.713, 0.307)
@@ -77,15 +77,6 @@ def api(server, database):
         yield client
 
 
-def _post_fit(api, study: int, body: dict) -> dict:
-    response = api.post(f"/v1/studies/{study}/fits", json={"bootstrap": 40, "seed": 0, **body})
-    assert response.status_code == 201, response.text
-    fit = api.get(f"/v1/fits/{response.json()['id']}").json()
-    assert fit["status"] == "done", fit["error"]
-    FitPublic.model_validate(fit)
-    return fit
-
-
 def _predict(api, study, n_params=1e9, tokens=2e10) -> dict:
     response = api.get("/v1/predict", params={"study": study, "n_params": n_params, "tokens": tokens})
     assert response.status_code == 200, response.text
@@ -104,7 +95,7 @@ def test_lr_and_batch_laws_answer_with_covering_intervals(api, db_url):
         api.post(f"/v1/studies/{study}/import", json=sweep_rows(np.random.default_rng(0))).status_code == 201
     )
 
-    lr = _post_fit(api, study, {"law": "lr_opt", "form": "steplaw"})
+    lr = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=40)
     assert lr["law"] == "lr_opt" and lr["form"] == "steplaw" and len(lr["optima"]) == 6
     assert lr["ci95"]["b"][0] <= LR_TRUTH[1] <= lr["ci95"]["b"][1]
     # No loss fit yet: the LR law still answers; the loss is null and named as missing.
@@ -113,12 +104,12 @@ def test_lr_and_batch_laws_answer_with_covering_intervals(api, db_url):
     assert early["fit_ids"] == {"lr_opt": lr["id"]}
     assert f'no loss fit for this study: POST /v1/studies/{study}/fits {{"law": "auto"}}' in early["warnings"]
 
-    batch = _post_fit(api, study, {"law": "batch_opt"})
+    batch = inline_fit(api, study, {"law": "batch_opt"}, bootstrap=40)
     assert batch["form"] in ("steplaw", "deepseek")
     ids = [r["id"] for r in api.get("/v1/runs", params={"study_id": study, "limit": 1000}).json()["items"]]
     imported = api.post(f"/v1/studies/{study}/import", json=loss_rows()).json()["ids"]
     assert not set(imported) & set(ids)
-    loss = _post_fit(api, study, {"law": "chinchilla", "run_ids": imported})
+    loss = inline_fit(api, study, {"law": "chinchilla", "run_ids": imported}, bootstrap=40)
 
     answer = _predict(api, study)
     assert answer["fit_ids"] == {"loss": loss["id"], "lr_opt": lr["id"], "batch_opt": batch["id"]}
@@ -191,7 +182,7 @@ def test_critical_batch_from_stored_curves_recovers_b_crit(api, database):
         rng = np.random.default_rng(0)
         for run, batch in zip(made, batches, strict=True):
             curves.write_points(session=session, run_id=run.id, points=curve_points(batch, rng))
-    fit = _post_fit(api, study_id, {"law": "critical_batch"})
+    fit = inline_fit(api, study_id, {"law": "critical_batch"}, bootstrap=40)
     assert fit["law"] == "critical_batch" and fit["context"]["loss_source"] == "eval"
     assert fit["ci95"]["alpha_b"][0] <= ALPHA_B <= fit["ci95"]["alpha_b"][1]
     assert fit["params"]["alpha_b"] == pytest.approx(ALPHA_B, rel=0.1)
@@ -211,7 +202,7 @@ def test_critical_batch_from_stored_curves_recovers_b_crit(api, database):
     assert any("B_crit is a law of the loss" in w for w in answer["warnings"])
     # With a loss fit: B_crit at the predicted loss, its interval covering the truth there.
     imported = api.post(f"/v1/studies/{study_id}/import", json=loss_rows()).json()["ids"]
-    _post_fit(api, study_id, {"law": "chinchilla", "run_ids": imported})
+    inline_fit(api, study_id, {"law": "chinchilla", "run_ids": imported}, bootstrap=40)
     answer = _predict(api, study_id, n_params=1e8, tokens=1e10)
     b_crit, loss = answer["critical_batch_size"], answer["loss"]["value"]
     assert b_crit["lo"] <= B_STAR / loss ** (1 / ALPHA_B) <= b_crit["hi"]
@@ -238,7 +229,7 @@ def test_lr_opt_window_is_passed_to_the_fit_recorded_and_checked(api):
     default = fitting.fit("lr_opt", **arrays, form="deepseek", bootstrap=40, seed=0)
     assert narrow.params["b"] != pytest.approx(default.params["b"], rel=1e-6)  # the window matters here
 
-    fit = _post_fit(api, study, {"law": "lr_opt", "form": "deepseek", "window": 0.004})
+    fit = inline_fit(api, study, {"law": "lr_opt", "form": "deepseek", "window": 0.004}, bootstrap=40)
     assert fit["window"] == 0.004
     assert fit["params"] == pytest.approx(narrow.params, rel=1e-9)
-    assert _post_fit(api, study, {"law": "lr_opt", "form": "deepseek"})["window"] == 0.02
+    assert inline_fit(api, study, {"law": "lr_opt", "form": "deepseek"}, bootstrap=40)["window"] == 0.02
