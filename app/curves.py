@@ -86,7 +86,9 @@ def _copy_upsert(connection, rows: list[dict[str, Any]]) -> None:
 
 def get_curve(*, session: Session, run_id: int) -> list[CurvePoint]:
     """All points of a run in step order."""
-    return list(session.scalars(select(CurvePoint).where(CurvePoint.run_id == run_id).order_by(CurvePoint.step)))
+    return list(
+        session.scalars(select(CurvePoint).where(CurvePoint.run_id == run_id).order_by(CurvePoint.step))
+    )
 
 
 def count_points(*, session: Session, run_ids: Iterable[int] | None = None) -> int:

@@ -106,7 +106,9 @@ def create_fit(
         runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
         if law == "frontier_envelope":
             runs = frontiers.curve_runs(session=session, runs=runs)
-        shortfall = (frontiers.envelope_shortfall if law == "frontier_envelope" else frontiers.isoflop_shortfall)(runs)
+        shortfall = (
+            frontiers.envelope_shortfall if law == "frontier_envelope" else frontiers.isoflop_shortfall
+        )(runs)
         if shortfall:
             raise InvalidInput(shortfall, field="runs")
         data = [(runs_module.law_params(r), r.tokens, r.loss) for r in runs]
@@ -283,7 +285,12 @@ def _params_and_intervals(result: Any) -> tuple[dict[str, float], dict[str, list
     if hasattr(result, "b_star"):  # a critical-batch curve: B* and alpha_B are its parameters
         estimates = {"b_star": result.b_star, "alpha_b": result.alpha_b}
     elif hasattr(result, "approach"):  # a frontier: N_opt = k_n C^a, D_opt = k_d C^b
-        estimates = {"a": result.exponent_n, "b": result.exponent_d, "k_n": result.coef_n, "k_d": result.coef_d}
+        estimates = {
+            "a": result.exponent_n,
+            "b": result.exponent_d,
+            "k_n": result.coef_n,
+            "k_d": result.coef_d,
+        }
     if estimates is not None:
         params = {k: float(e.value) for k, e in estimates.items()}
         intervals = {k: [float(e.lo), float(e.hi)] for k, e in estimates.items()}
@@ -410,11 +417,15 @@ def recover_stale(
         else:
             fit.status = "queued"
     session.flush()
-    waiting = select(Fit.id).where(Fit.status == "queued", Fit.created_at < now - timedelta(seconds=queued_grace_s))
+    waiting = select(Fit.id).where(
+        Fit.status == "queued", Fit.created_at < now - timedelta(seconds=queued_grace_s)
+    )
     return list(session.scalars(waiting.order_by(Fit.id)))
 
 
-def run_stale(database, *, queued_grace_s: float, running_timeout_s: float, max_attempts: int, on_done=None) -> dict[int, str]:
+def run_stale(
+    database, *, queued_grace_s: float, running_timeout_s: float, max_attempts: int, on_done=None
+) -> dict[int, str]:
     """Recover the fits whose process died and compute them here; {fit id: final status}."""
     with database.transaction() as session:
         fit_ids = recover_stale(

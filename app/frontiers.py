@@ -144,4 +144,7 @@ def fit_envelope(points: dict[str, list[float]], *, bootstrap: int, seed: int) -
 
     frontier = fitting.envelope_frontier(**points, bootstrap=bootstrap, seed=seed)
     compute = [6.0 * n * d for n, d in zip(points["N"], points["tokens"], strict=True)]
-    return frontier, {"input_ranges": {"C": [min(compute), max(compute)]}, "run_ids": sorted(set(points["run"]))}
+    return frontier, {
+        "input_ranges": {"C": [min(compute), max(compute)]},
+        "run_ids": sorted(set(points["run"])),
+    }

@@ -179,7 +179,9 @@ def _approaches(stored: dict[str, StoredFit], compute: float, out: dict, warning
             "fit_id": stored[kind].fit_id,
         }
         warnings.extend(f"{kind} fit {stored[kind].fit_id}: {w}" for w in frontier.warnings)
-        warnings.extend(_beyond(kind, compute, stored[kind].context.get("input_ranges", {}).get("C", [0, 0])[1]))
+        warnings.extend(
+            _beyond(kind, compute, stored[kind].context.get("input_ranges", {}).get("C", [0, 0])[1])
+        )
     out["compute_optimal_approaches"] = approaches
     bounds = [
         (a["n_params"]["lo"], a["n_params"]["hi"], name)

@@ -25,7 +25,13 @@ import numpy as np
 
 ROUNDS = 6
 REQUESTS = 2000
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "chinchilla_epoch"
+    / "chinchilla_fig4_points.csv"
+)
 
 
 def make_ours():
@@ -63,12 +69,16 @@ def _prepare(url: str) -> int:
     upgrade(url)
     database = Database(url)
     table = read_runs(DATA.read_text(), Columns(n_col="N_params", d_col="D_tokens", loss_col="loss"))
-    rows = [{"n_params": n, "tokens": d, "loss": loss} for n, d, loss in zip(table["N"], table["D"], table["loss"],
-                                                                               strict=True)]
+    rows = [
+        {"n_params": n, "tokens": d, "loss": loss}
+        for n, d, loss in zip(table["N"], table["D"], table["loss"], strict=True)
+    ]
     with database.transaction() as session:
         study = studies.create_study(session=session, name="chinchilla", kind="imported")
         runs.import_runs(session=session, study=study, rows=rows)
-        fit_id = fits.create_fit(session=session, study_id=study.id, law="chinchilla", bootstrap=200, seed=0).id
+        fit_id = fits.create_fit(
+            session=session, study_id=study.id, law="chinchilla", bootstrap=200, seed=0
+        ).id
         study_id = study.id
     assert fits.run_fit(database, fit_id) == "done"
     database.dispose()
@@ -78,8 +88,20 @@ def _prepare(url: str) -> int:
 def _serve(factory: str, env: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", f"bench.api_predict:{factory}", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"bench.api_predict:{factory}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -99,7 +121,10 @@ def _queries(study_id: int) -> list[dict]:
     answer is computed: nothing may be served from a cache of earlier answers."""
     n_params = np.logspace(8, 12, REQUESTS)
     ratio = 5.0 * 16.0 ** np.random.default_rng(0).random(REQUESTS)
-    return [{"study": study_id, "n_params": f"{n:.6g}", "tokens": f"{n * r:.6g}"} for n, r in zip(n_params, ratio, strict=True)]
+    return [
+        {"study": study_id, "n_params": f"{n:.6g}", "tokens": f"{n * r:.6g}"}
+        for n, r in zip(n_params, ratio, strict=True)
+    ]
 
 
 def _rate(client: httpx.Client, path: str, queries: list[dict]) -> float:
@@ -130,7 +155,9 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
     best_ours, best_bare = max(ours_rates), max(bare_rates)
-    print(f"api_predict: ratio={best_ours / best_bare:.2f} (ours {best_ours:.0f} req/s / baseline {best_bare:.0f} req/s)")
+    print(
+        f"api_predict: ratio={best_ours / best_bare:.2f} (ours {best_ours:.0f} req/s / baseline {best_bare:.0f} req/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def _seed_jobs(url: str, count: int) -> None:
         study = Study(name=f"bench-{uuid.uuid4().hex[:6]}")
         session.add(study)
         session.flush()
-        session.execute(insert(Run), [{"study_id": study.id, "status": "queued", "spec": {}} for _ in range(count)])
+        session.execute(
+            insert(Run), [{"study_id": study.id, "status": "queued", "spec": {}} for _ in range(count)]
+        )
     database.dispose()
 
 
@@ -120,8 +122,18 @@ def ingest(url: str) -> tuple[float, float]:
         session.add_all([ours_run, bare_run])
         session.flush()
         ours_id, bare_id = ours_run.id, bare_run.id
-    rows = [{"step": s, "tokens": 256.0 * s, "train_loss": 3.0, "eval_loss": None, "lr": 1e-3, "noise_scale": None,
-             "wall_time": 0.01 * s} for s in range(POINTS)]
+    rows = [
+        {
+            "step": s,
+            "tokens": 256.0 * s,
+            "train_loss": 3.0,
+            "eval_loss": None,
+            "lr": 1e-3,
+            "noise_scale": None,
+            "wall_time": 0.01 * s,
+        }
+        for s in range(POINTS)
+    ]
 
     started = time.perf_counter()
     for i in range(0, POINTS, BATCH):
@@ -171,11 +183,15 @@ def main() -> None:
             try:
                 upgrade(url)
                 ours, baseline = claims(url)
-                print(f"queue_claims_{name}: ratio={ours / baseline:.2f} (ours {ours:.0f} claims/s / baseline "
-                      f"{baseline:.0f} bare write transactions/s; target >= 500 claims/s)")
+                print(
+                    f"queue_claims_{name}: ratio={ours / baseline:.2f} (ours {ours:.0f} claims/s / baseline "
+                    f"{baseline:.0f} bare write transactions/s; target >= 500 claims/s)"
+                )
                 ours, baseline = ingest(url)
-                print(f"curve_ingest_{name}: ratio={ours / baseline:.2f} (ours {ours:.0f} points/s upserted / "
-                      f"baseline {baseline:.0f} points/s plain insert; target >= 50000 points/s)")
+                print(
+                    f"curve_ingest_{name}: ratio={ours / baseline:.2f} (ours {ours:.0f} points/s upserted / "
+                    f"baseline {baseline:.0f} points/s plain insert; target >= 50000 points/s)"
+                )
             finally:
                 drop()
 

@@ -31,8 +31,15 @@ def bench_spec(steps: int, device: str) -> RunSpec:
     # their defaults (20 evals of tokens/400 held-out tokens, noise scale at each eval). 200 steps
     # is a short proxy run: an eval and a noise measurement every 10 steps.
     return RunSpec(
-        n_layer=2, d_model=64, n_head=4, seq_len=64, batch_tokens=64 * 32, tokens=64 * 32 * steps,
-        lr=3e-3, data="pystdlib", device=device,
+        n_layer=2,
+        d_model=64,
+        n_head=4,
+        seq_len=64,
+        batch_tokens=64 * 32,
+        tokens=64 * 32 * steps,
+        lr=3e-3,
+        data="pystdlib",
+        device=device,
     )
 
 

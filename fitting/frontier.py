@@ -51,7 +51,9 @@ class BudgetOptimum:
     def from_dict(cls, data: dict[str, Any]) -> BudgetOptimum:
         """Inverse of to_dict."""
         estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in ("n_params", "tokens")}
-        return cls(compute=float(data["compute"]), n_runs=int(data["n_runs"]), status=data["status"], **estimates)
+        return cls(
+            compute=float(data["compute"]), n_runs=int(data["n_runs"]), status=data["status"], **estimates
+        )
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,9 @@ def train(
                 log.warning("run diverged: %s", message)
                 break
         if ckpt_path is not None and (state.step % every_ckpt == 0 or state.step == spec.steps):
-            checkpoint_state = dataclasses.replace(state, elapsed=state.elapsed + time.perf_counter() - started)
+            checkpoint_state = dataclasses.replace(
+                state, elapsed=state.elapsed + time.perf_counter() - started
+            )
             _save_checkpoint(ckpt_path, spec, model, optimizer, checkpoint_state)
 
     loop_time = time.perf_counter() - started

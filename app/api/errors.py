@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 def _unprocessable(field: str | None, message: str, where: str = "body") -> JSONResponse:
     loc = [where, field] if field else [where]
-    return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": message, "type": "value_error"}]})
+    return JSONResponse(
+        status_code=422, content={"detail": [{"loc": loc, "msg": message, "type": "value_error"}]}
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -64,9 +64,14 @@ class Metrics:
             "# HELP hyperlaw_runs Runs by status.",
             "# TYPE hyperlaw_runs gauge",
         ]
-        lines += [f'hyperlaw_runs{{status="{status}"}} {count}' for status, count in sorted(runs_by_status.items())]
+        lines += [
+            f'hyperlaw_runs{{status="{status}"}} {count}' for status, count in sorted(runs_by_status.items())
+        ]
         with self._lock:
-            lines += ["# HELP hyperlaw_fit_seconds Time to compute a fit.", "# TYPE hyperlaw_fit_seconds histogram"]
+            lines += [
+                "# HELP hyperlaw_fit_seconds Time to compute a fit.",
+                "# TYPE hyperlaw_fit_seconds histogram",
+            ]
             for status, histogram in sorted(self.fits.items()):
                 lines += histogram.lines("hyperlaw_fit_seconds", f'status="{status}"')
             lines += [
@@ -75,9 +80,14 @@ class Metrics:
             ]
             for (method, route), histogram in sorted(self.requests.items()):
                 lines += histogram.lines("hyperlaw_request_seconds", f'method="{method}",route="{route}"')
-            lines += ["# HELP hyperlaw_requests_total Responses sent.", "# TYPE hyperlaw_requests_total counter"]
+            lines += [
+                "# HELP hyperlaw_requests_total Responses sent.",
+                "# TYPE hyperlaw_requests_total counter",
+            ]
             for (method, route, status), count in sorted(self.responses.items()):
-                lines.append(f'hyperlaw_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}')
+                lines.append(
+                    f'hyperlaw_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}'
+                )
         return "\n".join(lines) + "\n"
 
 

@@ -45,8 +45,16 @@ class StudyCreate(BaseModel):
 
 class StudyPublic(BaseModel):
     model_config = _example(
-        {"id": 1, "name": "tiny-gpt", "description": "", "kind": "proxy", "data": "synthetic:markov",
-         "architecture": "gpt", "defaults": {}, "created_at": "2026-01-01T00:00:00Z"}
+        {
+            "id": 1,
+            "name": "tiny-gpt",
+            "description": "",
+            "kind": "proxy",
+            "data": "synthetic:markov",
+            "architecture": "gpt",
+            "defaults": {},
+            "created_at": "2026-01-01T00:00:00Z",
+        }
     )
     id: int
     name: str
@@ -59,8 +67,14 @@ class StudyPublic(BaseModel):
 
 
 class StudyList(Page):
-    model_config = _example({"items": [StudyPublic.model_config["json_schema_extra"]["examples"][0]], "total": 1,
-                             "limit": 100, "offset": 0})
+    model_config = _example(
+        {
+            "items": [StudyPublic.model_config["json_schema_extra"]["examples"][0]],
+            "total": 1,
+            "limit": 100,
+            "offset": 0,
+        }
+    )
     items: list[StudyPublic]
 
 
@@ -132,8 +146,14 @@ class SweepCreate(BaseModel):
     model_config = _example(
         {
             "base": EXAMPLE_SPEC,
-            "grid": {"shapes": [{"n_layer": 1, "d_model": 32, "n_head": 2}, {"n_layer": 2, "d_model": 64, "n_head": 2}],
-                     "tokens": [131072, 262144], "lr": [0.001, 0.003]},
+            "grid": {
+                "shapes": [
+                    {"n_layer": 1, "d_model": 32, "n_head": 2},
+                    {"n_layer": 2, "d_model": 64, "n_head": 2},
+                ],
+                "tokens": [131072, 262144],
+                "lr": [0.001, 0.003],
+            },
         }
     )
     base: dict[str, Any] = Field(default_factory=dict, description="Spec fields shared by every run.")
@@ -155,17 +175,39 @@ class Submitted(BaseModel):
     id: int = Field(description="The first run's id.")
     ids: list[int]
     count: int
-    created: bool = Field(description="False when an earlier request with the same Idempotency-Key made them.")
+    created: bool = Field(
+        description="False when an earlier request with the same Idempotency-Key made them."
+    )
 
 
 class RunPublic(BaseModel):
     model_config = _example(
-        {"id": 1, "study_id": 1, "status": "running", "spec": EXAMPLE_SPEC, "n_params": 120000.0,
-         "n_params_non_embedding": 98000.0, "tokens": 262144.0, "flops": 1.6e11, "flops_6nd": 1.5e11,
-         "lr": 0.003, "batch_tokens": 4096.0, "loss": None, "final_train_loss": None, "final_eval_loss": None,
-         "steps": None, "tokens_per_s": None, "error": None, "attempts": 1, "worker_id": "host:123",
-         "heartbeat_at": "2026-01-01T00:00:05Z", "progress": 0.25, "created_at": "2026-01-01T00:00:00Z",
-         "started_at": "2026-01-01T00:00:01Z", "finished_at": None}
+        {
+            "id": 1,
+            "study_id": 1,
+            "status": "running",
+            "spec": EXAMPLE_SPEC,
+            "n_params": 120000.0,
+            "n_params_non_embedding": 98000.0,
+            "tokens": 262144.0,
+            "flops": 1.6e11,
+            "flops_6nd": 1.5e11,
+            "lr": 0.003,
+            "batch_tokens": 4096.0,
+            "loss": None,
+            "final_train_loss": None,
+            "final_eval_loss": None,
+            "steps": None,
+            "tokens_per_s": None,
+            "error": None,
+            "attempts": 1,
+            "worker_id": "host:123",
+            "heartbeat_at": "2026-01-01T00:00:05Z",
+            "progress": 0.25,
+            "created_at": "2026-01-01T00:00:00Z",
+            "started_at": "2026-01-01T00:00:01Z",
+            "finished_at": None,
+        }
     )
     id: int
     study_id: int
@@ -203,15 +245,28 @@ class RunPublic(BaseModel):
 
 
 class RunList(Page):
-    model_config = _example({"items": [RunPublic.model_config["json_schema_extra"]["examples"][0]], "total": 1,
-                             "limit": 100, "offset": 0})
+    model_config = _example(
+        {
+            "items": [RunPublic.model_config["json_schema_extra"]["examples"][0]],
+            "total": 1,
+            "limit": 100,
+            "offset": 0,
+        }
+    )
     items: list[RunPublic]
 
 
 class CurvePointPublic(BaseModel):
     model_config = _example(
-        {"step": 10, "tokens": 40960.0, "train_loss": 3.2, "eval_loss": 3.25, "lr": 0.003,
-         "noise_scale": 512.0, "wall_time": 1.5}
+        {
+            "step": 10,
+            "tokens": 40960.0,
+            "train_loss": 3.2,
+            "eval_loss": 3.25,
+            "lr": 0.003,
+            "noise_scale": 512.0,
+            "wall_time": 1.5,
+        }
     )
     step: int
     tokens: float
@@ -241,26 +296,43 @@ class PlanCreate(BaseModel):
     """A budget (FLOPs, or GPU-hours at a throughput) and the target the proxy runs should predict for."""
 
     model_config = _example(
-        {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 64, "data": "synthetic:markov",
-         "submit": False}
+        {
+            "budget_flops": 1e15,
+            "n_params": 1e8,
+            "tokens": 2e9,
+            "seq_len": 64,
+            "data": "synthetic:markov",
+            "submit": False,
+        }
     )
     budget_flops: float | None = Field(None, gt=0, description="Proxy budget in training FLOPs.")
-    gpu_hours: float | None = Field(None, gt=0, description="Proxy budget in GPU-hours (instead of budget_flops).")
+    gpu_hours: float | None = Field(
+        None, gt=0, description="Proxy budget in GPU-hours (instead of budget_flops)."
+    )
     flops_per_gpu_s: float = Field(
-        4e14, gt=0,
+        4e14,
+        gt=0,
         description="Sustained training FLOP/s per GPU: 4e14 is 40% MFU of an H100's dense bf16 peak (989 TFLOP/s).",
     )
     n_params: float = Field(gt=0, description="The target's non-embedding parameters (the laws' N).")
     tokens: float = Field(gt=0, description="The target's training tokens.")
     seq_len: int | None = Field(None, ge=1, description="Default: the study's defaults, else 256.")
-    vocab_size: int | None = Field(None, ge=2, description="Default: the study's defaults, else the data's own.")
+    vocab_size: int | None = Field(
+        None, ge=2, description="Default: the study's defaults, else the data's own."
+    )
     data: str | None = Field(None, description="Default: the study's defaults, else pystdlib.")
     isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
     shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")
     hparam_scales: int = Field(3, ge=3, le=6, description="Compute scales of the LR × batch grids.")
-    lr_k: int = Field(2, ge=1, le=4, description="LRs each side of the prior: 2·lr_k+1 per grid, factor 2 apart.")
-    batch_k: int = Field(1, ge=0, le=3, description="Batch sizes each side of the prior: 2·batch_k+1, factor 2.")
-    submit: bool = Field(False, description="Queue the planned runs (honours Idempotency-Key and the sweep cap).")
+    lr_k: int = Field(
+        2, ge=1, le=4, description="LRs each side of the prior: 2·lr_k+1 per grid, factor 2 apart."
+    )
+    batch_k: int = Field(
+        1, ge=0, le=3, description="Batch sizes each side of the prior: 2·batch_k+1, factor 2."
+    )
+    submit: bool = Field(
+        False, description="Queue the planned runs (honours Idempotency-Key and the sweep cap)."
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> PlanCreate:
@@ -306,24 +378,55 @@ class PlanPublic(BaseModel):
     """The keys of `hyperlaw plan --json`, plus the queued runs' ids when submitted."""
 
     model_config = _example(
-        {"budget": {"flops": 1e15, "gpu_hours": 0.000694, "flops_per_gpu_s": 4e14},
-         "target": {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18}, "scale": 0.0144,
-         "isoflop": [{"budget_flops": 1.35e12, "n_params_optimal": 1.06e5, "runs": [
-             {"part": "isoflop", "group": 0, "spec": EXAMPLE_SPEC, "n_params": 98688.0, "flops": 1.35e12,
-              "flops_6nd": 1.25e12, "gpu_hours": 9.4e-7}]}],
-         "hparams": [{"flops_per_run": 1.35e12, "n_params_optimal": 1.06e5, "lr_centre": 0.0095,
-                      "batch_tokens_centre": 2688, "lr": [0.0024, 0.0047, 0.0095, 0.019, 0.038],
-                      "batch_tokens": [1344, 2688, 5440], "runs": []}],
-         "parts": {"isoflop": {"runs": 20, "flops": 5.7e14, "gpu_hours": 0.0004, "share": 0.57},
-                   "hparams": {"runs": 45, "flops": 4.3e14, "gpu_hours": 0.0003, "share": 0.43}},
-         "total": {"runs": 65, "flops": 1e15, "gpu_hours": 0.000694, "share": 0.9998},
-         "largest_proxy_flops": 8.5e13, "extrapolation": 14000.0,
-         "warnings": ["the target's compute is 1.4e+04x the largest proxy's (more than 10000x): ..."],
-         "ids": None, "created": None}
+        {
+            "budget": {"flops": 1e15, "gpu_hours": 0.000694, "flops_per_gpu_s": 4e14},
+            "target": {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18},
+            "scale": 0.0144,
+            "isoflop": [
+                {
+                    "budget_flops": 1.35e12,
+                    "n_params_optimal": 1.06e5,
+                    "runs": [
+                        {
+                            "part": "isoflop",
+                            "group": 0,
+                            "spec": EXAMPLE_SPEC,
+                            "n_params": 98688.0,
+                            "flops": 1.35e12,
+                            "flops_6nd": 1.25e12,
+                            "gpu_hours": 9.4e-7,
+                        }
+                    ],
+                }
+            ],
+            "hparams": [
+                {
+                    "flops_per_run": 1.35e12,
+                    "n_params_optimal": 1.06e5,
+                    "lr_centre": 0.0095,
+                    "batch_tokens_centre": 2688,
+                    "lr": [0.0024, 0.0047, 0.0095, 0.019, 0.038],
+                    "batch_tokens": [1344, 2688, 5440],
+                    "runs": [],
+                }
+            ],
+            "parts": {
+                "isoflop": {"runs": 20, "flops": 5.7e14, "gpu_hours": 0.0004, "share": 0.57},
+                "hparams": {"runs": 45, "flops": 4.3e14, "gpu_hours": 0.0003, "share": 0.43},
+            },
+            "total": {"runs": 65, "flops": 1e15, "gpu_hours": 0.000694, "share": 0.9998},
+            "largest_proxy_flops": 8.5e13,
+            "extrapolation": 14000.0,
+            "warnings": ["the target's compute is 1.4e+04x the largest proxy's (more than 10000x): ..."],
+            "ids": None,
+            "created": None,
+        }
     )
     budget: dict[str, float]
     target: dict[str, float]
-    scale: float = Field(description="Share of the ideal plan (largest IsoFLOP budget 1/50 of the target's compute).")
+    scale: float = Field(
+        description="Share of the ideal plan (largest IsoFLOP budget 1/50 of the target's compute)."
+    )
     isoflop: list[PlanIsoflopBudget]
     hparams: list[PlanHparamScale]
     parts: dict[str, PlanCost]
@@ -332,7 +435,9 @@ class PlanPublic(BaseModel):
     extrapolation: float = Field(description="The target's 6·N·D over the largest proxy's.")
     warnings: list[str]
     ids: list[int] | None = Field(None, description="The queued runs, in plan order (submit=true).")
-    created: bool | None = Field(None, description="False when an earlier request with the same key queued them.")
+    created: bool | None = Field(
+        None, description="False when an earlier request with the same key queued them."
+    )
 
 
 # ------------------------------------------------------------------------------ fits
@@ -341,8 +446,16 @@ class PlanPublic(BaseModel):
 class FitCreate(BaseModel):
     model_config = _example({"law": "chinchilla", "bootstrap": 200, "seed": 0})
     law: Literal[
-        "chinchilla", "chinchilla_equal", "kaplan", "power", "auto", "lr_opt", "batch_opt", "critical_batch",
-        "frontier_envelope", "frontier_isoflop",
+        "chinchilla",
+        "chinchilla_equal",
+        "kaplan",
+        "power",
+        "auto",
+        "lr_opt",
+        "batch_opt",
+        "critical_batch",
+        "frontier_envelope",
+        "frontier_isoflop",
     ] = Field(
         "chinchilla",
         description="A loss law; lr_opt / batch_opt (power laws of the best LR and batch size of (N, D) "
@@ -376,11 +489,28 @@ class FitPublic(BaseModel):
     """
 
     model_config = _example(
-        {"id": 1, "study_id": 1, "status": "done", "law": "chinchilla", "bootstrap": 200, "seed": 0,
-         "n_points": 24, "data_hash": "9f2c...", "params": {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34,
-         "beta": 0.37}, "ci95": {"alpha": [0.31, 0.37]}, "objective": 0.002, "warnings": [], "error": None,
-         "converged": True, "n_bootstrap": 200, "n_failed_replicates": 0, "holdout": None,
-         "run_ids": [1, 2], "created_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:03Z"}
+        {
+            "id": 1,
+            "study_id": 1,
+            "status": "done",
+            "law": "chinchilla",
+            "bootstrap": 200,
+            "seed": 0,
+            "n_points": 24,
+            "data_hash": "9f2c...",
+            "params": {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37},
+            "ci95": {"alpha": [0.31, 0.37]},
+            "objective": 0.002,
+            "warnings": [],
+            "error": None,
+            "converged": True,
+            "n_bootstrap": 200,
+            "n_failed_replicates": 0,
+            "holdout": None,
+            "run_ids": [1, 2],
+            "created_at": "2026-01-01T00:00:00Z",
+            "finished_at": "2026-01-01T00:00:03Z",
+        }
     )
     id: int
     study_id: int
@@ -403,7 +533,9 @@ class FitPublic(BaseModel):
     variable: str | None = None
     input_ranges: dict[str, list[float]] | None = None
     form: str | None = Field(None, description="lr_opt / batch_opt: the power law's form.")
-    window: float | None = Field(None, description="lr_opt / batch_opt: the bowl window the optima were fitted in.")
+    window: float | None = Field(
+        None, description="lr_opt / batch_opt: the bowl window the optima were fitted in."
+    )
     loso_error: float | None = Field(None, description="lr_opt / batch_opt: leave-one-scale-out log error.")
     optima: list[dict[str, Any]] | None = Field(None, description="lr_opt / batch_opt: each sweep's optimum.")
     per_target: list[dict[str, Any]] | None = Field(
@@ -423,8 +555,20 @@ class FitPublic(BaseModel):
     def of(cls, fit) -> FitPublic:
         public = cls.model_validate(fit)
         result = fit.result or {}
-        for key in ("converged", "n_bootstrap", "n_failed_replicates", "holdout", "candidates", "variable",
-                    "input_ranges", "form", "window", "loso_error", "optima", "per_target"):
+        for key in (
+            "converged",
+            "n_bootstrap",
+            "n_failed_replicates",
+            "holdout",
+            "candidates",
+            "variable",
+            "input_ranges",
+            "form",
+            "window",
+            "loso_error",
+            "optima",
+            "per_target",
+        ):
             setattr(public, key, result.get(key))
         if "context" in result:
             context = dict(result["context"])
@@ -473,17 +617,28 @@ class PredictPublic(BaseModel):
     """
 
     model_config = _example(
-        {"study": 1, "n_params": 1e9, "tokens": 2e10, "loss": {"value": 2.31, "lo": 2.27, "hi": 2.36},
-         "lr_opt": {"value": 4.1e-4, "lo": 3.6e-4, "hi": 4.7e-4},
-         "batch_size_opt": {"tokens": {"value": 2.1e6, "lo": 1.8e6, "hi": 2.5e6},
-                            "sequences": {"value": 1025.0, "lo": 879.0, "hi": 1221.0}},
-         "critical_batch_size": {"value": 3.3e6, "lo": 2.2e6, "hi": 5.0e6},
-         "compute": {"value": 1.2e20, "lo": 1.2e20, "hi": 1.2e20},
-         "tokens_per_param": {"value": 20.0, "lo": 20.0, "hi": 20.0},
-         "compute_optimal": {"n_params": {"value": 1.1e9, "lo": 0.8e9, "hi": 1.5e9},
-                             "tokens": {"value": 1.8e10, "lo": 1.3e10, "hi": 2.5e10}},
-         "fit_id": 3, "law": "chinchilla",
-         "fit_ids": {"loss": 3, "lr_opt": 5, "batch_opt": 6, "critical_batch": 7}, "warnings": []}
+        {
+            "study": 1,
+            "n_params": 1e9,
+            "tokens": 2e10,
+            "loss": {"value": 2.31, "lo": 2.27, "hi": 2.36},
+            "lr_opt": {"value": 4.1e-4, "lo": 3.6e-4, "hi": 4.7e-4},
+            "batch_size_opt": {
+                "tokens": {"value": 2.1e6, "lo": 1.8e6, "hi": 2.5e6},
+                "sequences": {"value": 1025.0, "lo": 879.0, "hi": 1221.0},
+            },
+            "critical_batch_size": {"value": 3.3e6, "lo": 2.2e6, "hi": 5.0e6},
+            "compute": {"value": 1.2e20, "lo": 1.2e20, "hi": 1.2e20},
+            "tokens_per_param": {"value": 20.0, "lo": 20.0, "hi": 20.0},
+            "compute_optimal": {
+                "n_params": {"value": 1.1e9, "lo": 0.8e9, "hi": 1.5e9},
+                "tokens": {"value": 1.8e10, "lo": 1.3e10, "hi": 2.5e10},
+            },
+            "fit_id": 3,
+            "law": "chinchilla",
+            "fit_ids": {"loss": 3, "lr_opt": 5, "batch_opt": 6, "critical_batch": 7},
+            "warnings": [],
+        }
     )
     study: int
     n_params: float

@@ -25,4 +25,3 @@ for _module in (fit, predict, plan, demo, train, db, worker, serve, token):
 def main() -> None:
     """Console-script entry point."""
     cli()
-

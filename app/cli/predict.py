@@ -93,7 +93,10 @@ def print_table(answer: dict[str, Any]) -> None:
     for name, found in (answer.get("compute_optimal_approaches") or {}).items():
         if found is not None and name != "approach_3":  # approach 3 is the row above
             label = name.replace("_", " ")
-            rows += [(f"compute-optimal N, {label}", found["n_params"]), (f"compute-optimal D, {label}", found["tokens"])]
+            rows += [
+                (f"compute-optimal N, {label}", found["n_params"]),
+                (f"compute-optimal D, {label}", found["tokens"]),
+            ]
     console = Console()
     table = Table(title=f"study {answer['study']}: N = {answer['n_params']:.4g}, D = {answer['tokens']:.4g}")
     table.add_column("quantity")

@@ -9,7 +9,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Also train runs here, K at once (embedded pool)."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Also train runs here, K at once (embedded pool)."
+    ),
     migrate: bool = typer.Option(True, "--migrate/--no-migrate", help="Apply migrations at start-up."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:

@@ -53,7 +53,10 @@ def list_(database_url: str = DatabaseUrl) -> None:
 
 
 @token_cli.command("revoke")
-def revoke(prefix: str = typer.Argument(..., help="The token's prefix (hl_<prefix>_...)."), database_url: str = DatabaseUrl):
+def revoke(
+    prefix: str = typer.Argument(..., help="The token's prefix (hl_<prefix>_...)."),
+    database_url: str = DatabaseUrl,
+):
     """Revoke a token."""
     from app import tokens
 

@@ -8,9 +8,13 @@ import typer
 def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-k", min=1, help="Runs trained at once."),
     database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
-    backend: str = typer.Option("local", "--backend", help="'local' processes, or 'ray' tasks on a Ray cluster."),
+    backend: str = typer.Option(
+        "local", "--backend", help="'local' processes, or 'ray' tasks on a Ray cluster."
+    ),
     ray_address: str = typer.Option(
-        None, "--ray-address", help="Ray cluster to join with --backend ray ('auto', 'ray://head:10001'); default: start a local one."
+        None,
+        "--ray-address",
+        help="Ray cluster to join with --backend ray ('auto', 'ray://head:10001'); default: start a local one.",
     ),
     exit_when_idle: bool = typer.Option(False, "--exit-when-idle", help="Stop once the queue is empty."),
     worker_id: str = typer.Option(None, "--worker-id", help="Name recorded on claimed runs."),
@@ -22,11 +26,15 @@ def worker(
     from app.worker.pool import BACKENDS, Pool
 
     if backend not in BACKENDS:
-        raise typer.BadParameter(f"backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}", param_hint="--backend")
+        raise typer.BadParameter(
+            f"backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}", param_hint="--backend"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(database_url=database_url)
     try:
-        pool = Pool(settings, concurrency=concurrency, worker_id=worker_id, backend=backend, ray_address=ray_address)
+        pool = Pool(
+            settings, concurrency=concurrency, worker_id=worker_id, backend=backend, ray_address=ray_address
+        )
     except (RuntimeError, ConnectionError) as error:  # Ray missing, or its cluster unreachable
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error

@@ -18,7 +18,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 def alembic_config(url: str) -> Config:
     """An Alembic Config for `url` whose scripts are the project's migrations/."""
     if not (MIGRATIONS_DIR / "env.py").exists():
-        raise RuntimeError(f"migrations not found at {MIGRATIONS_DIR}: is hyperlaw installed from its source tree?")
+        raise RuntimeError(
+            f"migrations not found at {MIGRATIONS_DIR}: is hyperlaw installed from its source tree?"
+        )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # '%' is interpolation syntax in ConfigParser; passwords may contain it.

@@ -112,7 +112,9 @@ class Pool:
 
     def run(self, *, exit_when_idle: bool = False) -> None:
         last_beat = 0.0
-        log.info("worker %s: up to %d runs at once, GPUs %s", self.worker_id, self.concurrency, self.gpus or "none")
+        log.info(
+            "worker %s: up to %d runs at once, GPUs %s", self.worker_id, self.concurrency, self.gpus or "none"
+        )
         # Fits whose API process died are recomputed by whichever API or pool sees them first.
         recovery = FitRecovery(self.database, self.settings)
         recovery.start()
@@ -158,13 +160,21 @@ class Pool:
         gpu = gpu_for_slot(self.gpus, slot)
         process = self._context.Process(
             target=runner.execute,
-            args=(self.settings, run_id, self.worker_id, gpu, max(1, (os.cpu_count() or 1) // self.concurrency)),
+            args=(
+                self.settings,
+                run_id,
+                self.worker_id,
+                gpu,
+                max(1, (os.cpu_count() or 1) // self.concurrency),
+            ),
             name=f"hyperlaw-run-{run_id}",
             daemon=False,
         )
         process.start()
         self.children[run_id] = _Child(run_id=run_id, slot=slot, process=process)
-        log.info("run %s started (%s, process %s, slot %d, GPU %s)", run_id, self.backend, process.pid, slot, gpu)
+        log.info(
+            "run %s started (%s, process %s, slot %d, GPU %s)", run_id, self.backend, process.pid, slot, gpu
+        )
 
     def _beat(self) -> None:
         with self.database.transaction() as session:
@@ -176,7 +186,11 @@ class Pool:
             )
         for run_id, status in requeued.items():
             log.warning("run %s lost its worker's heartbeat: now %s", run_id, status)
-        lost = [r for r, c in self.children.items() if r not in held and c.process.is_alive() and not c.stop_sent_at]
+        lost = [
+            r
+            for r, c in self.children.items()
+            if r not in held and c.process.is_alive() and not c.stop_sent_at
+        ]
         if not lost:
             return
         with self.database.transaction() as session:

@@ -27,8 +27,13 @@ from app.db.tables import Run, utcnow
 
 def _check_claim_transaction(session: Session) -> None:
     connection = session.connection()
-    if connection.dialect.name == "sqlite" and connection.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
-        raise RuntimeError("claims on SQLite need an IMMEDIATE transaction: use Database.session(immediate=True)")
+    if (
+        connection.dialect.name == "sqlite"
+        and connection.get_execution_options().get("sqlite_begin") != "IMMEDIATE"
+    ):
+        raise RuntimeError(
+            "claims on SQLite need an IMMEDIATE transaction: use Database.session(immediate=True)"
+        )
 
 
 def _claim_statement(by_study: bool, with_checkpoint: bool):

@@ -98,7 +98,6 @@ class CurveWriter:
             self.stopped_by = "cancelled"
             raise Stop("the run is no longer held by this worker (cancelled or requeued)")
 
-
     def flush_quietly(self) -> None:
         """Write what is buffered on the way out; a failure is logged, not raised (the
         points come again when the run resumes from its checkpoint)."""
@@ -149,8 +148,12 @@ def execute(
 
         spec = RunSpec.from_dict(spec_values)
         every = spec.eval_every_steps
-        writer = CurveWriter(database, run_id, worker_id, settings, checkpoint_every=every, total_steps=spec.steps)
-        result = train(spec, on_point=writer, checkpoint_dir=checkpoint, resume=True, checkpoint_every_steps=every)
+        writer = CurveWriter(
+            database, run_id, worker_id, settings, checkpoint_every=every, total_steps=spec.steps
+        )
+        result = train(
+            spec, on_point=writer, checkpoint_dir=checkpoint, resume=True, checkpoint_every_steps=every
+        )
         writer.flush()
         status = _record_result(database, run_id, worker_id, result)
         if status == "done" and checkpoint:
@@ -202,4 +205,3 @@ def _record_result(database: Database, run_id: int, worker_id: str, result) -> s
     with database.transaction() as session:
         held = queue.finish(session=session, run_id=run_id, worker_id=worker_id, **values)
     return result.status if held else "cancelled"
-

@@ -18,7 +18,9 @@ import pytest
 from tests.integration.server import free_port
 
 CLI = [sys.executable, "-c", "from app.cli import main; main()"]
-CHINCHILLA = Path(__file__).resolve().parents[2] / "app" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
+CHINCHILLA = (
+    Path(__file__).resolve().parents[2] / "app" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
+)
 
 
 def _epoch_rows() -> bytes:
@@ -31,11 +33,25 @@ def _epoch_rows() -> bytes:
 def _serve(env: dict[str, str], db_url: str) -> tuple[subprocess.Popen, httpx.Client]:
     port = free_port()
     server = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", db_url, "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            *CLI,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            db_url,
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {env['TOKEN']}"},
-                          timeout=60)
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {env['TOKEN']}"}, timeout=60
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -62,18 +78,24 @@ def test_a_fit_whose_server_was_killed_is_finished_by_the_next_server(tmp_path):
     db_url = f"sqlite:///{tmp_path}/hyperlaw.db"
     env = {**os.environ, "HYPERLAW_DATABASE_URL": db_url, "HYPERLAW_FIT_INLINE_MAX_BOOTSTRAP": "10"}
     subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
-    created = subprocess.run([*CLI, "token", "create", "--scope", "write"], env=env, capture_output=True, text=True)
+    created = subprocess.run(
+        [*CLI, "token", "create", "--scope", "write"], env=env, capture_output=True, text=True
+    )
     env["TOKEN"] = created.stdout.strip()
 
     first, client = _serve(env, db_url)
     try:
         study = client.post("/v1/studies", json={"name": "chinchilla"}).json()["id"]
         imported = client.post(
-            f"/v1/studies/{study}/import", params={"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"},
-            content=_epoch_rows(), headers={"Content-Type": "text/csv"},
+            f"/v1/studies/{study}/import",
+            params={"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"},
+            content=_epoch_rows(),
+            headers={"Content-Type": "text/csv"},
         )
         assert imported.status_code == 201 and imported.json()["count"] == 240, imported.text
-        accepted = client.post(f"/v1/studies/{study}/fits", json={"law": "chinchilla", "bootstrap": 3000, "seed": 0})
+        accepted = client.post(
+            f"/v1/studies/{study}/fits", json={"law": "chinchilla", "bootstrap": 3000, "seed": 0}
+        )
         assert accepted.status_code == 202, accepted.text
         fit_id = accepted.json()["id"]
         _wait_status(client, fit_id, {"running"}, timeout=30)
@@ -88,7 +110,9 @@ def test_a_fit_whose_server_was_killed_is_finished_by_the_next_server(tmp_path):
     env.update({"HYPERLAW_FIT_RUNNING_TIMEOUT_S": "1", "HYPERLAW_FIT_RECOVERY_INTERVAL_S": "0.5"})
     second, client = _serve(env, db_url)
     try:
-        assert client.get(f"/v1/fits/{fit_id}").json()["status"] == "running"  # left behind by the dead process
+        assert (
+            client.get(f"/v1/fits/{fit_id}").json()["status"] == "running"
+        )  # left behind by the dead process
         fit = _wait_status(client, fit_id, {"done", "failed"}, timeout=240)
         assert fit["status"] == "done", fit["error"]
         # Epoch AI's refit of Hoffmann et al.'s points: alpha 0.3478, beta 0.3658 (SOURCE.md).

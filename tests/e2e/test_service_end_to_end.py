@@ -21,22 +21,44 @@ CLI = [sys.executable, "-c", "from app.cli import main; main()"]
 
 @pytest.mark.slow
 def test_sweep_trains_fits_and_predicts(db_url, tmp_path):
-    env = {**os.environ, "HYPERLAW_DATABASE_URL": db_url, "HYPERLAW_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
-           "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.5", "HYPERLAW_WORKER_POLL_S": "0.2"}
-    created = subprocess.run([*CLI, "token", "create", "--scope", "write"], env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "HYPERLAW_DATABASE_URL": db_url,
+        "HYPERLAW_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+        "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.5",
+        "HYPERLAW_WORKER_POLL_S": "0.2",
+    }
+    created = subprocess.run(
+        [*CLI, "token", "create", "--scope", "write"], env=env, capture_output=True, text=True
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
     assert token.startswith("hl_") and "\n" not in token  # the token alone on stdout
 
     port = free_port()
     server = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--database-url", db_url, "--workers", "2",
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            *CLI,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--database-url",
+            db_url,
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"},
-                              timeout=60)
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -51,8 +73,11 @@ def test_sweep_trains_fits_and_predicts(db_url, tmp_path):
         sweep = {
             "base": TINY_SPEC,
             "grid": {
-                "shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}, {"n_layer": 2, "d_model": 32, "n_head": 2},
-                           {"n_layer": 2, "d_model": 48, "n_head": 2}],
+                "shapes": [
+                    {"n_layer": 1, "d_model": 16, "n_head": 2},
+                    {"n_layer": 2, "d_model": 32, "n_head": 2},
+                    {"n_layer": 2, "d_model": 48, "n_head": 2},
+                ],
                 "tokens": [4096, 8192, 16384],
             },
         }
@@ -84,7 +109,7 @@ def test_sweep_trains_fits_and_predicts(db_url, tmp_path):
         assert prediction.status_code == 200, prediction.text
         loss = prediction.json()["loss"]
         assert loss["lo"] <= loss["value"] <= loss["hi"] and 0 < loss["value"] < 10
-        assert "hyperlaw_runs{status=\"done\"} 9" in client.get("/metrics").text
+        assert 'hyperlaw_runs{status="done"} 9' in client.get("/metrics").text
     finally:
         server.terminate()
         try:

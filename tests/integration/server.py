@@ -26,7 +26,9 @@ class ServerThread:
         self.app = create_app(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -55,7 +57,9 @@ def write_client(server: ServerThread, database, *, timeout: float = 300) -> Ite
     with database.transaction() as session:
         write, _ = tokens.create_token(session=session, scope="write")
         read, _ = tokens.create_token(session=session, scope="read")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=timeout) as client:
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {write}"}, timeout=timeout
+    ) as client:
         client.read_token = read
         yield client
 

@@ -16,7 +16,13 @@ from app.settings import Settings
 from tests.integration.helpers import TINY_SPEC
 from tests.integration.server import ServerThread, write_client
 
-CHINCHILLA = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinchilla_epoch" / "chinchilla_fig4_points.csv"
+CHINCHILLA = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "chinchilla_epoch"
+    / "chinchilla_fig4_points.csv"
+)
 CHINCHILLA_COLUMNS = {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"}
 
 
@@ -58,7 +64,12 @@ def test_writes_need_a_write_token(api, server):
     with httpx.Client(base_url=server.url) as anonymous:
         response = anonymous.post("/v1/studies", json={"name": "x"})
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
-        assert anonymous.post("/v1/studies", json={"name": "x"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert (
+            anonymous.post(
+                "/v1/studies", json={"name": "x"}, headers={"Authorization": "Bearer nope"}
+            ).status_code
+            == 401
+        )
         read = {"Authorization": f"Bearer {api.read_token}"}
         assert anonymous.post("/v1/studies", json={"name": "x"}, headers=read).status_code == 403
         assert anonymous.get("/v1/studies").status_code == 200  # reads are public by default
@@ -66,8 +77,10 @@ def test_writes_need_a_write_token(api, server):
 
 
 def test_private_reads_need_a_read_token(api, db_url):
-    with ServerThread(Settings(database_url=db_url, public_reads=False)) as private, \
-            httpx.Client(base_url=private.url) as client:
+    with (
+        ServerThread(Settings(database_url=db_url, public_reads=False)) as private,
+        httpx.Client(base_url=private.url) as client,
+    ):
         assert client.get("/v1/studies").status_code == 401
         assert client.get("/v1/predict", params={"study": 1, "n_params": 1, "tokens": 1}).status_code == 401
         read = {"Authorization": f"Bearer {api.read_token}"}
@@ -92,7 +105,9 @@ def test_submit_validate_list_get_cancel(api):
     run_id = response.json()["id"]
     bad = api.post(f"/v1/studies/{study}/runs", json={"spec": {**TINY_SPEC, "d_model": 15}})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "d_model"] and "n_head" in bad.json()["detail"][0]["msg"]
+    assert (
+        bad.json()["detail"][0]["loc"] == ["body", "d_model"] and "n_head" in bad.json()["detail"][0]["msg"]
+    )
     run = api.get(f"/v1/runs/{run_id}").json()
     assert run["status"] == "queued" and run["spec"]["d_model"] == 16 and run["n_params"] > 0
     assert api.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
@@ -111,8 +126,13 @@ def test_sweeps_idempotency_cap_and_filters(api):
     too_big = {"base": TINY_SPEC, "grid": {"lr": [1e-3] * 7, "seed": [0, 1, 2]}}
     response = api.post(f"/v1/studies/{study}/sweeps", json=too_big)
     assert response.status_code == 422 and "cap of 20" in response.text
-    isoflop = {"base": TINY_SPEC, "isoflop": {"compute": [5e8, 5e9],
-                                              "shapes": [{"d_model": 16, "n_head": 2}, {"d_model": 32, "n_head": 2}]}}
+    isoflop = {
+        "base": TINY_SPEC,
+        "isoflop": {
+            "compute": [5e8, 5e9],
+            "shapes": [{"d_model": 16, "n_head": 2}, {"d_model": 32, "n_head": 2}],
+        },
+    }
     assert api.post(f"/v1/studies/{study}/sweeps", json=isoflop).json()["count"] == 4
     assert api.post(f"/v1/studies/{study}/sweeps", json={"base": TINY_SPEC}).status_code == 422
     page = api.get("/v1/runs", params={"study": study, "status": "queued", "limit": 3, "offset": 3}).json()
@@ -124,8 +144,13 @@ def test_sweep_axes_around_a_centre(api):
     study = _study(api)
     # LR 3e-3·2^i, i = -2..2; batches 16..256 tokens in sequences of 32: 1, 1, 2, 4, 8 -> 4 distinct.
     # 5 x 5 = 25 before the duplicate is removed: the cap (20) applies to the 20 runs it expands to.
-    grid = {"base": TINY_SPEC, "grid": {"lr_around": {"centre": 3e-3, "k": 2, "factor": 2.0},
-                                        "batch_tokens_around": {"centre": 64, "k": 2, "factor": 2.0}}}
+    grid = {
+        "base": TINY_SPEC,
+        "grid": {
+            "lr_around": {"centre": 3e-3, "k": 2, "factor": 2.0},
+            "batch_tokens_around": {"centre": 64, "k": 2, "factor": 2.0},
+        },
+    }
     response = api.post(f"/v1/studies/{study}/sweeps", json=grid)
     assert response.status_code == 201, response.text
     assert response.json()["count"] == 20
@@ -142,19 +167,33 @@ def test_sweep_axes_around_a_centre(api):
     assert api.get("/v1/runs", params={"study": study}).json()["total"] == 20
 
 
-SMALL_PLAN = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "isoflop_budgets": 3, "shapes_per_budget": 3,
-              "hparam_scales": 3, "lr_k": 1, "batch_k": 0}
+SMALL_PLAN = {
+    "budget_flops": 1e15,
+    "n_params": 1e8,
+    "tokens": 2e9,
+    "isoflop_budgets": 3,
+    "shapes_per_budget": 3,
+    "hparam_scales": 3,
+    "lr_k": 1,
+    "batch_k": 0,
+}
 
 
 def test_plan_submits_its_runs_once_and_never_past_the_cap(api):
-    study = api.post("/v1/studies", json={"name": "p", "defaults": {"seq_len": 32, "data": "synthetic:markov"}})
+    study = api.post(
+        "/v1/studies", json={"name": "p", "defaults": {"seq_len": 32, "data": "synthetic:markov"}}
+    )
     study = study.json()["id"]
     dry = api.post(f"/v1/studies/{study}/plan", json=SMALL_PLAN)
     assert dry.status_code == 200 and dry.json()["ids"] is None
     assert dry.json()["total"]["runs"] == 18 and dry.json()["total"]["flops"] <= 1e15
     assert api.get("/v1/runs", params={"study": study}).json()["total"] == 0
-    first = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"})
-    again = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"})
+    first = api.post(
+        f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"}
+    )
+    again = api.post(
+        f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}, headers={"Idempotency-Key": "p1"}
+    )
     assert (first.status_code, again.status_code) == (201, 200), first.text
     assert first.json()["created"] is True and again.json()["created"] is False
     ids = first.json()["ids"]
@@ -167,8 +206,10 @@ def test_plan_submits_its_runs_once_and_never_past_the_cap(api):
         assert queued[run_id]["spec"] == run["spec"]
         assert queued[run_id]["flops"] == pytest.approx(run["flops"])
     assert sum(queued[i]["flops"] for i in ids) == pytest.approx(first.json()["total"]["flops"])
-    too_many = api.post(f"/v1/studies/{study}/plan", json={"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9,
-                                                           "submit": True})
+    too_many = api.post(
+        f"/v1/studies/{study}/plan",
+        json={"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "submit": True},
+    )
     assert too_many.status_code == 422 and "the sweep has 65 runs, more than the cap of 20" in too_many.text
     assert api.get("/v1/runs", params={"study": study}).json()["total"] == 18
     small = api.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "budget_flops": 1e9, "submit": True})
@@ -178,7 +219,10 @@ def test_plan_submits_its_runs_once_and_never_past_the_cap(api):
     assert api.post("/v1/studies/424242/plan", json=SMALL_PLAN).status_code == 404
     with httpx.Client(base_url=str(api.base_url)) as anonymous:  # planning reads; submitting writes
         assert anonymous.post(f"/v1/studies/{study}/plan", json=SMALL_PLAN).status_code == 200
-        assert anonymous.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}).status_code == 401
+        assert (
+            anonymous.post(f"/v1/studies/{study}/plan", json={**SMALL_PLAN, "submit": True}).status_code
+            == 401
+        )
     assert api.get("/v1/runs", params={"study": study}).json()["total"] == 18
 
 
@@ -186,9 +230,22 @@ def test_curve_as_json_and_csv(api, database):
     study = _study(api)
     run_id = api.post(f"/v1/studies/{study}/runs", json={"spec": TINY_SPEC}).json()["id"]
     with database.transaction() as session:
-        curves.write_points(session=session, run_id=run_id, points=[
-            {"step": s, "tokens": 256.0 * s, "train_loss": 4.0 - 0.1 * s, "eval_loss": None, "lr": 1e-3,
-             "noise_scale": None, "wall_time": 0.1 * s} for s in range(1, 6)])
+        curves.write_points(
+            session=session,
+            run_id=run_id,
+            points=[
+                {
+                    "step": s,
+                    "tokens": 256.0 * s,
+                    "train_loss": 4.0 - 0.1 * s,
+                    "eval_loss": None,
+                    "lr": 1e-3,
+                    "noise_scale": None,
+                    "wall_time": 0.1 * s,
+                }
+                for s in range(1, 6)
+            ],
+        )
     points = api.get(f"/v1/runs/{run_id}/curve").json()["points"]
     assert [p["step"] for p in points] == [1, 2, 3, 4, 5]
     response = api.get(f"/v1/runs/{run_id}/curve", headers={"Accept": "text/csv"})
@@ -208,7 +265,9 @@ def test_import_csv_multipart_and_json(api):
         files={"file": ("runs.csv", b"N,C,L\n1e6,6e12,3.5\n2e6,2.4e13,3.2\n", "text/csv")},
     )
     assert upload.status_code == 201 and upload.json()["count"] == 2
-    as_json = api.post(f"/v1/studies/{study}/import", json={"runs": [{"N": 1e6, "D": 2e7, "loss": 3.9, "lr": 1e-3}]})
+    as_json = api.post(
+        f"/v1/studies/{study}/import", json={"runs": [{"N": 1e6, "D": 2e7, "loss": 3.9, "lr": 1e-3}]}
+    )
     assert as_json.status_code == 201
     run = api.get(f"/v1/runs/{upload.json()['ids'][0]}").json()
     assert run["tokens"] == pytest.approx(1e6) and run["status"] == "done"
@@ -224,14 +283,21 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
     [
         ("porian2024_isoflop/isoflop_points.csv", {}, 1745),
         ("steplaw/dense_lr_bs_loss.csv", {"lr_col": "lr", "batch_col": "bs"}, 1911),
-        ("gadre2024_overtraining/runs_losses.csv", {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss_c4_val"},
-         104),
+        (
+            "gadre2024_overtraining/runs_losses.csv",
+            {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss_c4_val"},
+            104,
+        ),
     ],
 )
 def test_the_shared_published_tables_import_as_is(api, path, params, rows):
     study = _study(api)
-    response = api.post(f"/v1/studies/{study}/import", params=params, content=(SHARED / path).read_bytes(),
-                        headers={"Content-Type": "text/csv"})
+    response = api.post(
+        f"/v1/studies/{study}/import",
+        params=params,
+        content=(SHARED / path).read_bytes(),
+        headers={"Content-Type": "text/csv"},
+    )
     assert response.status_code == 201, response.text
     assert response.json()["count"] == rows
 
@@ -250,7 +316,9 @@ def test_fit_and_predict(api):
     prediction = api.get("/v1/predict", params={"study": study, "n_params": 7e10, "tokens": 1.4e12}).json()
     loss = prediction["loss"]
     assert loss["lo"] <= loss["value"] <= loss["hi"] and 1.7 < loss["value"] < 2.3
-    assert prediction["fit_id"] == fit["id"] and prediction["compute"]["value"] == pytest.approx(6 * 7e10 * 1.4e12)
+    assert prediction["fit_id"] == fit["id"] and prediction["compute"]["value"] == pytest.approx(
+        6 * 7e10 * 1.4e12
+    )
     by_name = api.get("/v1/predict", params={"study": "s", "n_params": 7e10, "tokens": 1.4e12}).json()
     assert by_name["loss"] == loss
     assert api.get("/v1/predict", params={"study": "nope", "n_params": 1, "tokens": 1}).status_code == 404
@@ -272,7 +340,10 @@ def test_large_bootstrap_runs_in_the_background(api):
 
 def test_fit_with_too_few_runs_says_how_many_more(api):
     study = _study(api)
-    api.post(f"/v1/studies/{study}/import", json=[{"N": 1e6 * (i + 1), "D": 1e8, "loss": 3.0 - 0.1 * i} for i in range(4)])
+    api.post(
+        f"/v1/studies/{study}/import",
+        json=[{"N": 1e6 * (i + 1), "D": 1e8, "loss": 3.0 - 0.1 * i} for i in range(4)],
+    )
     response = api.post(f"/v1/studies/{study}/fits", json={"law": "chinchilla", "bootstrap": 0})
     assert response.status_code == 422 and "2 more needed" in response.text
     assert api.post(f"/v1/studies/{study}/fits", json={"law": "quadratic"}).status_code == 422
@@ -289,11 +360,23 @@ def test_health_and_metrics(api):
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite:////nonexistent-dir/hyperlaw.db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"]
+    "url",
+    [
+        "sqlite:////nonexistent-dir/hyperlaw.db",
+        "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
+    ],
 )
 def test_database_down_gives_503(url):
-    with ServerThread(Settings(database_url=url)) as down, httpx.Client(base_url=down.url, timeout=30) as client:
+    with (
+        ServerThread(Settings(database_url=url)) as down,
+        httpx.Client(base_url=down.url, timeout=30) as client,
+    ):
         assert client.get("/healthz").status_code == 503
         response = client.get("/v1/studies")
         assert response.status_code == 503 and "nothing was written" in response.text
-        assert client.post("/v1/studies", json={"name": "x"}, headers={"Authorization": "Bearer hl_a_b"}).status_code == 503
+        assert (
+            client.post(
+                "/v1/studies", json={"name": "x"}, headers={"Authorization": "Bearer hl_a_b"}
+            ).status_code
+            == 503
+        )

@@ -11,8 +11,15 @@ from tests.integration.helpers import make_study, queue_runs
 
 def _points(steps, loss=3.0):
     return [
-        {"step": s, "tokens": 256.0 * s, "train_loss": loss - s * 1e-3, "eval_loss": None, "lr": 1e-3,
-         "noise_scale": None, "wall_time": 0.01 * s}
+        {
+            "step": s,
+            "tokens": 256.0 * s,
+            "train_loss": loss - s * 1e-3,
+            "eval_loss": None,
+            "lr": 1e-3,
+            "noise_scale": None,
+            "wall_time": 0.01 * s,
+        }
         for s in steps
     ]
 

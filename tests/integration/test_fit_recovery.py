@@ -20,7 +20,10 @@ def _study_with_runs(database) -> int:
     loss = 1.7 + 400 / n**0.34 + 1000 / d**0.28
     with database.transaction() as session:
         study = studies.create_study(session=session, name="recovery")
-        rows = [{"n_params": a, "tokens": b, "loss": c} for a, b, c in zip(n.ravel(), d.ravel(), loss.ravel(), strict=True)]
+        rows = [
+            {"n_params": a, "tokens": b, "loss": c}
+            for a, b, c in zip(n.ravel(), d.ravel(), loss.ravel(), strict=True)
+        ]
         runs.import_runs(session=session, study=study, rows=rows)
         return study.id
 
@@ -57,8 +60,9 @@ def test_a_fit_never_started_is_computed_and_a_fresh_one_is_left_alone(database)
 
 def test_a_fit_whose_process_died_while_running_is_recomputed(database):
     study = _study_with_runs(database)
-    dead, alive = _fit(database, study, age_s=3600, status="running", attempts=1), _fit(
-        database, study, age_s=10, status="running", attempts=1
+    dead, alive = (
+        _fit(database, study, age_s=3600, status="running", attempts=1),
+        _fit(database, study, age_s=10, status="running", attempts=1),
     )
     assert _run_stale(database) == {dead: "done"}
     recomputed = _get(database, dead)

@@ -70,8 +70,11 @@ def test_the_three_approaches_side_by_side(api, database):
         for n_params in np.logspace(7, 9.5, 12):
             seen = np.logspace(np.log10(n_params), np.log10(n_params * 300), 40)
             [run] = runs.import_runs(
-                session=session, study=owner,
-                rows=[{"n_params": n_params, "tokens": seen[-1], "loss": float(chinchilla(n_params, seen[-1]))}],
+                session=session,
+                study=owner,
+                rows=[
+                    {"n_params": n_params, "tokens": seen[-1], "loss": float(chinchilla(n_params, seen[-1]))}
+                ],
             )
             curves.write_points(session=session, run_id=run.id, points=[
                 {"step": i + 1, "tokens": float(t), "train_loss": float(chinchilla(n_params, t)), "eval_loss": None,
@@ -88,7 +91,11 @@ def test_the_three_approaches_side_by_side(api, database):
     assert response.status_code == 200, response.text
     answer = PredictPublic.model_validate(response.json()).model_dump()
     approaches = answer["compute_optimal_approaches"]
-    assert [approaches[f"approach_{i}"]["fit_id"] for i in (1, 2, 3)] == [envelope["id"], isoflop["id"], loss["id"]]
+    assert [approaches[f"approach_{i}"]["fit_id"] for i in (1, 2, 3)] == [
+        envelope["id"],
+        isoflop["id"],
+        loss["id"],
+    ]
     truth = G * (compute / 6) ** A_TRUE
     for i in (1, 2, 3):
         n_opt = approaches[f"approach_{i}"]["n_params"]

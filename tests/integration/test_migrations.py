@@ -59,8 +59,12 @@ def test_cli_db_upgrade_and_current(tmp_path):
 
     url = f"sqlite:///{tmp_path}/cli.db"
     cli = [sys.executable, "-c", "from app.cli import main; main()", "db"]
-    upgraded = subprocess.run([*cli, "upgrade", "--database-url", url], capture_output=True, text=True, timeout=120)
+    upgraded = subprocess.run(
+        [*cli, "upgrade", "--database-url", url], capture_output=True, text=True, timeout=120
+    )
     assert upgraded.returncode == 0, upgraded.stderr
     assert _tables(url) == TABLES
-    shown = subprocess.run([*cli, "current", "--database-url", url], capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [*cli, "current", "--database-url", url], capture_output=True, text=True, timeout=120
+    )
     assert shown.stdout.strip() == current(url) != "base"

@@ -50,7 +50,9 @@ def test_idempotency_key_creates_runs_once(database):
     study_id = make_study(database)
     with database.transaction() as session:
         study = studies.get_study(session=session, study_id=study_id)
-        first, created = runs.submit_runs(session=session, study=study, specs=[TINY_SPEC] * 3, idempotency_key="k")
+        first, created = runs.submit_runs(
+            session=session, study=study, specs=[TINY_SPEC] * 3, idempotency_key="k"
+        )
         again, created_again = runs.submit_runs(
             session=session, study=study, specs=[TINY_SPEC] * 3, idempotency_key="k"
         )
@@ -84,10 +86,14 @@ def test_import_derives_the_missing_quantity_and_rejects_bad_rows(database):
     study_id = make_study(database, kind="imported")
     with database.transaction() as session:
         study = studies.get_study(session=session, study_id=study_id)
-        [run] = runs.import_runs(session=session, study=study, rows=[{"n_params": 1e6, "flops": 6e12, "loss": 3.1}])
+        [run] = runs.import_runs(
+            session=session, study=study, rows=[{"n_params": 1e6, "flops": 6e12, "loss": 3.1}]
+        )
         assert run.tokens == pytest.approx(1e6) and run.status == "done"
         with pytest.raises(InvalidInput, match="row 2: give two of"):
-            runs.import_runs(session=session, study=study, rows=[{"n_params": 1, "tokens": 1, "loss": 3}, {"loss": 3}])
+            runs.import_runs(
+                session=session, study=study, rows=[{"n_params": 1, "tokens": 1, "loss": 3}, {"loss": 3}]
+            )
 
 
 def test_tokens_are_hashed_scoped_and_revocable(database):

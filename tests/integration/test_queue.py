@@ -81,7 +81,9 @@ def test_stale_run_is_requeued_with_its_checkpoint_and_resumes(database, tmp_pat
     assert _claim(database, "dead", checkpoint_root=tmp_path) == run_id
     later = utcnow() + timedelta(seconds=61)
     with database.transaction() as session:
-        assert queue.requeue_stale(session=session, timeout_s=60, max_attempts=3, now=later) == {run_id: "queued"}
+        assert queue.requeue_stale(session=session, timeout_s=60, max_attempts=3, now=later) == {
+            run_id: "queued"
+        }
     assert _claim(database, "alive", checkpoint_root=tmp_path / "elsewhere") == run_id
     with database.transaction() as session:
         run = runs.get_run(session=session, run_id=run_id)
@@ -101,7 +103,9 @@ def test_attempts_are_capped_then_failed_with_the_error(database):
         assert _claim(database, f"w{attempt}") == run_id
         with database.transaction() as session:
             statuses.append(
-                queue.fail(session=session, run_id=run_id, worker_id=f"w{attempt}", error="boom", max_attempts=3)
+                queue.fail(
+                    session=session, run_id=run_id, worker_id=f"w{attempt}", error="boom", max_attempts=3
+                )
             )
     assert statuses == ["queued", "queued", "failed"]
     assert _claim(database, "w") is None

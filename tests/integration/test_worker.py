@@ -57,11 +57,18 @@ def test_pool_trains_runs_to_complete_curves(database, tmp_path):
 def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
     settings = worker_settings(database, tmp_path)
-    env = {**os.environ, "HYPERLAW_DATABASE_URL": database.url, "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
-           "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3", "HYPERLAW_WORKER_POLL_S": "0.2"}
+    env = {
+        **os.environ,
+        "HYPERLAW_DATABASE_URL": database.url,
+        "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
+        "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3",
+        "HYPERLAW_WORKER_POLL_S": "0.2",
+    }
     worker = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "worker", "--concurrency", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         _wait(lambda: len(_points(database, run_id)) >= 60, what="the run to train 60 steps")
@@ -88,12 +95,20 @@ def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
 def test_a_dead_workers_run_is_requeued_and_resumes_from_its_checkpoint(database, tmp_path):
     [run_id] = queue_runs(database, make_study(database), 1, **LONG)
     settings = worker_settings(database, tmp_path)
-    env = {**os.environ, "HYPERLAW_DATABASE_URL": database.url, "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
-           "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3", "HYPERLAW_WORKER_POLL_S": "0.2"}
+    env = {
+        **os.environ,
+        "HYPERLAW_DATABASE_URL": database.url,
+        "HYPERLAW_CHECKPOINT_DIR": str(settings.checkpoint_dir),
+        "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3",
+        "HYPERLAW_WORKER_POLL_S": "0.2",
+    }
     # Its own process group, so the whole worker (pool and run processes) can die at once.
     worker = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "worker", "--worker-id", "doomed"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait(lambda: len(_points(database, run_id)) >= 60, what="the run to train 60 steps")

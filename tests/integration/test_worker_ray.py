@@ -52,7 +52,9 @@ def _run(database, run_id):
 def test_ray_tasks_train_runs_to_complete_curves(ray_cluster, sqlite_database, tmp_path):
     database = sqlite_database
     ids = queue_runs(database, make_study(database), 2)
-    Pool(worker_settings(database, tmp_path, heartbeat_timeout_s=60), concurrency=2, backend="ray").run(exit_when_idle=True)
+    Pool(worker_settings(database, tmp_path, heartbeat_timeout_s=60), concurrency=2, backend="ray").run(
+        exit_when_idle=True
+    )
     for run_id in ids:
         run = _run(database, run_id)
         assert run.status == "done", run.error

@@ -19,7 +19,12 @@ router = APIRouter(prefix="/v1", tags=["fits"])
     status_code=201,
     response_model=Created,
     dependencies=[WriteAccess],
-    responses={202: {"model": Created, "description": "Accepted: the fit runs in the background; poll GET /v1/fits/{id}."}},
+    responses={
+        202: {
+            "model": Created,
+            "description": "Accepted: the fit runs in the background; poll GET /v1/fits/{id}.",
+        }
+    },
 )
 def create_fit(
     study_id: int,
@@ -34,8 +39,14 @@ def create_fit(
     with database.transaction() as session:
         studies.get_study(session=session, study_id=study_id)
         fit_id = fits.create_fit(
-            session=session, study_id=study_id, law=body.law, bootstrap=body.bootstrap, seed=body.seed,
-            run_ids=body.run_ids, form=body.form, window=body.window,
+            session=session,
+            study_id=study_id,
+            law=body.law,
+            bootstrap=body.bootstrap,
+            seed=body.seed,
+            run_ids=body.run_ids,
+            form=body.form,
+            window=body.window,
         ).id
     metrics, predictor = request.app.state.metrics, request.app.state.predictor
 

@@ -32,7 +32,13 @@ def healthz(request: Request):
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {"example": "hyperlaw_queue_depth 3\nhyperlaw_runs{status=\"done\"} 12\n"}}}},
+    responses={
+        200: {
+            "content": {
+                "text/plain": {"example": 'hyperlaw_queue_depth 3\nhyperlaw_runs{status="done"} 12\n'}
+            }
+        }
+    },
 )
 def metrics(request: Request) -> str:
     """Queue depth, runs by status, fit and request timings, in the Prometheus text format."""

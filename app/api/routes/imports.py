@@ -53,7 +53,9 @@ def _rows_from_json(payload: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _rows_from_csv(text: str, columns: Columns, lr_col: str | None, batch_col: str | None) -> list[dict[str, Any]]:
+def _rows_from_csv(
+    text: str, columns: Columns, lr_col: str | None, batch_col: str | None
+) -> list[dict[str, Any]]:
     table = read_runs(text, columns, source="the CSV")
     wanted = [c for c in (lr_col, batch_col) if c]
     extra = read_columns(text, wanted, source="the CSV") if wanted else {}
@@ -115,8 +117,12 @@ ImportRows = Annotated[list[dict[str, Any]], Depends(import_rows)]
             "content": {
                 "text/csv": {"example": "N,D,loss\n70000000,1400000000,3.1\n"},
                 "application/json": {"example": {"runs": [{"N": 7e7, "D": 1.4e9, "loss": 3.1}]}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
-                                                                                             "format": "binary"}}}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
             }
         }
     },

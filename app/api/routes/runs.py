@@ -32,7 +32,11 @@ router = APIRouter(prefix="/v1", tags=["runs"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="Repeat a submission safely: same key, same runs."),
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Repeat a submission safely: same key, same runs.",
+    ),
 ]
 
 
@@ -42,9 +46,15 @@ def _submitted(created_runs, created: bool, response: Response) -> Submitted:
     return Submitted(id=ids[0], ids=ids, count=len(ids), created=created)
 
 
-@router.post("/studies/{study_id}/runs", status_code=201, response_model=Submitted, dependencies=[WriteAccess])
+@router.post(
+    "/studies/{study_id}/runs", status_code=201, response_model=Submitted, dependencies=[WriteAccess]
+)
 def submit_run(
-    study_id: int, body: RunCreate, session: SessionDep, response: Response, idempotency_key: IdempotencyKey = None
+    study_id: int,
+    body: RunCreate,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Submitted:
     """Queue one run."""
     study = studies.get_study(session=session, study_id=study_id)
@@ -54,7 +64,9 @@ def submit_run(
     return _submitted(created_runs, created, response)
 
 
-@router.post("/studies/{study_id}/sweeps", status_code=201, response_model=Submitted, dependencies=[WriteAccess])
+@router.post(
+    "/studies/{study_id}/sweeps", status_code=201, response_model=Submitted, dependencies=[WriteAccess]
+)
 def submit_sweep(
     study_id: int,
     body: SweepCreate,
@@ -93,7 +105,13 @@ def _grid_axes(grid: Grid, *, seq_len: int) -> dict[str, list]:
     if grid.batch_tokens_around is not None:
         around = grid.batch_tokens_around
         batch_tokens = runs.batches_around(around.centre, around.k, around.factor, seq_len=seq_len)
-    return {"shapes": grid.shapes, "tokens": grid.tokens, "lr": lr, "batch_tokens": batch_tokens, "seed": grid.seed}
+    return {
+        "shapes": grid.shapes,
+        "tokens": grid.tokens,
+        "lr": lr,
+        "batch_tokens": batch_tokens,
+        "seed": grid.seed,
+    }
 
 
 @router.get("/runs", response_model=RunList, dependencies=[ReadAccess])
@@ -118,7 +136,13 @@ def get_run(run_id: int, session: SessionDep) -> RunPublic:
     "/runs/{run_id}/curve",
     response_model=Curve,
     dependencies=[ReadAccess],
-    responses={200: {"content": {"text/csv": {"example": "step,tokens,train_loss,eval_loss,lr,noise_scale,wall_time\n"}}}},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"example": "step,tokens,train_loss,eval_loss,lr,noise_scale,wall_time\n"}
+            }
+        }
+    },
 )
 def get_curve(
     run_id: int,
@@ -137,8 +161,11 @@ def get_curve(
         for p in points:
             writer.writerow(["" if getattr(p, c) is None else getattr(p, c) for c in curves.COLUMNS])
         return PlainTextResponse(out.getvalue(), media_type="text/csv")
-    return Curve(run_id=run.id, status=run.status, points=[CurvePointPublic.model_validate(p, from_attributes=True)
-                                                           for p in points])
+    return Curve(
+        run_id=run.id,
+        status=run.status,
+        points=[CurvePointPublic.model_validate(p, from_attributes=True) for p in points],
+    )
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunPublic, dependencies=[WriteAccess])

@@ -23,7 +23,9 @@ def list_studies(
     session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
 ) -> StudyList:
     rows, total = studies.list_studies(session=session, limit=limit, offset=offset)
-    return StudyList(items=[StudyPublic.model_validate(s) for s in rows], total=total, limit=limit, offset=offset)
+    return StudyList(
+        items=[StudyPublic.model_validate(s) for s in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/{study_id}", response_model=StudyPublic, dependencies=[ReadAccess])

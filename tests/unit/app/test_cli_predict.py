@@ -24,6 +24,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
     down = runner.invoke(cli, [*base, "--n-params", "1e9", "--url", "http://127.0.0.1:9"])
     assert down.exit_code == 2 and down.output.startswith("error: cannot reach http://127.0.0.1:9")
     assert len(down.output.strip().splitlines()) == 1
-    unreachable = runner.invoke(cli, [*base, "--n-params", "1e9", "--database-url", "sqlite:////nonexistent/h.db"])
+    unreachable = runner.invoke(
+        cli, [*base, "--n-params", "1e9", "--database-url", "sqlite:////nonexistent/h.db"]
+    )
     assert unreachable.exit_code == 2
-    assert unreachable.output.strip() == "error: cannot read the database sqlite:////nonexistent/h.db: unable to open database file"
+    assert (
+        unreachable.output.strip()
+        == "error: cannot read the database sqlite:////nonexistent/h.db: unable to open database file"
+    )

@@ -17,7 +17,11 @@ def _has_example(node, schemas) -> bool:
         return True
     if "$ref" in node:
         return "examples" in schemas.get(node["$ref"].rsplit("/", 1)[-1], {})
-    return any(_has_example(node[key], schemas) for key in ("content", "schema", "items", "anyOf", *MEDIA) if key in node)
+    return any(
+        _has_example(node[key], schemas)
+        for key in ("content", "schema", "items", "anyOf", *MEDIA)
+        if key in node
+    )
 
 
 def test_every_route_has_an_example():
@@ -27,7 +31,9 @@ def test_every_route_has_an_example():
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             body = _has_example(operation.get("requestBody", {}), schemas)
-            success = any(_has_example(r, schemas) for code, r in operation["responses"].items() if code[0] == "2")
+            success = any(
+                _has_example(r, schemas) for code, r in operation["responses"].items() if code[0] == "2"
+            )
             if not (body or success):
                 missing.append(f"{method.upper()} {path}")
     assert not missing, f"routes without an example: {missing}"

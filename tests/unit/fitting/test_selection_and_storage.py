@@ -101,7 +101,9 @@ def test_one_budget_allocation_gives_the_numbers_of_the_general_path(law):
                 ours, theirs = getattr(one, name), getattr(general, name)
                 assert isinstance(ours.value, float)
                 np.testing.assert_allclose(
-                    [ours.value, ours.lo, ours.hi], [np.ravel(theirs.value)[0], np.ravel(theirs.lo)[0],
-                                                     np.ravel(theirs.hi)[0]], rtol=1e-12, err_msg=name
+                    [ours.value, ours.lo, ours.hi],
+                    [np.ravel(theirs.value)[0], np.ravel(theirs.lo)[0], np.ravel(theirs.hi)[0]],
+                    rtol=1e-12,
+                    err_msg=name,
                 )
             assert one.warnings == general.warnings

@@ -80,8 +80,15 @@ def test_shape_for_params_follows_the_aspect_ratio(target):
     neighbours = []
     for n_layer in (shape.n_layer - 1, shape.n_layer + 1):
         if n_layer >= 1:
-            s = RunSpec(n_layer=n_layer, d_model=64 * n_layer, n_head=n_layer, tokens=4096, batch_tokens=4096,
-                        seq_len=256, lr=1e-3)
+            s = RunSpec(
+                n_layer=n_layer,
+                d_model=64 * n_layer,
+                n_head=n_layer,
+                tokens=4096,
+                batch_tokens=4096,
+                seq_len=256,
+                lr=1e-3,
+            )
             neighbours.append(count_params(s).non_embedding)
     assert all(abs(math.log(n / target)) <= abs(math.log(m / target)) for m in neighbours)
 

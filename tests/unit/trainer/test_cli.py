@@ -13,8 +13,17 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 
-TINY = {"--n-layer": "1", "--d-model": "32", "--n-head": "2", "--seq-len": "32", "--lr": "1e-2",
-        "--data": "synthetic:markov-16-3", "--device": "cpu", "--tokens": "2e4", "--batch-tokens": "512"}
+TINY = {
+    "--n-layer": "1",
+    "--d-model": "32",
+    "--n-head": "2",
+    "--seq-len": "32",
+    "--lr": "1e-2",
+    "--data": "synthetic:markov-16-3",
+    "--device": "cpu",
+    "--tokens": "2e4",
+    "--batch-tokens": "512",
+}
 
 
 def args(**changes: str | None) -> list[str]:
@@ -60,9 +69,27 @@ def test_tiny_run_writes_curve_and_json(tmp_path):
 
 
 def test_params_picks_the_shape(tmp_path):
-    result = CliRunner().invoke(cli, ["train", "--params", "5e4", "--seq-len", "32", "--tokens", "1024",
-                                      "--batch-tokens", "512", "--lr", "1e-3", "--data", "synthetic:markov",
-                                      "--device", "cpu", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--params",
+            "5e4",
+            "--seq-len",
+            "32",
+            "--tokens",
+            "1024",
+            "--batch-tokens",
+            "512",
+            "--lr",
+            "1e-3",
+            "--data",
+            "synthetic:markov",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     spec = json.loads(result.stdout)["spec"]
     assert (spec["n_layer"], spec["d_model"], spec["n_head"]) == (1, 64, 1)

@@ -56,8 +56,9 @@ def test_pystdlib_holds_out_a_fixed_share():
 def test_text_source(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("hello world, " * 400)
-    spec = RunSpec(n_layer=1, d_model=32, n_head=2, seq_len=16, tokens=64, batch_tokens=32, lr=1e-3,
-                   data=f"text:{path}")
+    spec = RunSpec(
+        n_layer=1, d_model=32, n_head=2, seq_len=16, tokens=64, batch_tokens=32, lr=1e-3, data=f"text:{path}"
+    )
     source = source_for(spec)
     assert len(source.held_out) == int(np.ceil(5200 / 20))
     assert bytes(source.train[:5]) == b"hello"
@@ -72,8 +73,17 @@ def test_tokens_source(tmp_path):
     tokens.tofile(tmp_path / "data.bin")
     np.save(tmp_path / "data.npy", tokens.astype(np.uint32))
     for name in ("data.bin", "data.npy"):
-        spec = RunSpec(n_layer=1, d_model=32, n_head=2, seq_len=16, tokens=64, batch_tokens=32, lr=1e-3,
-                       data=f"tokens:{tmp_path / name}", vocab_size=1000)
+        spec = RunSpec(
+            n_layer=1,
+            d_model=32,
+            n_head=2,
+            seq_len=16,
+            tokens=64,
+            batch_tokens=32,
+            lr=1e-3,
+            data=f"tokens:{tmp_path / name}",
+            vocab_size=1000,
+        )
         source = source_for(spec)
         batch = source.train_batch(0, 0, 2, 16)
         assert np.array_equal(batch.y, (batch.x + 1) % 1000)

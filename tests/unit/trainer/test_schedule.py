@@ -10,8 +10,16 @@ import pytest
 from trainer import RunSpec
 from trainer.schedule import lr_at
 
-BASE = dict(n_layer=1, d_model=32, n_head=2, seq_len=16, batch_tokens=160, tokens=160 * 100, lr=1.0,
-            warmup_tokens=160 * 10)
+BASE = dict(
+    n_layer=1,
+    d_model=32,
+    n_head=2,
+    seq_len=16,
+    batch_tokens=160,
+    tokens=160 * 100,
+    lr=1.0,
+    warmup_tokens=160 * 10,
+)
 
 
 def test_warmup_is_linear():

@@ -33,8 +33,9 @@ def test_eval_loss_approaches_the_entropy_floor_from_above():
 
 
 def test_scaling_is_visible_on_pystdlib():
-    common = dict(data="pystdlib", seq_len=64, batch_tokens=64 * 32, tokens=64 * 32 * 60, lr=3e-3,
-                  eval_tokens=64 * 128)
+    common = dict(
+        data="pystdlib", seq_len=64, batch_tokens=64 * 32, tokens=64 * 32 * 60, lr=3e-3, eval_tokens=64 * 128
+    )
     small = tiny_spec(n_layer=1, d_model=32, n_head=2, **common)
     large = tiny_spec(n_layer=1, d_model=64, n_head=2, **common)
     assert count_params(large).non_embedding / count_params(small).non_embedding == pytest.approx(4, rel=0.01)
