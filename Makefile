@@ -19,8 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+LINT_PATHS := app fitting trainer tests bench migrations
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app fitting trainer tests bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports
 
 clean:
