@@ -2,7 +2,7 @@
 
 Both apps are served by uvicorn in their own subprocess with the same settings and hit by
 the same keep-alive httpx client, alternating rounds; the ratio is of the best rounds.
-The study holds the published Chinchilla points (../shared/data) with a 200-replicate
+The study holds the published Chinchilla points (the package's copy) with a 200-replicate
 chinchilla fit, so each prediction evaluates the law, and the compute-optimal N and D for the
 query's compute, over 200 bootstrap draws from the cached fit; each of the 2000 requests asks a
 different (N, D), so no answer can come from a cache of earlier ones (the LR, batch-size and
@@ -18,20 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 
 ROUNDS = 6
 REQUESTS = 2000
-DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "chinchilla_epoch"
-    / "chinchilla_fig4_points.csv"
-)
 
 
 def make_ours():
@@ -65,10 +57,11 @@ def _prepare(url: str) -> int:
     from app import fits, runs, studies
     from app.db import Database, upgrade
     from app.tabular import Columns, read_runs
+    from bench._data import chinchilla_csv
 
     upgrade(url)
     database = Database(url)
-    table = read_runs(DATA.read_text(), Columns(n_col="N_params", d_col="D_tokens", loss_col="loss"))
+    table = read_runs(chinchilla_csv(), Columns(n_col="N_params", d_col="D_tokens", loss_col="loss"))
     rows = [
         {"n_params": n, "tokens": d, "loss": loss}
         for n, d, loss in zip(table["N"], table["D"], table["loss"], strict=True)

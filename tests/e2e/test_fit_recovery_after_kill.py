@@ -74,6 +74,7 @@ def _wait_status(client: httpx.Client, fit_id: int, wanted: set[str], timeout: f
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_a_fit_whose_server_was_killed_is_finished_by_the_next_server(tmp_path):
     db_url = f"sqlite:///{tmp_path}/hyperlaw.db"
     env = {**os.environ, "HYPERLAW_DATABASE_URL": db_url, "HYPERLAW_FIT_INLINE_MAX_BOOTSTRAP": "10"}

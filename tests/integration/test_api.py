@@ -6,23 +6,16 @@ predictions with intervals, health, metrics, and 503 when the database is down."
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app import curves
 from app.settings import Settings
+from tests.conftest import CHINCHILLA_CSV as CHINCHILLA
 from tests.integration.helpers import TINY_SPEC
 from tests.integration.server import ServerThread, write_client
 
-CHINCHILLA = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "chinchilla_epoch"
-    / "chinchilla_fig4_points.csv"
-)
 CHINCHILLA_COLUMNS = {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"}
 
 
@@ -254,6 +247,7 @@ def test_curve_as_json_and_csv(api, database):
     assert lines[0] == "step,tokens,train_loss,eval_loss,lr,noise_scale,wall_time" and len(lines) == 6
 
 
+@pytest.mark.data
 def test_import_csv_multipart_and_json(api):
     study = _study(api)
     response = _import_chinchilla(api, study)
@@ -275,9 +269,7 @@ def test_import_csv_multipart_and_json(api):
     assert bad.status_code == 422 and "'loss'" in bad.text
 
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
+@pytest.mark.data
 @pytest.mark.parametrize(
     "path, params, rows",
     [
@@ -290,18 +282,19 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
         ),
     ],
 )
-def test_the_shared_published_tables_import_as_is(api, path, params, rows):
+def test_the_shared_published_tables_import_as_is(api, shared_data, path, params, rows):
     study = _study(api)
     response = api.post(
         f"/v1/studies/{study}/import",
         params=params,
-        content=(SHARED / path).read_bytes(),
+        content=(shared_data / path).read_bytes(),
         headers={"Content-Type": "text/csv"},
     )
     assert response.status_code == 201, response.text
     assert response.json()["count"] == rows
 
 
+@pytest.mark.data
 def test_fit_and_predict(api):
     study = _study(api)
     assert api.get("/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10}).status_code == 422
@@ -325,6 +318,7 @@ def test_fit_and_predict(api):
     assert api.get("/v1/predict", params={"study": study, "n_params": 0, "tokens": 1}).status_code == 422
 
 
+@pytest.mark.data
 def test_large_bootstrap_runs_in_the_background(api):
     study = _study(api)
     _import_chinchilla(api, study)

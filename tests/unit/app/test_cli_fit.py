@@ -92,6 +92,7 @@ def test_fit_of_a_non_numeric_cell(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_demo_reproduces_the_published_fit():
     result = run("demo", "--bootstrap", "200")
     assert result.returncode == 0, result.stderr

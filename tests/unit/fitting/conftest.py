@@ -13,24 +13,16 @@ import pytest
 from bench.fit_coverage import TRUTH as CHINCHILLA_TRUTH
 from bench.fit_coverage import design as chinchilla_design
 from bench.fit_coverage import sample as chinchilla_sample
+from tests.conftest import CHINCHILLA_CSV
 
-__all__ = ["CHINCHILLA_TRUTH", "chinchilla_design", "chinchilla_sample", "shared_path"]
-
-SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-
-
-def shared_path(*parts: str) -> Path:
-    """A file of ../shared/data, or skip the test with the reason when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"published reference data not found at {path} (../shared is not beside the checkout)")
-    return path
+__all__ = ["CHINCHILLA_TRUTH", "chinchilla_design", "chinchilla_sample"]
 
 
 @pytest.fixture(scope="session")
 def chinchilla_points() -> dict[str, np.ndarray]:
-    """Epoch AI's 240 Chinchilla Fig. 4 points, outliers dropped as the replication did."""
-    with shared_path("chinchilla_epoch", "chinchilla_fig4_points.csv").open() as handle:
+    """Epoch AI's 240 Chinchilla Fig. 4 points (the package's copy), outliers dropped as the
+    replication did."""
+    with CHINCHILLA_CSV.open() as handle:
         rows = [row for row in csv.DictReader(handle) if row["epoch_outlier_excluded"] == "0"]
     return {
         "N": np.array([float(r["N_params"]) for r in rows]),
@@ -41,6 +33,6 @@ def chinchilla_points() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def chinchilla_reference() -> dict:
-    """The published numbers of reference_fits.json."""
-    return json.loads(shared_path("chinchilla_epoch", "reference_fits.json").read_text())
+def chinchilla_reference(shared_data: Path) -> dict:
+    """The published numbers of reference_fits.json (only in ../shared/data)."""
+    return json.loads((shared_data / "chinchilla_epoch" / "reference_fits.json").read_text())

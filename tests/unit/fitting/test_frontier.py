@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fitting.frontier import envelope_frontier, frontier_power_laws, isoflop_frontier
-from tests.unit.fitting.conftest import CHINCHILLA_TRUTH, shared_path
+from tests.unit.fitting.conftest import CHINCHILLA_TRUTH
 
 T = CHINCHILLA_TRUTH
 A_TRUE = T["beta"] / (T["alpha"] + T["beta"])  # Hoffmann et al. 2022, eq. 4
@@ -75,19 +76,20 @@ def test_budget_whose_best_model_is_the_smallest_tried_is_flagged_edge():
     assert any("left out of the frontier" in w for w in frontier.warnings)
 
 
-def _porian(name: str, config: str) -> list[dict[str, str]]:
-    with shared_path("porian2024_isoflop", name).open() as handle:
+def _porian(shared_data: Path, name: str, config: str) -> list[dict[str, str]]:
+    with (shared_data / "porian2024_isoflop" / name).open() as handle:
         return [row for row in csv.DictReader(handle) if row["config_id"] == config]
 
 
 TUNED = "rw|tuned|short|const|standard|val"
 
 
-def test_porian_power_law_step_reproduces_every_published_exponent_to_four_decimals():
+@pytest.mark.data
+def test_porian_power_law_step_reproduces_every_published_exponent_to_four_decimals(shared_data):
     """SOURCE.md: WLS of log N_opt on log C with weights 1/N_opt_logstd^2 gives the stored exponents."""
-    published = json.loads(shared_path("porian2024_isoflop", "fit_results.json").read_text())
+    published = json.loads((shared_data / "porian2024_isoflop" / "fit_results.json").read_text())
     for config, fits in published.items():
-        rows = [r for r in _porian("isoflop_optima.csv", config) if r["N_opt"]]
+        rows = [r for r in _porian(shared_data, "isoflop_optima.csv", config) if r["N_opt"]]
         frontier = frontier_power_laws(
             [float(r["flops"]) for r in rows],
             [float(r["N_opt"]) for r in rows],
@@ -99,11 +101,12 @@ def test_porian_power_law_step_reproduces_every_published_exponent_to_four_decim
         assert frontier.coef_n.value == pytest.approx(fits["weighted"]["n_coef"], rel=1e-3), config
 
 
-def test_porian_isoflop_points_give_the_published_exponent_for_the_tuned_setting():
+@pytest.mark.data
+def test_porian_isoflop_points_give_the_published_exponent_for_the_tuned_setting(shared_data):
     """Porian et al. 2024, Table 2 ("Optimizer tuning (no decay)"): a = 0.497 (0.49, 0.50). From the
     raw IsoFLOP points, our bowl minima and weighted fit land within 0.01 of 0.497, and our interval
     contains it."""
-    rows = _porian("isoflop_points.csv", TUNED)
+    rows = _porian(shared_data, "isoflop_points.csv", TUNED)
     frontier = isoflop_frontier(
         compute=[float(r["flops"]) for r in rows],
         N=[float(r["N"]) for r in rows],

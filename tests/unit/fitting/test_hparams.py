@@ -5,13 +5,13 @@ right form, the Step Law release reproduced, storage round trip and input errors
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fitting
 from fitting.result import OptimumFit
-from tests.unit.fitting.conftest import shared_path
 
 STEPLAW_TRUTH = {"lr": (1.79, -0.713, 0.307), "batch": (0.58, 0.571)}
 DEEPSEEK_TRUTH = {"lr": (0.3118, -0.1250), "batch": (0.2920, 0.3271)}  # Bi et al. 2024, eq. 1
@@ -119,8 +119,8 @@ def test_deterministic_for_a_seed_and_storage_round_trip():
     np.testing.assert_allclose(restored.predict(**query).hi, first.predict(**query).hi)
 
 
-def _steplaw_release() -> dict[str, np.ndarray]:
-    with shared_path("steplaw", "dense_lr_bs_loss.csv").open() as handle:
+def _steplaw_release(shared_data: Path) -> dict[str, np.ndarray]:
+    with (shared_data / "steplaw" / "dense_lr_bs_loss.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     return {
         "N": np.array([float(r["N"]) for r in rows]),
@@ -131,10 +131,11 @@ def _steplaw_release() -> dict[str, np.ndarray]:
     }
 
 
-def test_steplaw_release_with_the_authors_recipe_gives_what_source_md_states():
+@pytest.mark.data
+def test_steplaw_release_with_the_authors_recipe_gives_what_source_md_states(shared_data):
     """SOURCE.md: the released CSV with the released recipe (runs within 0.25% of each cell's best,
     OLS) gives eta = 77.7 N^-0.766 D^0.197 and B = 0.209 D^0.613."""
-    runs = _steplaw_release()
+    runs = _steplaw_release(shared_data)
     lr = fitting.fit("lr_opt", **runs, form="steplaw", method="band", bootstrap=200, seed=0)
     assert lr.params["a"] == pytest.approx(77.7, rel=0.005)
     assert lr.params["b"] == pytest.approx(-0.766, abs=0.0005)
@@ -144,10 +145,11 @@ def test_steplaw_release_with_the_authors_recipe_gives_what_source_md_states():
     assert batch.params["c"] == pytest.approx(0.613, abs=0.0005)
 
 
-def test_steplaw_release_with_bowl_optima_covers_the_published_law():
+@pytest.mark.data
+def test_steplaw_release_with_bowl_optima_covers_the_published_law(shared_data):
     """Per-cell quadratic optima on the release: the published exponents (-0.713, 0.307; 0.571)
     lie inside our 95% intervals, and Step Law beats DeepSeek's C-only form out of sample."""
-    runs = _steplaw_release()
+    runs = _steplaw_release(shared_data)
     lr = fitting.fit("lr_opt", **runs, form="auto", bootstrap=300, seed=0)
     assert lr.form == "steplaw" and lr.candidates["steplaw"] < lr.candidates["deepseek"]
     ci = lr.ci(0.95)

@@ -8,6 +8,8 @@ import pytest
 
 import fitting
 
+pytestmark = pytest.mark.data
+
 
 @pytest.fixture(scope="module")
 def epoch_fit(chinchilla_points):

@@ -49,6 +49,7 @@ def test_numeric_allocation_matches_closed_form(law):
     assert np.all(numeric.tokens.value * numeric.n_params.value * 6.0 == pytest.approx([1e21, 1e23]))
 
 
+@pytest.mark.data
 def test_allocation_of_hoffmann_rounded_law(chinchilla_reference):
     """SOURCE.md derives D/N = 92.8 at 5.88e23 FLOPs from Hoffmann's rounded parameters."""
     published = chinchilla_reference["hoffmann_2022_approach3_published_rounded"]
