@@ -21,9 +21,9 @@ import torch
 
 from trainer import RunSpec, train
 from trainer.data import source_for
+from trainer.loop import build_optimizer, pick_device
 from trainer.model import GPT, GPTConfig
 from trainer.schedule import lr_at
-from trainer.train import build_optimizer, pick_device
 
 
 def bench_spec(steps: int, device: str) -> RunSpec:
