@@ -21,8 +21,12 @@ Public API:
         the critical-batch inputs from loss curves;
     critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
     fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> KaplanStepLaw (Kaplan L(N, S_min)).
-    load_fit(dict) -> Fit | OptimumFit | CriticalBatchCurve: any stored to_dict() restored.
-    Estimate / Prediction: value, lo, hi at a level.
+    load_fit(dict) -> Fit | OptimumFit | CriticalBatchCurve | Frontier: any stored to_dict()
+        restored, by its "kind" ("loss", "optimum", "critical_batch", "frontier").
+    minimum(law, form=None) -> Minimum: the least data (runs, groups, runs and values per group)
+        that law accepts, from the fitting functions' own checks.
+    training_compute(n_params, tokens): C = 6ND training FLOPs (Kaplan et al. 2020).
+    Estimate: value, lo, hi at a level.
     LOSS_LAWS: the law definitions by name.
 
 Pure numerics: imports numpy and scipy only.
@@ -43,10 +47,12 @@ from fitting.critical_batch import (
     steps_examples_tradeoff,
     steps_to_target,
 )
+from fitting.flops import training_compute
 from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
 from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
-from fitting.result import Estimate, Fit, Holdout, OptimumFit, Prediction, SweepOptimum
+from fitting.minimums import Minimum, minimum
+from fitting.result import Estimate, Fit, Holdout, OptimumFit, SweepOptimum
 from fitting.storage import load_fit
 
 __all__ = [
@@ -60,9 +66,9 @@ __all__ = [
     "Fit",
     "Frontier",
     "Holdout",
+    "Minimum",
     "OptimumFit",
     "PowerLaw",
-    "Prediction",
     "KaplanStepLaw",
     "SweepOptimum",
     "critical_batch_curve",
@@ -74,10 +80,12 @@ __all__ = [
     "isoflop_frontier",
     "known_laws",
     "load_fit",
+    "minimum",
     "optimal_allocation",
     "shared_targets",
     "smooth_loss",
     "steps_examples_tradeoff",
     "steps_to_target",
     "sweep_optima",
+    "training_compute",
 ]

@@ -51,9 +51,15 @@ def positive_arrays(**named: object) -> tuple[dict[str, Array], int]:
     return arrays, same_length(arrays)
 
 
+def runs_needed(n_params: int) -> int:
+    """Runs a law of n_params parameters needs: two more, or no degrees of freedom are left for the
+    error and the bootstrap."""
+    return n_params + 2
+
+
 def enough_points(n_points: int, n_params: int, law: str) -> None:
-    """At least n_params + 2 runs: fewer leaves no degrees of freedom for error or bootstrap."""
-    needed = n_params + 2
+    """At least runs_needed(n_params) runs, or a ValueError saying how many more."""
+    needed = runs_needed(n_params)
     if n_points < needed:
         raise ValueError(
             f"law {law!r} has {n_params} parameters and needs at least {needed} runs, got {n_points}: "

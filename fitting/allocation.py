@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
+from fitting.flops import FLOPS_PER_PARAM_TOKEN
 from fitting.laws.base import Array
 from fitting.result import Estimate, Fit, estimate_from_samples, percentile_interval
 
 FlopsPerToken = float | Callable[[Array], Array] | None
-_DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND: forward + backward (Kaplan et al. 2020, sec. 2.1)
 _GRID_POINTS = 4096
 _MIN_PARAMS = 1e2  # search N in [1e2, C / (k * 1e2)]: at least 100 parameters and 100 tokens
 _SLOPE_STEP = 0.01  # relative compute step for the local exponent d log N_opt / d log C
@@ -79,7 +79,7 @@ def optimal_allocation(
         and fit.law in ("chinchilla", "chinchilla_equal")
         and thetas.shape[0] > 1
     ):  # one valid budget, C = 6ND, closed form: the service's query
-        fast = _closed_form_at_one_budget(fit, compute, _DEFAULT_FLOPS_PER_PARAM_TOKEN, level, "C = 6 N D")
+        fast = _closed_form_at_one_budget(fit, compute, FLOPS_PER_PARAM_TOKEN, level, "C = 6 N D")
         if fast is not None:
             return fast
     budgets = as_positive_array("compute", compute)
@@ -90,7 +90,7 @@ def optimal_allocation(
         per_token = flops_per_token
     else:
         k = (
-            _DEFAULT_FLOPS_PER_PARAM_TOKEN
+            FLOPS_PER_PARAM_TOKEN
             if flops_per_token is None
             else positive_float("flops_per_token", flops_per_token)
         )

@@ -9,6 +9,7 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import bootstrap_fit
+from fitting.flops import training_compute
 from fitting.hparams import HPARAM_LAWS, fit_optimum_law
 from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
 from fitting.laws.base import Array
@@ -25,6 +26,11 @@ _BOUND_SHARE_WARNING = 0.02
 def known_laws() -> tuple[str, ...]:
     """Names accepted by fit()."""
     return (*LOSS_LAWS, "auto")
+
+
+def candidate_laws(law: str) -> list[Law]:
+    """The law forms fit(law) fits: every form of AUTO_CANDIDATES for "auto", else the one named."""
+    return [LOSS_LAWS[name] for name in AUTO_CANDIDATES] if law == "auto" else [LOSS_LAWS[law]]
 
 
 def fit(
@@ -72,13 +78,12 @@ def fit(
         raise ValueError(f"holdout_fraction must be in [0, 0.5), got {holdout_fraction!r}")
     target = np.log(check.as_positive_array("loss", loss))
 
+    laws = candidate_laws(law)
     if law == "power":
         variable, values = _single_input(N=N, D=D, C=C, x=x)
         inputs = {variable: values}
-        laws = [LOSS_LAWS["power"]]
     else:
         inputs = _two_inputs(N=N, D=D, C=C, x=x)
-        laws = [LOSS_LAWS[name] for name in AUTO_CANDIDATES] if law == "auto" else [LOSS_LAWS[law]]
         variable = None
     n_points = check.same_length({**inputs, "loss": target})
     for spec in laws:
@@ -138,7 +143,7 @@ def _two_inputs(N: Any, D: Any, C: Any, x: Any) -> dict[str, Array]:
     else:
         compute = check.as_positive_array("C", C)
         check.same_length({"N": n_params, "C": compute})
-        tokens = compute / (6.0 * n_params)  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
+        tokens = compute / training_compute(n_params, 1.0)  # D = C / 6N
     return {"N": n_params, "D": tokens}
 
 
@@ -147,7 +152,7 @@ def holdout_check(
 ) -> Holdout | None:
     """Refit without the largest-scale runs (from `starts`) and measure the error on them."""
     n_rows = target.shape[0]
-    n_out = min(max(1, round(fraction * n_rows)), n_rows - law.n_params - 2)
+    n_out = min(max(1, round(fraction * n_rows)), n_rows - check.runs_needed(law.n_params))
     if fraction <= 0 or n_out < 1:
         return None
     scale = law.log_scale(logx)

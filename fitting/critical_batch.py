@@ -29,6 +29,10 @@ from fitting.search import global_search
 _GRID_MARGIN = 6.0
 _GRID_POINTS = 2401
 _FIXED_POINT_ITERATIONS = 60
+# The trade-off S = S_min (1 + B_crit/B) has two parameters: 3 batch sizes leave one to judge the fit.
+MIN_BATCH_SIZES = 3
+# B_crit(L) = B*/L^(1/alpha_B) has two parameters: 3 target losses at least.
+MIN_TARGETS = 3
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,10 @@ def steps_examples_tradeoff(
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
     arrays, n = check.positive_arrays(batch=batch, steps=steps)
-    if np.unique(arrays["batch"]).size < 3:
+    if np.unique(arrays["batch"]).size < MIN_BATCH_SIZES:
         raise ValueError(
             f"batch takes {np.unique(arrays['batch']).size} distinct value(s): the steps-examples trade-off "
-            "needs runs at 3 or more batch sizes reaching the target"
+            f"needs runs at {MIN_BATCH_SIZES} or more batch sizes reaching the target"
         )
     log_b, log_s = np.log(arrays["batch"]), np.log(arrays["steps"])
     grid = np.linspace(log_b.min() - _GRID_MARGIN, log_b.max() + _GRID_MARGIN, _GRID_POINTS)
@@ -318,9 +322,9 @@ def critical_batch_curve(
     level = check.level_in_unit_interval(level)
     arrays, _ = check.positive_arrays(batch=batch, steps=steps, target_loss=target_loss)
     targets = np.unique(arrays["target_loss"])
-    if targets.size < 3:
+    if targets.size < MIN_TARGETS:
         raise ValueError(
-            f"target_loss takes {targets.size} distinct value(s): B_crit(L) needs 3 or more targets"
+            f"target_loss takes {targets.size} distinct value(s): B_crit(L) needs {MIN_TARGETS} or more targets"
         )
     per_target = []
     for i, target in enumerate(targets):
@@ -337,9 +341,9 @@ def critical_batch_curve(
         )
     usable = [c for c in per_target if not c.at_edge]
     warnings = [f"target {c.target_loss:g}: {w}" for c in per_target for w in c.warnings]
-    if len(usable) < 3:
+    if len(usable) < MIN_TARGETS:
         raise ValueError(
-            f"only {len(usable)} targets have B_crit within the batch sizes tried; B_crit(L) needs 3: "
+            f"only {len(usable)} targets have B_crit within the batch sizes tried; B_crit(L) needs {MIN_TARGETS}: "
             "add runs at larger and smaller batch sizes"
         )
     losses = np.array([c.target_loss for c in usable])

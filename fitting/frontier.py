@@ -16,15 +16,21 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
-from fitting.hparams import _bowl_optimum, weighted_least_squares
+from fitting.flops import training_compute
+from fitting.hparams import BOWL_MIN_VALUES, _bowl_optimum, weighted_least_squares
 from fitting.laws.base import Array
 from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate, percentile_interval
 
-_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
 # IsoFLOP profiles: the bowl is fitted to runs within this log-loss distance of the best one,
 # widened to the best six (the quadratic's three parameters need room for the bootstrap).
 DEFAULT_ISOFLOP_WINDOW = 0.02
+# N_opt = k C^a has two parameters: optima at 3 compute values at least (budgets, or envelope FLOPs).
+MIN_BUDGETS = 3
+# The envelope compares curves: 3 model sizes at least, so that an intermediate one can win; a
+# curve is interpolated between its points, so a run of one point covers no FLOPs.
+MIN_CURVES = 3
+MIN_POINTS_PER_CURVE = 2
 _ENVELOPE_GRID = 250  # FLOP values on the envelope grid (Hoffmann et al. used 1,500 over a wider range)
 
 
@@ -159,9 +165,10 @@ def frontier_power_laws(
     seed = check.non_negative_int("seed", seed)
     level = check.level_in_unit_interval(level)
     arrays, n = check.positive_arrays(compute=compute, n_params=n_params, tokens=tokens, log_std=log_std)
-    if np.unique(arrays["compute"]).size < 3:
+    if np.unique(arrays["compute"]).size < MIN_BUDGETS:
         raise ValueError(
-            f"the frontier needs optima at 3 or more compute budgets, got {np.unique(arrays['compute']).size}"
+            f"the frontier needs optima at {MIN_BUDGETS} or more compute budgets, "
+            f"got {np.unique(arrays['compute']).size}"
         )
     weight = 1.0 / arrays["log_std"] ** 2 if log_std is not None else np.ones(n)
     design = np.column_stack([np.ones(n), np.log(arrays["compute"])])
@@ -237,22 +244,22 @@ def isoflop_frontier(
     delta = check.positive_float("delta", delta)
     arrays, _ = check.positive_arrays(compute=compute, N=N, loss=loss, D=D)
     budgets = np.unique(arrays["compute"])
-    if budgets.size < 3:
+    if budgets.size < MIN_BUDGETS:
         raise ValueError(
-            f"compute takes {budgets.size} distinct value(s): IsoFLOP profiles need 3 or more budgets"
+            f"compute takes {budgets.size} distinct value(s): IsoFLOP profiles need {MIN_BUDGETS} or more budgets"
         )
     log_n = np.log(arrays["N"])
     # log D at the optimum from log D = log C - log(FLOPs per token(N)), linear in log N within a budget.
     log_d = (
         np.log(arrays["D"])
         if D is not None
-        else np.log(arrays["compute"] / (_FLOPS_PER_PARAM_TOKEN * arrays["N"]))
+        else np.log(arrays["compute"] / training_compute(arrays["N"], 1.0))  # D = C / 6N
     )
     rng = np.random.default_rng(seed)
     optima, rows = [], []
     for budget in budgets:
         members = arrays["compute"] == budget
-        if np.unique(log_n[members]).size < 3:
+        if np.unique(log_n[members]).size < BOWL_MIN_VALUES:
             optima.append(BudgetOptimum(float(budget), int(members.sum()), "too_few_runs"))
             continue
         status, point, draws = _bowl_optimum(
@@ -276,7 +283,7 @@ def isoflop_frontier(
         )
         if status == "found":
             rows.append((budget, point[0], log_d_point, log_n_draws, log_d_draws))
-    if len(rows) < 3:
+    if len(rows) < MIN_BUDGETS:
         raise ValueError(
             f"only {len(rows)} of {budgets.size} budgets have an interior optimum (the rest sit at the edge of the "
             "swept model sizes): add smaller and larger models to those IsoFLOP profiles"
@@ -346,10 +353,14 @@ def envelope_frontier(
         arrays["compute"] = check.as_positive_array("compute", compute)
     run_ids = np.asarray(run)
     check.same_length({**arrays, "run": run_ids})
-    flops = arrays.get("compute", _FLOPS_PER_PARAM_TOKEN * arrays["N"] * arrays["tokens"])
+    flops = arrays["compute"] if "compute" in arrays else training_compute(arrays["N"], arrays["tokens"])
     names, run_index = np.unique(run_ids, return_inverse=True)
-    if names.size < 3:
-        raise ValueError(f"run has {names.size} distinct curve(s): the envelope needs 3 or more runs")
+    curves = int(np.sum(np.bincount(run_index) >= MIN_POINTS_PER_CURVE))
+    if curves < MIN_CURVES:
+        raise ValueError(
+            f"run has {curves} distinct curve(s) of {MIN_POINTS_PER_CURVE} or more points: the envelope needs "
+            f"{MIN_CURVES} or more runs"
+        )
     sizes = np.array([arrays["N"][run_index == r][0] for r in range(names.size)])
     grid = np.linspace(np.log(flops.min()), np.log(flops.max()), _ENVELOPE_GRID)
     log_loss = np.full((names.size, grid.size), np.inf)
@@ -362,9 +373,9 @@ def envelope_frontier(
         log_loss[r, inside] = np.interp(grid[inside], x, np.log(arrays["loss"][order]))
         log_tokens[r, inside] = np.interp(grid[inside], x, np.log(arrays["tokens"][order]))
     envelope = _envelope_rows(log_loss, sizes, np.ones(names.size, dtype=bool))
-    if envelope.sum() < 3:
+    if envelope.sum() < MIN_BUDGETS:
         raise ValueError(
-            "the loss envelope has fewer than 3 FLOP values where an intermediate model size wins: "
+            f"the loss envelope has fewer than {MIN_BUDGETS} FLOP values where an intermediate model size wins: "
             "add runs of more model sizes whose curves overlap in FLOPs"
         )
     winner = np.argmin(log_loss, axis=0)
@@ -434,4 +445,4 @@ def _envelope_rows(log_loss: Array, sizes: Array, present: Array) -> Array:
     winner_size = sizes[np.argmin(log_loss, axis=0)]
     smallest = np.min(np.where(covered, sizes[:, None], np.inf), axis=0)
     largest = np.max(np.where(covered, sizes[:, None], -np.inf), axis=0)
-    return (n_covering >= 3) & (winner_size > smallest) & (winner_size < largest)
+    return (n_covering >= MIN_CURVES) & (winner_size > smallest) & (winner_size < largest)

@@ -21,6 +21,7 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
+from fitting.flops import training_compute
 from fitting.laws.base import Array
 from fitting.laws.hparams import BOWL_1D, BOWL_2D, OPTIMUM_FORMS, OptimumForm, bowl_minimum
 from fitting.objective import DEFAULT_DELTA
@@ -36,7 +37,11 @@ METHODS: tuple[str, ...] = ("quadratic", "band")
 DEFAULT_WINDOW = 0.02
 # The Step Law recipe keeps runs within 0.25% of the best (Li et al. 2025, code/fit_tool.py).
 DEFAULT_BAND = 0.0025
-_FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6ND (Kaplan et al. 2020, sec. 2.1); DeepSeek's C = M D uses M instead
+# A sweep's bowl is fitted to at least its parameters + BOWL_EXTRA_RUNS runs (room for the
+# bootstrap) spanning at least BOWL_MIN_VALUES distinct values of every swept axis (a parabola
+# through fewer is determined exactly, with no residual to judge it by).
+BOWL_EXTRA_RUNS = 3
+BOWL_MIN_VALUES = 3
 _SAME_SCALE = 1e-3  # groups whose log C differ by less than this are one scale for leave-one-out
 
 
@@ -95,8 +100,8 @@ def fit_optimum_law(
     optima, points = _optima(sweeps, law, method, window, band, bootstrap, delta, rng)
     warnings = _optimum_warnings(optima)
     used = np.unique(points.group)
-    forms = ["steplaw", "deepseek"] if form == "auto" else [form]
-    needed = max(len(OPTIMUM_FORMS[law, name].param_names) for name in forms) + 1
+    forms = _candidate_forms(form)
+    needed = sweeps_needed(law, form)
     if used.size < needed:
         raise ValueError(
             f"only {used.size} of {sweeps.n_groups} sweeps have an interior optimum, and the {law} power law "
@@ -148,6 +153,22 @@ def fit_optimum_law(
     )
 
 
+def _candidate_forms(form: str) -> list[str]:
+    """The optimum forms a fit with `form` compares ("auto": both)."""
+    return ["steplaw", "deepseek"] if form == "auto" else [form]
+
+
+def sweeps_needed(law: str, form: str) -> int:
+    """Sweeps with an interior optimum that the `law` power law of `form` needs: one more than its
+    parameters (the most of either form under "auto"), so a scale can be held out."""
+    return max(len(OPTIMUM_FORMS[law, name].param_names) for name in _candidate_forms(form)) + 1
+
+
+def bowl_runs_needed(n_axes: int) -> int:
+    """Runs a sweep needs for its bowl over `n_axes` swept hyperparameters (1: LR or B; 2: both)."""
+    return (BOWL_1D if n_axes == 1 else BOWL_2D).n_params + BOWL_EXTRA_RUNS
+
+
 def sweep_optima(
     *,
     loss: Any,
@@ -189,7 +210,8 @@ def _validate_sweeps(law: str, *, loss: Any, N: Any, D: Any, lr: Any, batch: Any
         raise ValueError(
             f"no (N, D) sweep has more than one value of {swept}: every sweep must vary {swept} to locate its optimum"
         )
-    compute = arrays.get("C", _FLOPS_PER_PARAM_TOKEN * arrays["N"] * arrays["D"])
+    # C = 6ND unless given (DeepSeek's C = M D counts attention in M: pass C= for that).
+    compute = arrays["C"] if "C" in arrays else training_compute(arrays["N"], arrays["D"])
     return _Sweeps(
         N=arrays["N"],
         D=arrays["D"],
@@ -328,7 +350,7 @@ def _bowl_optimum(
     k = log_axes.shape[0]
     law = BOWL_1D if k == 1 else BOWL_2D
     empty = np.full((bootstrap, k), np.nan)
-    kept = _window(log_axes, log_loss, window, law.n_params + 3)
+    kept = _window(log_axes, log_loss, window, bowl_runs_needed(k))
     if kept is None:
         return "too_few_runs", None, empty
     x, y = log_axes[:, kept], log_loss[kept]
@@ -360,7 +382,7 @@ def _window(log_axes: Array, log_loss: Array, window: float, needed: int) -> Arr
     count = max(int(np.sum(log_loss <= log_loss.min() + window)), needed)
     while count <= log_loss.size:
         kept = np.sort(order[:count])
-        if all(np.unique(axis[kept]).size >= 3 for axis in log_axes):
+        if all(np.unique(axis[kept]).size >= BOWL_MIN_VALUES for axis in log_axes):
             return kept
         count += 1
     return None

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, same_length
+from fitting.flops import training_compute
 from fitting.laws import LOSS_LAWS, Law
 from fitting.laws.base import Array
 
@@ -32,10 +33,6 @@ class Estimate:
             "hi": _plain(self.hi),
             "level": self.level,
         }
-
-
-# A prediction of loss is an estimate of loss.
-Prediction = Estimate
 
 
 @dataclass(frozen=True)
@@ -188,6 +185,7 @@ class Fit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""
         return {
+            "kind": "loss",
             "law": self.law,
             "params": dict(self.params),
             "ci95": {k: list(v) for k, v in self.ci(0.95).items()} if self.draws.shape[0] else None,
@@ -303,7 +301,7 @@ class OptimumFit:
                 raise ValueError(
                     f"predict needs C= (compute in FLOPs), or N= and D= for C = 6ND ({self.form} form)"
                 )
-            given["C"] = 6.0 * np.asarray(given["N"], dtype=float) * np.asarray(given["D"], dtype=float)
+            given["C"] = training_compute(given["N"], given["D"])
         missing = [name for name in self.inputs if name not in given]
         if missing:
             raise ValueError(
@@ -339,6 +337,7 @@ class OptimumFit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws and per-sweep optima included."""
         return {
+            "kind": "optimum",
             "law": self.law,
             "form": self.form,
             "params": dict(self.params),
