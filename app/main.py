@@ -3,8 +3,8 @@
 Everything the routes share lives on `app.state`: the settings, the database (engine and
 session factories), the metrics, and the prediction cache. Nothing is built at import
 time; migrations are a separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
-While the server runs (its lifespan), a FitRecovery thread recomputes background fits
-whose API process died.
+While the server runs (its lifespan), a FitWorker thread computes queued fits (background
+ones, and those whose process died, once their heartbeat is stale) through the job queue.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from app.api import errors
 from app.api.metrics import Metrics, TimingMiddleware
 from app.api.routes import fits, health, imports, plan, predict, runs, studies
 from app.db import Database
-from app.fit_recovery import FitRecovery
 from app.settings import Settings
+from app.worker.fit_jobs import FitWorker
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
@@ -27,15 +27,15 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        recovery = FitRecovery(
+        worker = FitWorker(
             app.state.database,
             settings,
             on_done=app.state.metrics.observe_fit,
-            on_recovered=lambda _outcome: app.state.predictor.clear(),
+            on_finished=lambda _fit_id, _status: app.state.predictor.clear(),
         )
-        recovery.start()
+        worker.start()
         yield
-        recovery.stop()
+        worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -30,11 +30,13 @@ class Settings(BaseSettings):
     )
     checkpoint_dir: Path = Field(Path("./checkpoints"), description="Where runs keep their checkpoints.")
 
-    # Job queue. A running run heartbeats every `heartbeat_interval_s`; one silent for
-    # `heartbeat_timeout_s` is presumed lost and requeued (procrastinate's stalled jobs).
+    # Job queue, for runs and fits alike. A running job heartbeats every `heartbeat_interval_s`;
+    # one silent for `heartbeat_timeout_s` is presumed lost and requeued (procrastinate's stalled jobs).
     heartbeat_interval_s: float = Field(5.0, gt=0)
     heartbeat_timeout_s: float = Field(120.0, gt=0)
-    max_attempts: int = Field(3, ge=1, description="Claims of one run before it is marked failed.")
+    max_attempts: int = Field(
+        3, ge=1, description="Claims of one job (run or fit) before it is marked failed."
+    )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle wait between claim attempts.")
     curve_batch_size: int = Field(64, ge=1, description="Curve points buffered before one upsert.")
 
@@ -45,13 +47,6 @@ class Settings(BaseSettings):
         100, ge=0, description="Fits with more bootstrap replicates than this run in the background."
     )
     predict_cache_size: int = Field(256, ge=1, description="Restored fits kept in memory for /v1/predict.")
-
-    # Fits whose process died: a fit queued this long without starting, or running this long,
-    # is recomputed by the API or a worker pool (checked every `fit_recovery_interval_s`).
-    fit_queued_grace_s: float = Field(120.0, gt=0)
-    fit_running_timeout_s: float = Field(1800.0, gt=0)
-    fit_max_attempts: int = Field(3, ge=1)
-    fit_recovery_interval_s: float = Field(60.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -57,6 +57,7 @@ def _prepare(url: str) -> int:
     from app import fits, runs, studies
     from app.db import Database, upgrade
     from app.tabular import Columns, read_runs
+    from app.worker import fit_jobs
     from bench._data import chinchilla_csv
 
     upgrade(url)
@@ -72,8 +73,9 @@ def _prepare(url: str) -> int:
         fit_id = fits.create_fit(
             session=session, study_id=study.id, law="chinchilla", bootstrap=200, seed=0
         ).id
+        holder = fit_jobs.hold(session=session, fit_id=fit_id)
         study_id = study.id
-    assert fits.run_fit(database, fit_id) == "done"
+    assert fits.run_fit(database, fit_id, worker_id=holder) == "done"
     database.dispose()
     return study_id
 

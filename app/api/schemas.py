@@ -443,28 +443,29 @@ class PlanPublic(BaseModel):
 # ------------------------------------------------------------------------------ fits
 
 
+def _law_enum(schema: dict[str, Any]) -> None:
+    """The OpenAPI enum of `law`: the laws of the registered kinds, read when the schema is built."""
+    from app import law_kinds
+
+    schema["enum"] = list(law_kinds.laws())
+
+
 class FitCreate(BaseModel):
     model_config = _example({"law": "chinchilla", "bootstrap": 200, "seed": 0})
-    law: Literal[
-        "chinchilla",
-        "chinchilla_equal",
-        "kaplan",
-        "power",
-        "auto",
-        "lr_opt",
-        "batch_opt",
-        "critical_batch",
-        "frontier_envelope",
-        "frontier_isoflop",
-    ] = Field(
+    law: str = Field(
         "chinchilla",
         description="A loss law; lr_opt / batch_opt (power laws of the best LR and batch size of (N, D) "
         "sweeps); critical_batch (Kaplan's B_crit(L) from the curves of runs at several batch sizes); or "
         "the compute-optimal frontier of Hoffmann et al.'s approach 1 (frontier_envelope: the lower envelope "
-        "of the loss curves) or approach 2 (frontier_isoflop: parabolas through IsoFLOP budgets).",
+        "of the loss curves) or approach 2 (frontier_isoflop: parabolas through IsoFLOP budgets). The "
+        "accepted values are those of the registered law kinds (app/law_kinds/).",
+        json_schema_extra=_law_enum,
     )
-    form: Literal["steplaw", "deepseek", "auto"] | None = Field(
-        None, description="For lr_opt and batch_opt: Step Law (N, D) or DeepSeek (C) power law; default auto."
+    form: str | None = Field(
+        None,
+        description="For lr_opt and batch_opt: steplaw (a·N^b·D^c), deepseek (a·C^b) or auto (the form with "
+        "the smaller leave-one-scale-out error); default auto.",
+        examples=["steplaw", "deepseek", "auto"],
     )
     window: float | None = Field(
         None,
@@ -613,7 +614,8 @@ class Approaches(BaseModel):
 class PredictPublic(BaseModel):
     """A prediction at (n_params, tokens); a field whose law is not fitted yet is null, with a warning.
 
-    fit_id and law name the loss fit (kept for older clients); fit_ids names every fit used.
+    fit_id and law name the loss fit (kept for older clients); fit_ids names every fit used. A law
+    kind registered beyond the built-in ones (app/law_kinds/) adds its own keys.
     """
 
     model_config = _example(
@@ -640,6 +642,7 @@ class PredictPublic(BaseModel):
             "warnings": [],
         }
     )
+    model_config["extra"] = "allow"  # keys of law kinds beyond the built-in ones
     study: int
     n_params: float
     tokens: float

@@ -154,7 +154,8 @@ class CurvePoint(Base):
 class Fit(Base):
     """A law fitted on a snapshot of a study's runs, with its bootstrap draws.
 
-    Owner: app/fits.py.
+    Owner: app/fits.py; its queue columns (status while queued or running, worker_id,
+    heartbeat_at, started_at, attempts) are written by app/worker/queue.py, as for runs.
     """
 
     __tablename__ = "fits"
@@ -179,8 +180,11 @@ class Fit(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Set when a process starts computing it; a fit `running` for too long lost its process
-    # and is recomputed (app/fits.py recover_stale), at most `attempts` times.
+    # A fit is a job of the same queue as runs (app/worker/queue.py writes these columns): claimed
+    # by a worker id, held by its heartbeat, requeued when the heartbeat is stale, at most
+    # `max_attempts` claims.
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

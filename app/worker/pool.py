@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import Database
-from app.fit_recovery import FitRecovery
 from app.settings import Settings
 from app.worker import queue, runner
+from app.worker.fit_jobs import FitWorker
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Pool:
             self._context = RayLauncher(ray_address, num_cpus=os.cpu_count())
         else:
             self._context = multiprocessing.get_context("forkserver")
-            self._context.set_forkserver_preload(["app.worker.runner", "trainer.train"])
+            self._context.set_forkserver_preload(["app.worker.runner", "trainer.loop"])
 
     def stop(self) -> None:
         """Stop claiming; in-flight runs checkpoint and are released."""
@@ -115,9 +115,9 @@ class Pool:
         log.info(
             "worker %s: up to %d runs at once, GPUs %s", self.worker_id, self.concurrency, self.gpus or "none"
         )
-        # Fits whose API process died are recomputed by whichever API or pool sees them first.
-        recovery = FitRecovery(self.database, self.settings)
-        recovery.start()
+        # Queued fits (and those whose process died) are computed by whichever API or pool claims them.
+        fit_worker = FitWorker(self.database, self.settings, worker_id=f"{self.worker_id}:fits")
+        fit_worker.start()
         try:
             while not self._stop.is_set():
                 try:
@@ -136,7 +136,7 @@ class Pool:
                     break
                 self._stop.wait(0.2 if started or self.children else self.settings.worker_poll_s)
         finally:
-            recovery.stop()
+            fit_worker.stop()
             self._shutdown()
             self.database.dispose()
 

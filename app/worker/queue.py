@@ -1,4 +1,7 @@
-"""The job queue: a `runs` row is the job; this module writes the queue's columns.
+"""The job queue: a `runs` row or a `fits` row is the job; this module writes the queue's columns.
+
+Runs and fits are two kinds of job on one machinery (`jobs=Run` or `jobs=Fit`): the same claim,
+heartbeat lease, stale requeue with an attempt cap, and release.
 
 Claim atomically, then let go of the lock and hold the run by heartbeat (the
 procrastinate pattern): on PostgreSQL the claim selects the oldest queued run `FOR
@@ -22,7 +25,9 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.tables import Run, utcnow
+from app.db.tables import Fit, Run, utcnow
+
+Jobs = type[Run] | type[Fit]
 
 
 def _check_claim_transaction(session: Session) -> None:
@@ -36,33 +41,38 @@ def _check_claim_transaction(session: Session) -> None:
         )
 
 
-def _claim_statement(by_study: bool, with_checkpoint: bool):
-    oldest = select(Run.id).where(Run.status == "queued")
+def _claim_statement(jobs: Jobs, by_study: bool, with_checkpoint: bool, by_id: bool):
+    oldest = select(jobs.id).where(jobs.status == "queued")
     if by_study:
-        oldest = oldest.where(Run.study_id == bindparam("study_id"))
-    oldest = oldest.order_by(Run.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
-    now = bindparam("now", type_=Run.__table__.c.heartbeat_at.type)
+        oldest = oldest.where(jobs.study_id == bindparam("study_id"))
+    if by_id:
+        oldest = oldest.where(jobs.id == bindparam("job_id"))
+    oldest = oldest.order_by(jobs.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    now = bindparam("now", type_=jobs.__table__.c.heartbeat_at.type)
     values = {
         "status": "running",
         "worker_id": bindparam("worker_id"),
         "heartbeat_at": now,
-        "attempts": Run.attempts + 1,
-        "started_at": func.coalesce(Run.started_at, now),
+        "attempts": jobs.attempts + 1,
+        "started_at": func.coalesce(jobs.started_at, now),
         "error": None,
     }
     if with_checkpoint:
         prefix = bindparam("checkpoint_prefix", type_=String)
         values["checkpoint_path"] = func.coalesce(Run.checkpoint_path, prefix + cast(Run.id, String))
+    returned = (
+        (Run.id, Run.spec, Run.checkpoint_path, Run.attempts) if jobs is Run else (Fit.id, Fit.attempts)
+    )
     return (
-        update(Run)
-        .where(Run.id == oldest, Run.status == "queued")
-        .values(**values)
-        .returning(Run.id, Run.spec, Run.checkpoint_path, Run.attempts)
+        update(jobs).where(jobs.id == oldest, jobs.status == "queued").values(**values).returning(*returned)
     )
 
 
 # Built once: the queue's hot statements are compiled and cached, not rebuilt per claim.
-_CLAIMS = {(s, c): _claim_statement(s, c) for s in (False, True) for c in (False, True)}
+_CLAIMS = {
+    (Run, s, c, False): _claim_statement(Run, s, c, False) for s in (False, True) for c in (False, True)
+}
+_CLAIMS.update({(Fit, False, False, i): _claim_statement(Fit, False, False, i) for i in (False, True)})
 
 
 def claim(
@@ -72,9 +82,11 @@ def claim(
     checkpoint_root: str | Path | None = None,
     study_id: int | None = None,
     now: datetime | None = None,
+    jobs: Jobs = Run,
+    job_id: int | None = None,
 ):
-    """Take the oldest queued run for `worker_id`; returns (id, spec, checkpoint_path,
-    attempts) of the claimed run, or None when the queue is empty.
+    """Take the oldest queued job (or job `job_id`, if still queued) for `worker_id`; returns (id,
+    spec, checkpoint_path, attempts) of a claimed run, (id, attempts) of a claimed fit, or None.
 
     One statement, one round trip: UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
     LOCKED) RETURNING (procrastinate's fetch_job); SQLite ignores the lock clause and
@@ -84,21 +96,23 @@ def claim(
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Do not wait for this commit's WAL flush (the fsync is most of a claim's time). A
-        # claim lost to a server crash only lets the run be claimed again: the first worker's
+        # claim lost to a server crash only lets the job be claimed again: the first worker's
         # next heartbeat finds it no longer held and stops; no curve point or result is lost.
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-    params = {"worker_id": worker_id, "now": now or utcnow()}
+    params: dict[str, Any] = {"worker_id": worker_id, "now": now or utcnow()}
     if study_id is not None:
         params["study_id"] = study_id
+    if job_id is not None:
+        params["job_id"] = job_id
     if checkpoint_root is not None:
         params["checkpoint_prefix"] = f"{Path(checkpoint_root)}/run-"
-    statement = _CLAIMS[(study_id is not None, checkpoint_root is not None)]
+    statement = _CLAIMS[(jobs, study_id is not None, checkpoint_root is not None, job_id is not None)]
     # Core execution on the session's connection (same transaction): no ORM bookkeeping.
     return connection.execute(statement, params).one_or_none()
 
 
-def _owned(run_ids: Iterable[int], worker_id: str):
-    return (Run.id.in_(list(run_ids)), Run.worker_id == worker_id, Run.status == "running")
+def _owned(run_ids: Iterable[int], worker_id: str, jobs: Jobs = Run):
+    return (jobs.id.in_(list(run_ids)), jobs.worker_id == worker_id, jobs.status == "running")
 
 
 _FINISH_WHERE = (Run.id == bindparam("run_id"), Run.worker_id == bindparam("owner"), Run.status == "running")
@@ -111,19 +125,20 @@ def heartbeat(
     run_ids: Iterable[int],
     progress: dict[int, float] | None = None,
     now: datetime | None = None,
+    jobs: Jobs = Run,
 ) -> set[int]:
-    """Refresh the heartbeat of the runs `worker_id` still holds; returns their ids.
+    """Refresh the heartbeat of the jobs `worker_id` still holds; returns their ids.
 
-    A run missing from the answer was cancelled or requeued meanwhile: the worker must
-    stop training it.
+    A job missing from the answer was cancelled or requeued meanwhile: the worker must
+    stop working on it.
     """
     run_ids = list(run_ids)
     if not run_ids:
         return set()
     now = now or utcnow()
-    held = set(session.scalars(select(Run.id).where(*_owned(run_ids, worker_id))))
+    held = set(session.scalars(select(jobs.id).where(*_owned(run_ids, worker_id, jobs))))
     if held:
-        session.execute(update(Run).where(Run.id.in_(held)).values(heartbeat_at=now))
+        session.execute(update(jobs).where(jobs.id.in_(held)).values(heartbeat_at=now))
         for run_id, tokens in (progress or {}).items():
             if run_id in held:
                 session.execute(update(Run).where(Run.id == run_id).values(progress_tokens=tokens))
@@ -157,17 +172,17 @@ def fail(*, session: Session, run_id: int, worker_id: str, error: str, max_attem
     return run.status
 
 
-def release(*, session: Session, run_id: int, worker_id: str) -> bool:
-    """Give a run back to the queue without using up an attempt (graceful shutdown)."""
+def release(*, session: Session, run_id: int, worker_id: str, jobs: Jobs = Run) -> bool:
+    """Give a job back to the queue without using up an attempt (graceful shutdown)."""
     outcome = session.execute(
-        update(Run)
-        .where(*_owned([run_id], worker_id))
-        .values(status="queued", worker_id=None, attempts=Run.attempts - 1)
+        update(jobs)
+        .where(*_owned([run_id], worker_id, jobs))
+        .values(status="queued", worker_id=None, attempts=jobs.attempts - 1)
     )
     return outcome.rowcount == 1
 
 
-def _retry_or_fail(run: Run, error: str, max_attempts: int) -> None:
+def _retry_or_fail(run: Run | Fit, error: str, max_attempts: int) -> None:
     run.error = error
     run.worker_id = None
     if run.attempts >= max_attempts:
@@ -178,15 +193,15 @@ def _retry_or_fail(run: Run, error: str, max_attempts: int) -> None:
 
 
 def requeue_stale(
-    *, session: Session, timeout_s: float, max_attempts: int, now: datetime | None = None
+    *, session: Session, timeout_s: float, max_attempts: int, now: datetime | None = None, jobs: Jobs = Run
 ) -> dict[int, str]:
-    """Requeue running runs whose heartbeat is older than `timeout_s` (their worker is
-    presumed dead); those out of attempts become `failed`. Returns {run id: new status}."""
+    """Requeue running jobs whose heartbeat is older than `timeout_s` (their worker is
+    presumed dead); those out of attempts become `failed`. Returns {job id: new status}."""
     cutoff = (now or utcnow()) - timedelta(seconds=timeout_s)
     stale = session.scalars(
-        select(Run)
-        .where(Run.status == "running", Run.heartbeat_at < cutoff)
-        .order_by(Run.id)
+        select(jobs)
+        .where(jobs.status == "running", jobs.heartbeat_at < cutoff)
+        .order_by(jobs.id)
         .with_for_update(skip_locked=True)
     ).all()
     changed = {}

@@ -1,6 +1,6 @@
 """A background fit survives the death of the API process computing it: `hyperlaw serve` is
-killed (SIGKILL) mid-fit, a new server starts, its FitRecovery finds the fit stuck in `running`
-past the timeout and computes it to the same parameters. SQLite (the queue is the same on
+killed (SIGKILL) mid-fit, a new server starts, and its fit worker finds the fit `running` with a
+stale heartbeat, requeues it through the job queue's lease and computes it to the same parameters. SQLite (the queue is the same on
 PostgreSQL; tests/integration/test_fit_recovery.py covers both engines)."""
 
 from __future__ import annotations
@@ -107,8 +107,14 @@ def test_a_fit_whose_server_was_killed_is_finished_by_the_next_server(tmp_path):
             first.kill()
         client.close()
 
-    # The next server treats a fit running for more than 1 s as orphaned and checks every 0.5 s.
-    env.update({"HYPERLAW_FIT_RUNNING_TIMEOUT_S": "1", "HYPERLAW_FIT_RECOVERY_INTERVAL_S": "0.5"})
+    # The next server presumes a fit silent for 1 s lost (the queue's heartbeat timeout, as for runs).
+    env.update(
+        {
+            "HYPERLAW_HEARTBEAT_TIMEOUT_S": "1",
+            "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.3",
+            "HYPERLAW_WORKER_POLL_S": "0.2",
+        }
+    )
     second, client = _serve(env, db_url)
     try:
         assert (

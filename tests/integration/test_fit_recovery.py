@@ -1,6 +1,7 @@
-"""Fits whose process died are recomputed: a fit queued past the grace period, or running past
-the timeout, is taken by `fits.run_stale` (the API's and the pool's FitRecovery pass), at most
-`max_attempts` times; fresh fits and live ones are left alone. SQLite and PostgreSQL."""
+"""Fits are jobs of the queue runs use, on SQLite and PostgreSQL: a queued fit is claimed and
+computed by a fit worker; a fit whose holder stopped heartbeating is requeued and recomputed by
+another, at most `max_attempts` claims; a fit whose heartbeat is fresh is left alone; a holder that
+lost its lease cannot overwrite the new holder's result."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy import update
 
 from app import fits, runs, studies
 from app.db.tables import Fit, utcnow
+from app.settings import Settings
+from app.worker import fit_jobs
 
 
 def _study_with_runs(database) -> int:
@@ -28,14 +31,15 @@ def _study_with_runs(database) -> int:
         return study.id
 
 
-def _fit(database, study_id: int, *, age_s: float = 0.0, status: str = "queued", attempts: int = 0) -> int:
+def _fit(
+    database, study_id: int, *, beat_age_s: float = 0.0, status: str = "queued", attempts: int = 0
+) -> int:
     with database.transaction() as session:
         fit_id = fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=8, seed=0).id
-        past = utcnow() - timedelta(seconds=age_s)
-        values = {"created_at": past, "status": status, "attempts": attempts}
         if status == "running":
-            values["started_at"] = past
-        session.execute(update(Fit).where(Fit.id == fit_id).values(**values))
+            past = utcnow() - timedelta(seconds=beat_age_s)
+            values = {"status": status, "attempts": attempts, "started_at": past, "heartbeat_at": past}
+            session.execute(update(Fit).where(Fit.id == fit_id).values(worker_id="gone:1", **values))
         return fit_id
 
 
@@ -44,36 +48,52 @@ def _get(database, fit_id: int) -> Fit:
         return fits.get_fit(session=session, fit_id=fit_id)
 
 
-def _run_stale(database) -> dict[int, str]:
-    return fits.run_stale(database, queued_grace_s=60, running_timeout_s=600, max_attempts=2)
+def _worker(database) -> fit_jobs.FitWorker:
+    settings = Settings(
+        database_url=database.url, heartbeat_interval_s=0.2, heartbeat_timeout_s=600, max_attempts=2
+    )
+    return fit_jobs.FitWorker(database, settings, worker_id="test-fits")
 
 
-def test_a_fit_never_started_is_computed_and_a_fresh_one_is_left_alone(database):
+def test_a_queued_fit_is_computed_by_a_fit_worker(database):
     study = _study_with_runs(database)
-    orphan, fresh = _fit(database, study, age_s=120), _fit(database, study, age_s=1)
-    assert _run_stale(database) == {orphan: "done"}
-    done = _get(database, orphan)
-    assert (done.status, done.attempts) == ("done", 1)
+    queued = _fit(database, study)
+    worker = _worker(database)
+    assert worker.run_once() == (queued, "done")
+    done = _get(database, queued)
+    assert (done.status, done.attempts, done.worker_id) == ("done", 1, "test-fits")
     assert done.params["alpha"] == pytest.approx(0.34, abs=0.02)
-    assert _get(database, fresh).status == "queued"
+    assert worker.run_once() is None  # nothing left to claim
 
 
 def test_a_fit_whose_process_died_while_running_is_recomputed(database):
     study = _study_with_runs(database)
-    dead, alive = (
-        _fit(database, study, age_s=3600, status="running", attempts=1),
-        _fit(database, study, age_s=10, status="running", attempts=1),
-    )
-    assert _run_stale(database) == {dead: "done"}
+    dead = _fit(database, study, beat_age_s=3600, status="running", attempts=1)
+    alive = _fit(database, study, beat_age_s=10, status="running", attempts=1)
+    assert _worker(database).run_once() == (dead, "done")
     recomputed = _get(database, dead)
     assert (recomputed.status, recomputed.attempts) == ("done", 2)
     assert recomputed.params["beta"] == pytest.approx(0.28, abs=0.02)
-    assert _get(database, alive).status == "running"  # within its timeout: someone is computing it
+    assert _get(database, alive).status == "running"  # its heartbeat is fresh: someone is computing it
 
 
 def test_a_fit_that_keeps_losing_its_process_fails_with_the_reason(database):
     study = _study_with_runs(database)
-    doomed = _fit(database, study, age_s=3600, status="running", attempts=2)
-    assert _run_stale(database) == {}
+    doomed = _fit(database, study, beat_age_s=3600, status="running", attempts=2)
+    assert _worker(database).run_once() is None
     failed = _get(database, doomed)
-    assert failed.status == "failed" and "stopped 2 time(s)" in failed.error
+    assert failed.status == "failed" and "stopped heartbeating (attempt 2 of 2)" in failed.error
+
+
+def test_a_holder_that_lost_its_lease_cannot_store_its_result(database):
+    study = _study_with_runs(database)
+    with database.transaction() as session:
+        fit_id = fits.create_fit(session=session, study_id=study, law="chinchilla", bootstrap=0).id
+        first = fit_jobs.hold(session=session, fit_id=fit_id)
+    with database.transaction() as session:  # the first holder's heartbeat went stale: requeued
+        session.execute(update(Fit).where(Fit.id == fit_id).values(status="queued", worker_id=None))
+    second = _worker(database)
+    assert second.run_once() == (fit_id, "done")
+    assert fits.run_fit(database, fit_id, worker_id=first) == "done"  # the row's status, not its own
+    stored = _get(database, fit_id)
+    assert stored.worker_id == "test-fits" and stored.attempts == 2

@@ -1,12 +1,14 @@
 """Fits on real SQLite and PostgreSQL: the snapshot a fit is made on, the minimum number of
-runs, a fit job that fails ends `failed` with the message, and a fit starts only once."""
+runs, a fit job that fails ends `failed` with the message, and a fit is claimed only once."""
 
 from __future__ import annotations
 
 import pytest
 
 from app import fits, runs, studies
+from app.db.tables import Fit
 from app.errors import InvalidInput
+from app.worker import queue
 from tests.integration.helpers import make_study
 
 
@@ -32,11 +34,9 @@ def test_a_fit_is_made_once_on_its_snapshot(database):
         fit_id = fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=5, seed=0).id
     _import(database, study_id, [{"n_params": 1e9, "tokens": 1e11, "loss": 9.9}])  # after the snapshot
     with database.transaction() as session:
-        assert fits.start(session=session, fit_id=fit_id)
-        assert not fits.start(session=session, fit_id=fit_id)  # already running
-        fit = fits.get_fit(session=session, fit_id=fit_id)
-        fit.status = "queued"
-    assert fits.run_fit(database, fit_id) == "done"
+        assert queue.claim(session=session, worker_id="w", jobs=Fit, job_id=fit_id)
+        assert not queue.claim(session=session, worker_id="other", jobs=Fit, job_id=fit_id)  # already running
+    assert fits.run_fit(database, fit_id, worker_id="w") == "done"
     with database.transaction() as session:
         fit = fits.get_fit(session=session, fit_id=fit_id)
         assert fit.run_ids == ids and fit.n_points == 12
@@ -47,13 +47,14 @@ def test_a_fit_is_made_once_on_its_snapshot(database):
 def test_too_few_runs_and_a_failing_fit(database):
     study_id = make_study(database)
     _import(database, study_id, _grid()[:3])
-    with database.transaction() as session, pytest.raises(InvalidInput, match="3 more needed"):
+    with database.transaction() as session, pytest.raises(InvalidInput, match="4 more needed"):
         fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=0)
     _import(database, study_id, [{"n_params": 1e6 * (i + 1), "tokens": 1e8, "loss": 3.0} for i in range(3)])
     with database.transaction() as session:
         fit_id = fits.create_fit(session=session, study_id=study_id, law="power", bootstrap=0).id
-        fits.get_fit(session=session, fit_id=fit_id).law = "no-such-law"  # the fitting library refuses it
-    assert fits.run_fit(database, fit_id) == "failed"
+        fits.get_fit(session=session, fit_id=fit_id).law = "no-such-law"  # no law kind knows it
+        queue.claim(session=session, worker_id="w", jobs=Fit, job_id=fit_id)
+    assert fits.run_fit(database, fit_id, worker_id="w") == "failed"
     with database.transaction() as session:
         fit = fits.get_fit(session=session, fit_id=fit_id)
         assert fit.status == "failed" and "no-such-law" in fit.error
@@ -90,7 +91,10 @@ def test_hyperparameter_laws_say_what_is_missing_and_latest_ids_group_by_kind(da
     with database.transaction() as session:
         first = fits.create_fit(session=session, study_id=study_id, law="chinchilla", bootstrap=0).id
         second = fits.create_fit(session=session, study_id=study_id, law="power", bootstrap=0).id
-    assert fits.run_fit(database, first) == "done" and fits.run_fit(database, second) == "done"
+    for fit_id in (first, second):
+        with database.transaction() as session:
+            queue.claim(session=session, worker_id="w", jobs=Fit, job_id=fit_id)
+        assert fits.run_fit(database, fit_id, worker_id="w") == "done"
     with database.transaction() as session:
         assert fits.latest_fit_ids(session=session, study_id=study_id) == {"loss": second}
         assert fits.latest_fit_ids(session=session, study_id=study_id, loss_law="chinchilla") == {

@@ -10,7 +10,7 @@ import pytest
 
 from app import curves, runs, studies
 from app.api.schemas import PredictPublic
-from app.frontiers import isoflop_budgets
+from app.law_kinds.frontier import isoflop_budgets
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit, write_client
 

@@ -1,15 +1,17 @@
 """Fits: start a fit of a study (inline, or in the background for large bootstraps), get one.
 
-Any law of app.fits.LAWS: a loss law, "lr_opt" / "batch_opt" (with their form), or "critical_batch".
+Any law of a registered law kind (app/law_kinds/): a loss law, "lr_opt" / "batch_opt" (with their
+form and window), "critical_batch" or a frontier.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from app import fits, studies
 from app.api.deps import DatabaseDep, ReadAccess, SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import Created, FitCreate, FitPublic
+from app.worker import fit_jobs
 
 router = APIRouter(prefix="/v1", tags=["fits"])
 
@@ -22,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["fits"])
     responses={
         202: {
             "model": Created,
-            "description": "Accepted: the fit runs in the background; poll GET /v1/fits/{id}.",
+            "description": "Accepted: the fit is queued for a fit worker; poll GET /v1/fits/{id}.",
         }
     },
 )
@@ -31,11 +33,12 @@ def create_fit(
     body: FitCreate,
     request: Request,
     response: Response,
-    background: BackgroundTasks,
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Created:
-    """Fit a law to the study's finished runs; 201 when done inline, 202 when it runs in the background."""
+    """Fit a law to the study's finished runs; 201 when done inline, 202 when queued for a fit worker
+    (any API process or worker pool: the job queue's lease and heartbeat, as for runs)."""
+    inline = body.bootstrap <= settings.fit_inline_max_bootstrap
     with database.transaction() as session:
         studies.get_study(session=session, study_id=study_id)
         fit_id = fits.create_fit(
@@ -48,17 +51,12 @@ def create_fit(
             form=body.form,
             window=body.window,
         ).id
-    metrics, predictor = request.app.state.metrics, request.app.state.predictor
-
-    def job() -> None:
-        fits.run_fit(database, fit_id, on_done=metrics.observe_fit)
-        predictor.forget_study(study_id)
-
-    if body.bootstrap > settings.fit_inline_max_bootstrap:
-        background.add_task(job)
-        response.status_code = 202
+        holder = fit_jobs.hold(session=session, fit_id=fit_id) if inline else None
+    if holder is None:
+        response.status_code = 202  # queued: a FitWorker claims it
     else:
-        job()
+        fit_jobs.run_held(database, settings, fit_id, holder, on_done=request.app.state.metrics.observe_fit)
+        request.app.state.predictor.forget_study(study_id)
     return Created(id=fit_id)
 
 

@@ -2,7 +2,7 @@
 split for a model of N parameters trained on D tokens, each with its 95% interval, from the
 study's latest fit of each law (app/predictions.py builds the answer; this route caches).
 
-Predictions come from cached, restored fits (`fitting.load_fit`), never a refit: the study's
+Predictions come from cached, restored fits (each law kind's `restore`), never a refit: the study's
 latest fit id per law is found in one query and remembered for a few seconds (and forgotten at
 once when this process finishes a fit of that study); restored fits are kept by id.
 """
@@ -17,7 +17,7 @@ from collections import OrderedDict
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from app import fits, predictions
+from app import fits, law_kinds, predictions
 from app.api.deps import ReadAccess
 from app.api.schemas import PredictPublic
 from app.predictions import StoredFit, StudyFits
@@ -72,9 +72,8 @@ class Predictor:
                     found = predictions.latest_fits(session=session, study_ref=study_ref, loss_law=law)
                 for fit_id in found.fit_ids.values():
                     if fit_id not in self._fits:
-                        self._keep(
-                            predictions.restore(fit_id, fits.get_fit(session=session, fit_id=fit_id).result)
-                        )
+                        row = fits.get_fit(session=session, fit_id=fit_id)
+                        self._keep(predictions.restore(fit_id, row.law, row.result))
             with self._lock:
                 self._latest[key] = (time.monotonic(), found)
         with self._lock:
@@ -88,7 +87,7 @@ class Predictor:
         with self._lock:
             self._fits[stored.fit_id] = stored
             # Never evict below one study's worth of fits (one per law).
-            while len(self._fits) > max(self.size, len(predictions.ALL_KINDS)):
+            while len(self._fits) > max(self.size, len(law_kinds.slots())):
                 self._fits.popitem(last=False)
 
 

@@ -1,4 +1,4 @@
-"""The compute-optimal frontier from a study's own runs: Hoffmann et al. 2022 approaches 1 and 2,
+"""The frontier law kind: the compute-optimal frontier from a study's own runs: Hoffmann et al. 2022 approaches 1 and 2,
 fitted beside the parametric law (approach 3) so a reader sees whether the three agree.
 
 - "frontier_envelope" (approach 1): the stored loss curves of the finished runs; at each FLOP value
@@ -16,29 +16,35 @@ runs' mean 6ND, so the fitted N_opt(C) answers in the same convention as the oth
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+import fitting
 from app import curves
 from app import runs as runs_module
-from app.db.tables import Run
+from app.db.tables import Fit, Run
+from app.errors import InvalidInput
+from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, estimates_summary, interval, json_safe
 
 FRONTIER_LAWS = ("frontier_envelope", "frontier_isoflop")
 # Runs whose 6ND compute lies within this factor of their neighbour's share one IsoFLOP budget:
 # a design's runs differ by rounding to whole batches (a few percent); budgets are spaced wider.
 BUDGET_TOLERANCE = 1.25
-MIN_BUDGETS = 3  # N_opt = k C^a has two parameters: three budgets at least
-MIN_RUNS_PER_BUDGET = 3  # a parabola in log N has three
-MIN_CURVES = 3  # the envelope compares curves: three runs at least
-MIN_POINTS = 4  # curve points per run for an envelope worth the name
+# What fitting itself refuses less than: budgets and runs per budget for approach 2, curves for 1.
+MIN_BUDGETS = fitting.minimum("frontier_isoflop").groups
+MIN_RUNS_PER_BUDGET = fitting.minimum("frontier_isoflop").runs_per_group
+MIN_CURVES = fitting.minimum("frontier_envelope").groups
+# Curve points per run: fitting interpolates between two, but an envelope worth the name, and the
+# choice between eval and train losses below, wants four.
+MIN_POINTS = max(4, fitting.minimum("frontier_envelope").runs_per_group)
 
 
 def compute_of(run: Run) -> float:
-    """C = 6ND (Kaplan et al. 2020, sec. 2.1) with the law's N."""
-    return 6.0 * runs_module.law_params(run) * run.tokens
+    """C = 6ND with the law's N."""
+    return float(fitting.training_compute(runs_module.law_params(run), run.tokens))
 
 
 def isoflop_budgets(
@@ -90,8 +96,6 @@ def isoflop_shortfall(runs: Sequence[Run]) -> str | None:
 
 def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any, dict[str, Any]]:
     """(fitting.Frontier of approach 2, context) from finished runs."""
-    import fitting
-
     compute = [compute_of(r) for r in runs]
     frontier = fitting.isoflop_frontier(
         compute=budgets_of(runs),
@@ -140,11 +144,102 @@ def envelope_points(*, session: Session, runs: Sequence[Run]) -> dict[str, list[
 
 def fit_envelope(points: dict[str, list[float]], *, bootstrap: int, seed: int) -> tuple[Any, dict[str, Any]]:
     """(fitting.Frontier of approach 1, context) from curve points."""
-    import fitting
-
     frontier = fitting.envelope_frontier(**points, bootstrap=bootstrap, seed=seed)
-    compute = [6.0 * n * d for n, d in zip(points["N"], points["tokens"], strict=True)]
+    compute = fitting.training_compute(np.asarray(points["N"]), np.asarray(points["tokens"])).tolist()
     return frontier, {
         "input_ranges": {"C": [min(compute), max(compute)]},
         "run_ids": sorted(set(points["run"])),
     }
+
+
+class FrontierKind:
+    """Hoffmann et al.'s approaches 1 and 2, shown beside approach 3 (the loss law's closed form)
+    when fitted, and never asked for by /v1/predict (no warning when missing)."""
+
+    name = "frontier"
+    laws = FRONTIER_LAWS
+    options: tuple[str, ...] = ()
+    slots = FRONTIER_LAWS
+    expected: dict[str, str] = {}
+    answer_keys = ("compute_optimal_approaches",)
+
+    def slot(self, law: str) -> str:
+        return law
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def select(
+        self,
+        *,
+        session: Session,
+        study_id: int,
+        run_ids: Sequence[int] | None,
+        law: str,
+        options: dict[str, Any],
+    ) -> list[Run]:
+        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+        if law == "frontier_envelope":
+            runs = curve_runs(session=session, runs=runs)
+        shortfall = (envelope_shortfall if law == "frontier_envelope" else isoflop_shortfall)(runs)
+        if shortfall:
+            raise InvalidInput(shortfall, field="runs")
+        return runs
+
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> Any:
+        if fit.law == "frontier_envelope":
+            return envelope_points(session=session, runs=runs)
+        return runs
+
+    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+        fitter = fit_envelope if law == "frontier_envelope" else fit_isoflop
+        frontier, context = fitter(data, bootstrap=bootstrap, seed=seed)
+        estimates = {
+            "a": frontier.exponent_n,
+            "b": frontier.exponent_d,
+            "k_n": frontier.coef_n,
+            "k_d": frontier.coef_d,
+        }
+        params, intervals = estimates_summary(estimates)
+        stored = json_safe({**frontier.to_dict(), "context": context})
+        return Fitted(law, params, intervals, None, list(frontier.warnings), stored)
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        return fitting.load_fit(stored)
+
+    def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
+        """N_opt, D_opt at this compute by approaches 1 and 2 beside approach 3, and a warning when
+        their N_opt intervals do not overlap (the approaches disagree: trust none of them blindly)."""
+        found = [law for law in FRONTIER_LAWS if law in stored]
+        if not found:
+            return
+        answer, warnings = query.answer, query.warnings
+        approaches: dict[str, Any] = {"approach_1": None, "approach_2": None, "approach_3": None}
+        if answer.get("compute_optimal") is not None:
+            approaches["approach_3"] = {**answer["compute_optimal"], "fit_id": answer["fit_ids"].get("loss")}
+        for law in found:
+            frontier = stored[law].restored
+            n_opt, d_opt = frontier.predict(query.compute, LEVEL)
+            approaches[f"approach_{frontier.approach}"] = {
+                "n_params": interval(n_opt),
+                "tokens": interval(d_opt),
+                "fit_id": stored[law].fit_id,
+            }
+            warnings.extend(f"{law} fit {stored[law].fit_id}: {w}" for w in frontier.warnings)
+            largest = stored[law].context.get("input_ranges", {}).get("C", [0, 0])[1]
+            warnings.extend(beyond(law, query.compute, largest))
+        answer["compute_optimal_approaches"] = approaches
+        bounds = [
+            (a["n_params"]["lo"], a["n_params"]["hi"], name)
+            for name, a in approaches.items()
+            if a is not None and a["n_params"]["lo"] is not None and a["n_params"]["hi"] is not None
+        ]
+        if len(bounds) >= 2 and max(lo for lo, _, _ in bounds) > min(hi for _, hi, _ in bounds):
+            names = ", ".join(name.replace("_", " ") for _, _, name in bounds)
+            warnings.append(
+                f"compute_optimal: the 95% intervals of N_opt by {names} do not all overlap: the approaches "
+                "disagree at this compute (Hoffmann et al. 2022 found the same between their approaches)"
+            )
+
+
+FRONTIER = FrontierKind()

@@ -1,4 +1,4 @@
-"""Critical-batch fits from stored loss curves, with the gradient-noise-scale cross-check.
+"""The critical-batch law kind: B_crit(L) fitted from stored loss curves, with the gradient-noise-scale cross-check.
 
 Finished runs of one model size trained at three or more batch sizes give, for each of a few
 target losses every run reaches, the steps each run needed (read off its curve through
@@ -13,18 +13,22 @@ a multiple of the identity), so the ratio is a check of order of magnitude, not 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+import fitting
 from app import curves
 from app import runs as runs_module
-from app.db.tables import Run
+from app.db.tables import Fit, Run
+from app.errors import InvalidInput
+from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, estimates_summary, json_safe
 
-MIN_BATCH_SIZES = 3  # the steps-examples trade-off has two parameters: three batch sizes at least
+# The steps-examples trade-off has two parameters: fitting refuses fewer than this many batch sizes.
+MIN_BATCH_SIZES = fitting.minimum("critical_batch").groups
 MIN_POINTS = 4  # curve points a run needs for a crossing after its early transient
 TARGETS = 5  # target losses per fit: B_crit(L) needs three, two more steady the slope
 # A noise-scale measurement belongs to a target when it was taken within this factor in steps of
@@ -115,8 +119,6 @@ def fit_curves(runs: Sequence[RunCurve], *, bootstrap: int, seed: int) -> tuple[
     context: what the curve itself does not hold but a prediction and a reader need: the runs, model
     size, loss source, scale of the runs (for extrapolation warnings) and the noise-scale check.
     """
-    import fitting
-
     if len({r.batch_tokens for r in runs}) < MIN_BATCH_SIZES:
         raise ValueError(
             f"critical_batch needs runs of one model size at {MIN_BATCH_SIZES} or more batch sizes; "
@@ -143,7 +145,7 @@ def fit_curves(runs: Sequence[RunCurve], *, bootstrap: int, seed: int) -> tuple[
                 rows["steps"].append(float(steps))
                 rows["target_loss"].append(float(target))
     curve = fitting.critical_batch_curve(**rows, bootstrap=bootstrap, seed=seed)
-    compute = [6.0 * r.n_params * r.tokens for r in runs]  # C = 6ND (Kaplan et al. 2020, sec. 2.1)
+    compute = [fitting.training_compute(r.n_params, r.tokens) for r in runs]
     context = {
         "n_params": runs[0].n_params,
         "run_ids": [r.run_id for r in runs],
@@ -199,3 +201,90 @@ def noise_scale_check(
                 entry["ratio"] = b_crit["value"] / median  # B_crit / B_simple: order one when they agree
         out.append(entry)
     return out
+
+
+class CriticalBatchKind:
+    """Kaplan's B_crit(L) = B*/L^(1/alpha_B) from one model size's runs at several batch sizes."""
+
+    name = "critical_batch"
+    laws = ("critical_batch",)
+    options: tuple[str, ...] = ()
+    slots = ("critical_batch",)
+    expected = {"critical_batch": "critical_batch"}
+    answer_keys = ("critical_batch_size",)
+
+    def slot(self, law: str) -> str:
+        return self.name
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def select(
+        self,
+        *,
+        session: Session,
+        study_id: int,
+        run_ids: Sequence[int] | None,
+        law: str,
+        options: dict[str, Any],
+    ) -> list[Run]:
+        """The runs of the model size with the most batch sizes; InvalidInput unless there are enough."""
+        group = best_group(candidate_runs(session=session, study_id=study_id, run_ids=run_ids))
+        have = batch_sizes(group)
+        if have < MIN_BATCH_SIZES:
+            raise InvalidInput(
+                f"critical_batch needs finished runs of one model size at >={MIN_BATCH_SIZES} batch "
+                f"sizes, each with a stored loss curve of >={MIN_POINTS} points; this study has "
+                f"{have} batch size(s) at its best-covered model size",
+                field="runs",
+            )
+        return group
+
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> list[RunCurve]:
+        return load_curves(session=session, runs=runs)
+
+    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+        curve, context = fit_curves(data, bootstrap=bootstrap, seed=seed)
+        params, intervals = estimates_summary({"b_star": curve.b_star, "alpha_b": curve.alpha_b})
+        stored = json_safe({**curve.to_dict(), "context": context})
+        return Fitted(self.name, params, intervals, None, list(curve.warnings), stored)
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        return fitting.load_fit(stored)
+
+    def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
+        """B_crit at the predicted loss. The interval is the union of the B_crit(L) law's intervals over
+        the loss interval, so both the law's and the loss prediction's uncertainty reach it."""
+        if self.name not in stored:
+            return
+        entry, loss, warnings = stored[self.name], query.loss, query.warnings
+        curve = entry.restored
+        warnings.extend(f"critical_batch fit {entry.fit_id}: {w}" for w in curve.warnings)
+        largest = entry.context.get("input_ranges", {}).get("C", [0, 0])[1]
+        warnings.extend(beyond("critical_batch", query.compute, largest))
+        if loss is None:
+            warnings.append(
+                "critical_batch_size: B_crit is a law of the loss, and this study has no loss fit"
+            )
+            return
+        at_value = curve.b_crit(loss.value, LEVEL)
+        bounds = [at_value.lo, at_value.hi]
+        for edge in (loss.lo, loss.hi):
+            if np.isfinite(edge):
+                at_edge = curve.b_crit(edge, LEVEL)
+                bounds += [at_edge.lo, at_edge.hi]
+        finite = [float(b) for b in bounds if np.isfinite(b)]
+        query.answer["critical_batch_size"] = {
+            "value": float(at_value.value),
+            "lo": min(finite) if finite else None,
+            "hi": max(finite) if finite else None,
+        }
+        low, high = curve.loss_range
+        if np.isfinite(low) and not low <= loss.value <= high:
+            warnings.append(
+                f"critical_batch_size: the predicted loss {loss.value:.4g} is outside the target losses the "
+                f"B_crit(L) law was fitted on ({low:.4g} to {high:.4g}): B_crit is extrapolated"
+            )
+
+
+CRITICAL_BATCH = CriticalBatchKind()

@@ -1,0 +1,175 @@
+"""The protocol every law kind implements, and the small types it passes around.
+
+A law kind is everything the service knows about one family of laws: which laws a fit request may
+name for it, which finished runs it needs (the minimum comes from `fitting`), how it reads them from
+the database, how it fits them (pure, no session open), how its result is stored and restored, and
+what it adds to the answer of /v1/predict. app/fits.py, app/predictions.py, the API and the CLI read
+kinds only through the registry in app/law_kinds/__init__.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from app.db.tables import Fit, Run
+
+LEVEL = 0.95
+# Warn beyond this factor in compute past the largest fitted run (extrapolating two orders of
+# magnitude is where published laws start to disagree).
+EXTRAPOLATION_WARNING = 100.0
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What a kind's `fit` returns: the result object, its summary columns and the stored dict.
+
+    law: the law the fit ends as ("auto" stores the form it chose); params / intervals: the
+    headline numbers shown in lists (intervals None without a bootstrap); stored: the JSON the
+    fit's `result` column keeps (the result's to_dict() with an explicit "kind", plus context).
+    """
+
+    law: str
+    params: dict[str, float]
+    intervals: dict[str, list[float]] | None
+    objective: float | None
+    warnings: list[str]
+    stored: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredFit:
+    """A restored fit and the context stored beside it (seq_len, the runs' scale, noise-scale check)."""
+
+    fit_id: int
+    restored: Any
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyFits:
+    """Which fits answer for a study: its id, name, seq_len from its defaults, the latest fit id per slot."""
+
+    study_id: int
+    study_name: str
+    seq_len: float | None
+    fit_ids: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Query:
+    """One prediction being answered: the inputs, the JSON-ready answer the kinds fill in, its
+    warnings, and the predicted loss (set by the loss kind, read by kinds that are laws of the loss)."""
+
+    study: StudyFits
+    n_params: float
+    tokens: float
+    compute: float
+    answer: dict[str, Any]
+    warnings: list[str]
+    loss: Any = None
+
+
+class LawKind(Protocol):
+    """One family of laws, in one place (see the module docstring)."""
+
+    name: str
+    # The laws POST /v1/studies/{id}/fits accepts for this kind, and the options it takes.
+    laws: tuple[str, ...]
+    options: tuple[str, ...]
+    # The keys of a study's latest fits this kind answers predictions from (e.g. "loss"; one per
+    # law for "lr_opt"/"batch_opt"), in the order it predicts them.
+    slots: tuple[str, ...]
+    # Slots /v1/predict expects and warns about when missing, with the law to POST for each.
+    expected: Mapping[str, str]
+    # The answer keys this kind fills (so a prediction lists them as null when the kind is unfitted).
+    answer_keys: tuple[str, ...]
+
+    def slot(self, law: str) -> str:
+        """The slot a stored fit of `law` answers for."""
+        ...
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with their defaults, or InvalidInput naming the bad one."""
+        ...
+
+    def select(
+        self,
+        *,
+        session: Session,
+        study_id: int,
+        run_ids: Sequence[int] | None,
+        law: str,
+        options: dict[str, Any],
+    ) -> list[Run]:
+        """The finished runs a fit of `law` would use; InvalidInput naming the minimum when too few."""
+        ...
+
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> Any:
+        """Everything the fit needs from the database (arrays, curves), read in the caller's transaction."""
+        ...
+
+    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+        """Fit `law` to `data` (no session open); ValueError with a user-facing message on bad data."""
+        ...
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        """The result object whose stored dict is `stored`."""
+        ...
+
+    def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
+        """Add this kind's part to `query.answer` (and warnings) from its restored fits, by slot."""
+        ...
+
+
+def interval(estimate: Any, scale: float = 1.0) -> dict[str, float | None]:
+    """An Estimate as JSON: value, lo, hi (NaN, as without bootstrap draws, becomes null)."""
+
+    def plain(x: Any) -> float | None:
+        x = float(x) * scale
+        return x if math.isfinite(x) else None
+
+    return {"value": plain(estimate.value), "lo": plain(estimate.lo), "hi": plain(estimate.hi)}
+
+
+def beyond(kind: str, compute: float, largest: float | None) -> list[str]:
+    """A warning when `compute` is far past the largest fitted run's."""
+    if largest and compute > EXTRAPOLATION_WARNING * largest:
+        return [
+            f"{kind}: compute {compute:.3g} is {compute / largest:.0f}x beyond the largest fitted run "
+            f"({largest:.3g}): the interval does not cover the law's own error at that scale"
+        ]
+    return []
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities to None, recursively (JSON columns refuse them on PostgreSQL)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def estimates_summary(
+    estimates: Mapping[str, Any],
+) -> tuple[dict[str, float], dict[str, list[float]] | None]:
+    """Headline params and 95% intervals from named Estimates (intervals None unless all finite)."""
+    params = {k: float(e.value) for k, e in estimates.items()}
+    intervals = {k: [float(e.lo), float(e.hi)] for k, e in estimates.items()}
+    finite = all(math.isfinite(v) for pair in intervals.values() for v in pair)
+    return params, intervals if finite else None
+
+
+def draws_summary(result: Any) -> tuple[dict[str, float], dict[str, list[float]] | None]:
+    """Headline params and 95% percentile intervals of a result with params and bootstrap draws."""
+    params = {k: float(v) for k, v in result.params.items()}
+    if not len(result.draws):
+        return params, None
+    return params, {k: [float(lo), float(hi)] for k, (lo, hi) in result.ci(LEVEL).items()}

@@ -1,0 +1,117 @@
+"""Loss laws: L(N, D) fitted to the final losses of finished runs (Chinchilla, its α = β form,
+Kaplan's joint law, "auto" choosing among them by held-out error), or L(C) as one power law.
+
+Predicts the loss at (N, D) and, for laws of N and D, the compute-optimal split at C = 6ND.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import fitting
+from app import runs as runs_module
+from app.db.tables import Fit, Run
+from app.errors import InvalidInput
+from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, draws_summary, interval
+
+
+class LossKind:
+    """Loss laws of N and D (or of compute alone, "power")."""
+
+    name = "loss"
+    laws = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
+    options: tuple[str, ...] = ()
+    slots = ("loss",)
+    # "auto" picks the loss law with the best held-out error.
+    expected = {"loss": "auto"}
+    answer_keys = ("loss", "compute_optimal")
+
+    def slot(self, law: str) -> str:
+        return "loss"
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def select(
+        self,
+        *,
+        session: Session,
+        study_id: int,
+        run_ids: Sequence[int] | None,
+        law: str,
+        options: dict[str, Any],
+    ) -> list[Run]:
+        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+        needed = fitting.minimum(law).runs
+        if len(runs) < needed:
+            raise InvalidInput(
+                f"the {law} law needs at least {needed} finished runs with a loss; this study has "
+                f"{len(runs)}: {needed - len(runs)} more needed",
+                field="runs",
+            )
+        return runs
+
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, list[float]]:
+        return {
+            "N": [runs_module.law_params(r) for r in runs],
+            "D": [r.tokens for r in runs],
+            "loss": [r.loss for r in runs],
+        }
+
+    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+        if law == "power":  # one input: the compute C = 6ND
+            inputs = {"C": fitting.training_compute(data["N"], data["D"]).tolist()}
+        else:
+            inputs = {"N": data["N"], "D": data["D"]}
+        result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
+        params, intervals = draws_summary(result)
+        # Stored as it is: a loss fit's dict is NaN-free and restores exactly.
+        return Fitted(
+            result.law, params, intervals, float(result.objective), list(result.warnings), result.to_dict()
+        )
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        return fitting.load_fit(stored)
+
+    def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
+        if "loss" not in stored:
+            return
+        fit = stored["loss"].restored
+        fit_id = stored["loss"].fit_id
+        n_params, tokens, compute = query.n_params, query.tokens, query.compute
+        if fit.variable:
+            inputs = {fit.variable: {"N": n_params, "D": tokens, "C": compute}.get(fit.variable, compute)}
+        else:
+            inputs = {"N": n_params, "D": tokens}
+        try:
+            estimate = fit.predict(level=LEVEL, **inputs)
+        except ValueError as error:
+            raise InvalidInput(str(error), field="n_params") from error
+        query.loss = estimate
+        answer, warnings = query.answer, query.warnings
+        answer["loss"] = interval(estimate)
+        answer["fit_id"], answer["law"] = fit_id, fit.law
+        warnings.extend(f"loss fit {fit_id}: {w}" for w in fit.warnings)
+        ranges = fit.input_ranges
+        if "N" in ranges and "D" in ranges:
+            warnings.extend(beyond("loss", compute, fitting.training_compute(ranges["N"][1], ranges["D"][1])))
+        elif "C" in ranges:
+            warnings.extend(beyond("loss", compute, ranges["C"][1]))
+        if tuple(fit.inputs) != ("N", "D"):
+            warnings.append(
+                f"compute_optimal: the loss fit is a law of {fit.inputs[0]} alone, not of N and D"
+            )
+            return
+        try:
+            allocation = fitting.optimal_allocation(fit, compute, level=LEVEL)
+        except ValueError as error:  # e.g. a budget too small for any model: the rest still answers
+            warnings.append(f"compute_optimal: {error}")
+            return
+        answer["compute_optimal"] = {
+            "n_params": interval(allocation.n_params),
+            "tokens": interval(allocation.tokens),
+        }
+        warnings.extend(f"compute_optimal: {w}" for w in allocation.warnings)

@@ -1,0 +1,180 @@
+"""Hyperparameter optima: power laws of the best learning rate ("lr_opt") and batch size
+("batch_opt") of (N, D) sweeps, in the Step Law (Li et al. 2025) or DeepSeek (Bi et al. 2024) form.
+
+A sweep is the finished runs of one (N, D) at several values of the swept hyperparameter;
+fitting locates each sweep's optimum, then fits the power law across sweeps. The form and the
+bowl window are options of the fit request, kept in the fit's `run_filter`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+import fitting
+from app import runs as runs_module
+from app.db.tables import Fit, Run
+from app.errors import InvalidInput
+from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, draws_summary, interval, json_safe
+
+# A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
+MAX_WINDOW = 0.5
+
+
+@dataclass(frozen=True)
+class OptimumKind:
+    """One swept hyperparameter: the run column it reads and the answer key it fills."""
+
+    name: str
+    column: str  # the Run column that is swept
+    plural: str  # how a message names its values
+    answer_key: str
+
+    options = ("form", "window")
+
+    @property
+    def laws(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def expected(self) -> dict[str, str]:
+        return {self.name: self.name}
+
+    @property
+    def answer_keys(self) -> tuple[str, ...]:
+        return (self.answer_key,)
+
+    def slot(self, law: str) -> str:
+        return self.name
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        form = options.get("form") or "auto"
+        try:
+            fitting.minimum(law, form)  # fitting knows the forms
+        except ValueError as error:
+            raise InvalidInput(f"form {form!r} is unknown ({error})", field="form") from None
+        checked: dict[str, Any] = {"form": form}
+        window = options.get("window")
+        if window is not None:
+            if not 0.0 < window <= MAX_WINDOW:
+                raise InvalidInput(
+                    f"window ({window}) must be in (0, {MAX_WINDOW}]: a log-loss distance such as 0.02 (2%)",
+                    field="window",
+                )
+            checked["window"] = window
+        return checked
+
+    def select(
+        self,
+        *,
+        session: Session,
+        study_id: int,
+        run_ids: Sequence[int] | None,
+        law: str,
+        options: dict[str, Any],
+    ) -> list[Run]:
+        """Finished runs with the swept hyperparameter; InvalidInput unless enough sweeps can locate an optimum."""
+        runs = [
+            r
+            for r in runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+            if getattr(r, self.column) is not None
+        ]
+        sweeps: dict[tuple[float, float], list[Run]] = defaultdict(list)
+        for run in runs:
+            sweeps[runs_module.law_params(run), run.tokens].append(run)
+        form = options["form"]
+        least = fitting.minimum(law, form)
+        usable = sum(
+            len(members) >= least.runs_per_group
+            and len({getattr(r, self.column) for r in members}) >= least.values_per_group
+            for members in sweeps.values()
+        )
+        if usable < least.groups:
+            raise InvalidInput(
+                f"{law} ({form}) needs >={least.groups} (N, D) sweeps of >={least.runs_per_group} finished "
+                f"runs over >={least.values_per_group} {self.plural} each; this study has {usable}",
+                field="runs",
+            )
+        return runs
+
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, Any]:
+        """The sweeps as arrays, and the runs' seq_len when they share one (batch sizes in sequences)."""
+        seq_lens = {(r.spec or {}).get("seq_len") for r in runs}
+        return {
+            "N": [runs_module.law_params(r) for r in runs],
+            "D": [r.tokens for r in runs],
+            "loss": [r.loss for r in runs],
+            "lr": [r.lr for r in runs],
+            "batch": [r.batch_tokens for r in runs],
+            "seq_len": seq_lens.pop() if len(seq_lens) == 1 else None,
+        }
+
+    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+        swept = {"lr": data["lr"]} if law == "lr_opt" else {}
+        if all(b is not None for b in data["batch"]):
+            swept["batch"] = data["batch"]  # also a sweep axis where a group varies it
+        extra = {"window": options["window"]} if "window" in options else {}
+        result = fitting.fit(
+            law,
+            loss=data["loss"],
+            N=data["N"],
+            D=data["D"],
+            form=options.get("form", "auto"),
+            bootstrap=bootstrap,
+            seed=seed,
+            **extra,
+            **swept,
+        )
+        params, intervals = draws_summary(result)
+        # NaN bounds (no bootstrap) become null: JSON columns refuse NaN on PostgreSQL.
+        stored = json_safe({**result.to_dict(), "context": {"seq_len": data["seq_len"]}})
+        objective = getattr(result, "objective", None)
+        return Fitted(
+            result.law,
+            params,
+            intervals,
+            float(objective) if objective is not None else None,
+            list(result.warnings),
+            stored,
+        )
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        return fitting.load_fit(stored)
+
+    def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
+        if self.name not in stored:
+            return
+        entry = stored[self.name]
+        fit = entry.restored
+        try:
+            estimate = fit.predict(level=LEVEL, N=query.n_params, D=query.tokens)
+        except ValueError as error:
+            raise InvalidInput(str(error), field="n_params") from error
+        warnings = query.warnings
+        warnings.extend(f"{self.name} fit {entry.fit_id}: {w}" for w in fit.warnings)
+        warnings.extend(beyond(self.name, query.compute, fit.input_ranges.get("C", (None, None))[1]))
+        if self.answer_key != "batch_size_opt":
+            query.answer[self.answer_key] = interval(estimate)
+            return
+        seq_len = query.study.seq_len or entry.context.get("seq_len")
+        if not seq_len:
+            warnings.append(
+                "batch_size_opt: the study's sequence length is unknown (no seq_len in its defaults or shared by "
+                "its runs), so the batch size is given in tokens only"
+            )
+        query.answer[self.answer_key] = {
+            "tokens": interval(estimate),
+            "sequences": interval(estimate, 1.0 / float(seq_len)) if seq_len else None,
+        }
+
+
+LR_OPT = OptimumKind("lr_opt", "lr", "learning rates", "lr_opt")
+BATCH_OPT = OptimumKind("batch_opt", "batch_tokens", "batch sizes", "batch_size_opt")

@@ -1,0 +1,154 @@
+"""Fits as jobs: claimed from the queue, computed in this process while a thread heartbeats them.
+
+Every API process and every worker pool runs one `FitWorker`: a thread that claims queued fits
+one at a time (`queue.claim(jobs=Fit)`), computes each with `fits.run_fit` while its lease is kept
+by heartbeat, and requeues fits whose holder stopped heartbeating (`queue.requeue_stale`), the
+same lease and attempt cap as runs. A fit accepted in the background is therefore computed by
+whichever process claims it first, and one whose process died is taken over by another once its
+heartbeat is stale. `hold` and `run_held` are the small-fit path: the request claims the fit it
+creates in the same transaction and computes it while the caller waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from app import fits
+from app.db import Database
+from app.db.tables import Fit
+from app.settings import Settings
+from app.worker import queue
+
+log = logging.getLogger(__name__)
+
+OnDone = Callable[[str, float], None]
+
+
+def worker_name(role: str) -> str:
+    """A worker id unique to this process: role, host, pid and a random suffix."""
+    return f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.contextmanager
+def heartbeating(database: Database, worker_id: str, fit_id: int, interval_s: float) -> Iterator[None]:
+    """Refresh the fit's heartbeat every `interval_s` while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval_s):
+            try:
+                with database.transaction() as session:
+                    queue.heartbeat(session=session, worker_id=worker_id, run_ids=[fit_id], jobs=Fit)
+            except (OperationalError, InterfaceError) as error:  # the database is away: next beat
+                log.warning("fit %s: heartbeat failed (%s)", fit_id, error.orig)
+
+    thread = threading.Thread(target=beat, name=f"hyperlaw-fit-{fit_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def claim_and_run(
+    database: Database, settings: Settings, *, worker_id: str, on_done: OnDone | None = None
+) -> tuple[int, str] | None:
+    """Claim the oldest queued fit and compute it; (fit id, final status), or None when none is queued."""
+    with database.transaction(immediate=True) as session:
+        claimed = queue.claim(session=session, worker_id=worker_id, jobs=Fit)
+    if claimed is None:
+        return None
+    return claimed.id, run_held(database, settings, claimed.id, worker_id, on_done=on_done)
+
+
+def hold(*, session: Session, fit_id: int) -> str:
+    """Claim a fit created in this (IMMEDIATE on SQLite) transaction for the caller, so that no fit
+    worker takes it before the caller computes it inline; returns the holder's worker id."""
+    worker_id = worker_name("inline")
+    if queue.claim(session=session, worker_id=worker_id, jobs=Fit, job_id=fit_id) is None:
+        raise RuntimeError(f"fit {fit_id} was not queued in this transaction")
+    return worker_id
+
+
+def run_held(
+    database: Database, settings: Settings, fit_id: int, worker_id: str, *, on_done: OnDone | None = None
+) -> str:
+    """Compute a fit `worker_id` holds, heartbeating it meanwhile; its final status."""
+    with heartbeating(database, worker_id, fit_id, settings.heartbeat_interval_s):
+        return fits.run_fit(database, fit_id, worker_id=worker_id, on_done=on_done)
+
+
+def requeue_stale(database: Database, settings: Settings) -> dict[int, str]:
+    """Requeue the fits whose holder stopped heartbeating (failed once out of attempts)."""
+    with database.transaction() as session:
+        changed = queue.requeue_stale(
+            session=session,
+            timeout_s=settings.heartbeat_timeout_s,
+            max_attempts=settings.max_attempts,
+            jobs=Fit,
+        )
+    for fit_id, status in changed.items():
+        log.warning("fit %s lost its process's heartbeat: now %s", fit_id, status)
+    return changed
+
+
+class FitWorker:
+    """A thread that computes queued fits, one at a time, until stopped.
+
+    on_done(status, seconds) is called after each fit (metrics); on_finished(fit id, status) after
+    each fit this worker computed (e.g. to forget cached predictions).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        on_done: OnDone | None = None,
+        on_finished: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.database, self.settings = database, settings
+        self.worker_id = worker_id or worker_name("fits")
+        self.on_done, self.on_finished = on_done, on_finished
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> tuple[int, str] | None:
+        """Requeue stale fits, then claim and compute one queued fit: (id, status), or None."""
+        requeue_stale(self.database, self.settings)
+        outcome = claim_and_run(self.database, self.settings, worker_id=self.worker_id, on_done=self.on_done)
+        if outcome is not None and self.on_finished is not None:
+            self.on_finished(*outcome)
+        return outcome
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                outcome = self.run_once()
+            except (OperationalError, InterfaceError) as error:  # the database is away: next pass
+                log.warning("fit worker: database unavailable (%s)", error.orig)
+                outcome = None
+            if outcome is None:
+                self._stop.wait(self.settings.worker_poll_s)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="hyperlaw-fit-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; a fit still being computed after `timeout` is left to its lease (requeued
+        by another process once its heartbeat stops with this one)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
