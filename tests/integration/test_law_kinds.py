@@ -280,3 +280,36 @@ def test_a_law_kind_registered_at_run_time_is_fitted_and_predicted(api, toy_kind
     assert "mean_loss" in schema["properties"]["law"]["enum"]
     unknown = api.post(f"/v1/studies/{study}/fits", json={"law": "no_such_law"})
     assert unknown.status_code == 422 and "mean_loss" in unknown.text  # the message lists every law
+
+
+def test_envelope_frontier_needs_fittings_curves(api, database):
+    least = fitting.minimum("frontier_envelope").groups
+    sizes = np.logspace(7, 9.5, least)
+
+    def add(n_params: float) -> None:
+        seen = np.logspace(np.log10(n_params), np.log10(n_params * 300), 40)
+        with database.transaction() as session:
+            study = studies.get_study(session=session, study_id=study_id)
+            last = float(seen[-1])
+            rows = [{"n_params": n_params, "tokens": last, "loss": chinchilla(n_params, last)}]
+            [run] = runs.import_runs(session=session, study=study, rows=rows)
+            points = [
+                {"step": i + 1, "tokens": float(t), "train_loss": chinchilla(n_params, float(t))}
+                for i, t in enumerate(seen)
+            ]
+            curves.write_points(session=session, run_id=run.id, points=points)
+
+    study_id = _study(api, "min-envelope")
+    for n_params in sizes[:-1]:
+        add(n_params)
+    refused = api.post(f"/v1/studies/{study_id}/fits", json={"law": "frontier_envelope", "bootstrap": 0})
+    assert refused.status_code == 422, refused.text
+    assert f"of >={least} finished runs of >={least} model sizes" in refused.text
+    add(sizes[-1])
+    # The count is necessary, not sufficient: the gate passes, and fitting itself judges the curves
+    # (three sizes give too few FLOP values where an intermediate size wins, and it says so).
+    accepted = api.post(f"/v1/studies/{study_id}/fits", json={"law": "frontier_envelope", "bootstrap": 0})
+    assert accepted.status_code == 201, accepted.text
+    fit = api.get(f"/v1/fits/{accepted.json()['id']}").json()
+    assert fit["n_points"] == least
+    assert fit["status"] == "done" or "intermediate model size wins" in fit["error"]
