@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidInput
-from app.runs import accounting, batches_around, log_around, seq_len_of, validate_spec
+from app.specs import SHAPE_FIELDS, accounting, batches_around, log_around, seq_len_of, validate_spec
 
 # Hoffmann et al. 2022 (Table 3, approach 1-3 agree): compute-optimal training uses about 20 tokens per
 # parameter, so C = 6·N·D = 120·N² gives the prior N_opt(C) = sqrt(C / 120).
@@ -66,8 +66,6 @@ SPECULATIVE_EXTRAPOLATION = 1e4
 DEFAULT_FLOPS_PER_GPU_S = 4e14
 ASPECT_RATIOS = (32, 64, 128)
 MAX_LAYERS = 48
-
-SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
 
 
 @dataclass(frozen=True)
@@ -535,7 +533,7 @@ def _run(
     return PlannedRun(
         part=part,
         group=group,
-        spec=spec,
+        spec=spec.to_dict(),
         n_params=counts["n_params_non_embedding"],
         flops=counts["flops"],
         flops_6nd=counts["flops_6nd"],

@@ -1,15 +1,13 @@
 """Runs: owner of the `runs` table (the queue's columns are written by app/worker/queue.py).
 
 A run is one proxy training job, or one measurement imported from elsewhere (born
-`done`). Submissions are validated against the trainer's RunSpec before anything is
-written, and are idempotent per (study, Idempotency-Key). Functions take the session as
-a keyword and never commit.
+`done`). Submissions are validated against the trainer's RunSpec (app/specs.py) before
+anything is written, and are idempotent per (study, Idempotency-Key). Functions take the
+session as a keyword and never commit.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,155 +18,24 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.specs import accounting, validate_spec
+from trainer.spec import RunSpec
 
 STATUSES = ("queued", "running", "done", "failed", "diverged", "cancelled")
 TERMINAL = ("done", "failed", "diverged", "cancelled")
-SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
-
-
-# ---------------------------------------------------------------------------- specs
-
-
-def _run_spec_class():
-    # trainer.spec is torch-free by contract, so the API can validate specs without torch.
-    from trainer import spec as spec_module
-
-    return spec_module.RunSpec
-
-
-def validate_spec(spec: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The study defaults overlaid with `spec`, checked by trainer.RunSpec; a JSON-ready dict.
-
-    Raises InvalidInput naming the field when the trainer refuses the spec.
-    """
-    merged = {**dict(defaults or {}), **dict(spec)}
-    run_spec = _run_spec_class()
-    known = {f.name for f in dataclasses.fields(run_spec)}
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        raise InvalidInput(f"unknown run spec field(s) {', '.join(unknown)}", field=unknown[0])
-    try:
-        checked = run_spec(**merged)
-    except TypeError as error:  # a missing required field
-        missing = [name for name in known if f"'{name}'" in str(error)]
-        raise InvalidInput(f"run spec: {error}", field=missing[0] if missing else None) from error
-    except ValueError as error:
-        message = str(error)
-        field = next(
-            (name for name in sorted(known, key=len, reverse=True) if message.startswith(name)), None
-        )
-        raise InvalidInput(message, field=field) from error
-    return json_ready(dataclasses.asdict(checked))
-
-
-def json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def accounting(spec: Mapping[str, Any]) -> dict[str, float]:
-    """Parameter and FLOP counts of a validated spec, from trainer.accounting (torch-free)."""
-    from trainer.accounting import count_params, flops_per_token
-
-    run_spec = _run_spec_class()(**spec)
-    params, flops = count_params(run_spec), flops_per_token(run_spec)
-    return {
-        "n_params": float(params.total),
-        "n_params_non_embedding": float(params.non_embedding),
-        "flops": float(flops.kaplan) * run_spec.tokens,
-        "flops_6nd": float(flops.six_n) * run_spec.tokens,
-    }
-
-
-def seq_len_of(spec: Mapping[str, Any]) -> int:
-    """The spec's seq_len, or RunSpec's default when it is unset or not a positive integer
-    (validate_spec names a bad value later)."""
-    value = spec.get("seq_len")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    return next(f.default for f in dataclasses.fields(_run_spec_class()) if f.name == "seq_len")
-
-
-def log_around(centre: float, k: int, factor: float) -> list[float]:
-    """centre·factor^i for i = -k..k: 2k+1 log-spaced values, ascending (an LR axis around a guess)."""
-    return [centre * factor**i for i in range(-k, k + 1)]
-
-
-def batches_around(centre: float, k: int, factor: float, *, seq_len: int) -> list[int]:
-    """`log_around` rounded to whole sequences of `seq_len` tokens (at least one), duplicates removed.
-
-    RunSpec needs batch_tokens to be a multiple of seq_len, so the rounding happens here, once.
-    """
-    sequences = {max(1, round(value / seq_len)) for value in log_around(centre, k, factor)}
-    return [n * seq_len for n in sorted(sequences)]
-
-
-def expand_grid(
-    base: Mapping[str, Any],
-    *,
-    shapes: Sequence[Mapping[str, Any]] = (),
-    tokens: Sequence[float] = (),
-    lr: Sequence[float] = (),
-    batch_tokens: Sequence[float] = (),
-    seed: Sequence[int] = (),
-) -> list[dict[str, Any]]:
-    """The product of the given axes applied to `base`; an empty axis keeps the base value."""
-    axes: list[list[dict[str, Any]]] = [
-        [dict(s) for s in shapes] or [{}],
-        [{"tokens": int(t)} for t in tokens] or [{}],
-        [{"lr": float(x)} for x in lr] or [{}],
-        [{"batch_tokens": int(b)} for b in batch_tokens] or [{}],
-        [{"seed": int(s)} for s in seed] or [{}],
-    ]
-    specs = []
-    for combo in itertools.product(*axes):
-        spec = dict(base)
-        for part in combo:
-            spec.update(part)
-        specs.append(spec)
-    return specs
-
-
-def expand_isoflop(
-    base: Mapping[str, Any], *, compute: Sequence[float], shapes: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """An IsoFLOP design (Hoffmann et al. 2022, approach 2): each budget C × each shape,
-    tokens = C / (6·N) rounded down to whole batches, N the non-embedding parameters.
-
-    Shapes whose budget is less than one batch are left out of that budget.
-    """
-    specs = []
-    for budget in compute:
-        for shape in shapes:
-            spec = {**dict(base), **dict(shape)}
-            batch = int(spec.get("batch_tokens") or 1)
-            # N is the non-embedding count, Kaplan's and approach 2's convention.
-            sized = validate_spec({**spec, "tokens": batch})
-            n_params = accounting(sized)["n_params_non_embedding"]
-            tokens = math.floor(budget / (6.0 * n_params) / batch) * batch
-            if tokens >= batch:
-                specs.append({**spec, "tokens": int(tokens)})
-    if not specs:
-        raise InvalidInput(
-            "no shape fits any compute budget with at least one batch: raise compute", field="compute"
-        )
-    return specs
 
 
 # ---------------------------------------------------------------------------- writes
 
 
-def _row_for(study: Study, spec: dict[str, Any]) -> Run:
+def _row_for(study: Study, spec: RunSpec) -> Run:
     return Run(
         study_id=study.id,
         status="queued",
-        spec=spec,
-        tokens=float(spec["tokens"]),
-        lr=spec.get("lr"),
-        batch_tokens=spec.get("batch_tokens"),
+        spec=spec.to_dict(),
+        tokens=float(spec.tokens),
+        lr=spec.lr,
+        batch_tokens=spec.batch_tokens,
         **accounting(spec),
     )
 

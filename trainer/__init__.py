@@ -8,9 +8,9 @@ Public API::
                    lr=3e-3, data="pystdlib")
     result = train(spec, on_point=print, checkpoint_dir="ckpt/", resume=True)
 
-RunSpec, count_params, flops_per_token and shape_for_params are torch-free, so importing them
-(or `trainer.spec`) does not import torch; train, CurvePoint and RunResult come from
-`trainer.loop`, which imports torch on first use.
+RunSpec (a bad value raises SpecError naming the field), count_params, flops_per_token and
+shape_for_params are torch-free, so importing them (or `trainer.spec`) does not import torch;
+train, CurvePoint and RunResult come from `trainer.loop`, which imports torch on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from trainer.accounting import FlopCount, ParamCount, Shape, count_params, flops_per_token, shape_for_params
-from trainer.spec import RunSpec
+from trainer.spec import RunSpec, SpecError
 
 if TYPE_CHECKING:
     from trainer.loop import CurvePoint, RunResult, train
@@ -31,6 +31,7 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "Shape",
+    "SpecError",
     "count_params",
     "flops_per_token",
     "shape_for_params",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,14 @@ _DEFAULT_MARKOV = (64, 4)
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+class SpecError(ValueError):
+    """A RunSpec that cannot run: the message says what to change, `field` names the field at fault."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class SyntheticSpec:
     """A sparse random Markov chain: `vocab` states, each with `branching` possible successors."""
@@ -34,34 +43,38 @@ class SyntheticSpec:
 
 
 def parse_synthetic(name: str) -> SyntheticSpec:
-    """Parse the part after `synthetic:`; ValueError with the accepted grammar otherwise."""
+    """Parse the part after `synthetic:`; SpecError (field `data`) with the accepted grammar otherwise."""
     match = _SYNTHETIC_RE.match(name)
     if match is None:
-        raise ValueError(
+        raise SpecError(
             f"unknown synthetic source {name!r}: use 'synthetic:markov' or "
-            "'synthetic:markov-<vocab>-<branching>', e.g. 'synthetic:markov-128-8'"
+            "'synthetic:markov-<vocab>-<branching>', e.g. 'synthetic:markov-128-8'",
+            field="data",
         )
     if match.group(1) is None:
         vocab, branching = _DEFAULT_MARKOV
     else:
         vocab, branching = int(match.group(1)), int(match.group(2))
     if not 2 <= vocab <= 65_536:
-        raise ValueError(f"synthetic vocab ({vocab}) must be between 2 and 65536")
+        raise SpecError(f"synthetic vocab ({vocab}) must be between 2 and 65536", field="data")
     if not 1 <= branching <= vocab:
-        raise ValueError(f"synthetic branching ({branching}) must be between 1 and the vocab ({vocab})")
+        raise SpecError(
+            f"synthetic branching ({branching}) must be between 1 and the vocab ({vocab})", field="data"
+        )
     return SyntheticSpec(vocab=vocab, branching=branching)
 
 
 def data_kind(data: str) -> str:
-    """'synthetic', 'pystdlib', 'text' or 'tokens' for a valid data string."""
+    """'synthetic', 'pystdlib', 'text' or 'tokens' for a valid data string; SpecError otherwise."""
     if data == "pystdlib":
         return "pystdlib"
-    prefix, sep, _ = data.partition(":")
+    prefix, sep, _ = data.partition(":") if isinstance(data, str) else ("", "", "")
     if sep and prefix in ("synthetic", "text", "tokens"):
         return prefix
-    raise ValueError(
+    raise SpecError(
         f"unknown data source {data!r}: use 'pystdlib', 'synthetic:markov[-V-K]', "
-        "'text:PATH' or 'tokens:PATH'"
+        "'text:PATH' or 'tokens:PATH'",
+        field="data",
     )
 
 
@@ -74,6 +87,7 @@ class RunSpec:
     "text:PATH" or "tokens:PATH" (tokens needs vocab_size). Optimisation: AdamW with lr,
     betas, weight_decay, grad_clip (0 disables it), a warmup of warmup_tokens followed by the
     schedule; batch_tokens per optimizer step, split into micro-batches of micro_batch_tokens.
+    A value that cannot run raises SpecError naming the field.
     """
 
     n_layer: int
@@ -175,11 +189,15 @@ class RunSpec:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+    def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
+        """A spec from JSON-like values: SpecError naming an unknown or missing field, or a bad value."""
+        known = sorted(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ValueError(f"unknown RunSpec fields {unknown}: known fields are {sorted(known)}")
+            raise SpecError(f"unknown RunSpec fields {unknown}: known fields are {known}", field=unknown[0])
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in values]
+        if missing:
+            raise SpecError(f"RunSpec needs {', '.join(missing)}: give a value for each", field=missing[0])
         return cls(**values)
 
 
@@ -196,65 +214,87 @@ def _validate(spec: RunSpec) -> None:
     }
     for name, value in ints.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} ({value!r}) must be a positive integer")
+            raise SpecError(f"{name} ({value!r}) must be a positive integer", field=name)
     if spec.d_model % spec.n_head:
-        raise ValueError(
+        raise SpecError(
             f"d_model ({spec.d_model}) is not divisible by n_head ({spec.n_head}): "
-            "pick n_head that divides d_model"
+            "pick n_head that divides d_model",
+            field="d_model",
         )
     if spec.batch_tokens < spec.seq_len:
-        raise ValueError(
+        raise SpecError(
             f"batch_tokens ({spec.batch_tokens}) is less than one sequence (seq_len {spec.seq_len}): "
-            "raise batch_tokens or lower seq_len"
+            "raise batch_tokens or lower seq_len",
+            field="batch_tokens",
         )
     if spec.batch_tokens % spec.seq_len:
-        raise ValueError(
+        raise SpecError(
             f"batch_tokens ({spec.batch_tokens}) is not a multiple of seq_len ({spec.seq_len}): "
-            f"use {spec.batch_size * spec.seq_len} or {(spec.batch_size + 1) * spec.seq_len}"
+            f"use {spec.batch_size * spec.seq_len} or {(spec.batch_size + 1) * spec.seq_len}",
+            field="batch_tokens",
         )
     if spec.tokens < spec.batch_tokens:
-        raise ValueError(
+        raise SpecError(
             f"tokens ({spec.tokens}) is less than one batch ({spec.batch_tokens} tokens): "
-            "raise tokens or lower batch_tokens"
+            "raise tokens or lower batch_tokens",
+            field="tokens",
         )
     if spec.micro_batch_tokens is not None:
         mb = spec.micro_batch_tokens
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < spec.seq_len or mb % spec.seq_len:
-            raise ValueError(
-                f"micro_batch_tokens ({mb!r}) must be a positive multiple of seq_len ({spec.seq_len})"
+            raise SpecError(
+                f"micro_batch_tokens ({mb!r}) must be a positive multiple of seq_len ({spec.seq_len})",
+                field="micro_batch_tokens",
             )
         if spec.batch_size % (mb // spec.seq_len):
-            raise ValueError(
+            raise SpecError(
                 f"micro_batch_tokens ({mb}) must divide batch_tokens ({spec.batch_tokens}) "
-                "into whole micro-batches"
+                "into whole micro-batches",
+                field="micro_batch_tokens",
             )
-    if not (isinstance(spec.lr, int | float) and math.isfinite(spec.lr) and spec.lr > 0):
-        raise ValueError(f"lr ({spec.lr!r}) must be a positive finite number")
+    if not (_is_number(spec.lr) and math.isfinite(spec.lr) and spec.lr > 0):
+        raise SpecError(f"lr ({spec.lr!r}) must be a positive finite number", field="lr")
     if spec.schedule not in SCHEDULES:
-        raise ValueError(f"schedule {spec.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}")
+        raise SpecError(
+            f"schedule {spec.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}", field="schedule"
+        )
     if spec.mlp not in MLPS:
-        raise ValueError(f"mlp {spec.mlp!r} is unknown: use one of {', '.join(MLPS)}")
-    if not 0.0 <= spec.min_lr_ratio <= 1.0:
-        raise ValueError(f"min_lr_ratio ({spec.min_lr_ratio}) must be in [0, 1]")
-    if not 0.0 < spec.decay_fraction <= 1.0:
-        raise ValueError(f"decay_fraction ({spec.decay_fraction}) must be in (0, 1]")
-    if spec.weight_decay < 0:
-        raise ValueError(f"weight_decay ({spec.weight_decay}) must be >= 0")
-    if len(spec.betas) != 2 or not all(0.0 <= b < 1.0 for b in spec.betas):
-        raise ValueError(f"betas ({spec.betas!r}) must be two numbers in [0, 1)")
-    if spec.grad_clip < 0:
-        raise ValueError(f"grad_clip ({spec.grad_clip}) must be >= 0 (0 disables clipping)")
-    if spec.warmup_tokens is not None and spec.warmup_tokens < 0:
-        raise ValueError(f"warmup_tokens ({spec.warmup_tokens}) must be >= 0")
+        raise SpecError(f"mlp {spec.mlp!r} is unknown: use one of {', '.join(MLPS)}", field="mlp")
+    if not (_is_number(spec.min_lr_ratio) and 0.0 <= spec.min_lr_ratio <= 1.0):
+        raise SpecError(f"min_lr_ratio ({spec.min_lr_ratio}) must be in [0, 1]", field="min_lr_ratio")
+    if not (_is_number(spec.decay_fraction) and 0.0 < spec.decay_fraction <= 1.0):
+        raise SpecError(f"decay_fraction ({spec.decay_fraction}) must be in (0, 1]", field="decay_fraction")
+    if not (_is_number(spec.weight_decay) and spec.weight_decay >= 0):
+        raise SpecError(f"weight_decay ({spec.weight_decay}) must be >= 0", field="weight_decay")
+    betas = spec.betas
+    if not (
+        isinstance(betas, tuple) and len(betas) == 2 and all(_is_number(b) and 0.0 <= b < 1.0 for b in betas)
+    ):
+        raise SpecError(f"betas ({betas!r}) must be two numbers in [0, 1)", field="betas")
+    if not (_is_number(spec.grad_clip) and spec.grad_clip >= 0):
+        raise SpecError(f"grad_clip ({spec.grad_clip}) must be >= 0 (0 disables clipping)", field="grad_clip")
+    if spec.warmup_tokens is not None and not (_is_number(spec.warmup_tokens) and spec.warmup_tokens >= 0):
+        raise SpecError(f"warmup_tokens ({spec.warmup_tokens}) must be >= 0", field="warmup_tokens")
     for name in ("eval_every_tokens", "eval_tokens"):
         value = getattr(spec, name)
         if value is not None and (not isinstance(value, int) or value < spec.seq_len):
-            raise ValueError(
-                f"{name} ({value!r}) must be an integer of at least one sequence ({spec.seq_len})"
+            raise SpecError(
+                f"{name} ({value!r}) must be an integer of at least one sequence ({spec.seq_len})", field=name
             )
-    if not _DEVICE_RE.match(spec.device):
-        raise ValueError(f"device {spec.device!r} is unknown: use auto, cpu, mps, cuda or cuda:N")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
+        raise SpecError(f"seed ({spec.seed!r}) must be an integer", field="seed")
+    for name in ("tied_embeddings", "compile"):
+        if not isinstance(getattr(spec, name), bool):
+            raise SpecError(f"{name} ({getattr(spec, name)!r}) must be true or false", field=name)
+    if not (isinstance(spec.device, str) and _DEVICE_RE.match(spec.device)):
+        raise SpecError(
+            f"device {spec.device!r} is unknown: use auto, cpu, mps, cuda or cuda:N", field="device"
+        )
     _validate_data(spec)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float)
 
 
 def _validate_data(spec: RunSpec) -> None:
@@ -263,27 +303,40 @@ def _validate_data(spec: RunSpec) -> None:
     if kind == "synthetic":
         synthetic = parse_synthetic(rest)
         if spec.vocab_size is not None and spec.vocab_size != synthetic.vocab:
-            raise ValueError(
+            raise SpecError(
                 f"vocab_size ({spec.vocab_size}) differs from the synthetic source's vocab "
                 f"({synthetic.vocab}): "
-                "leave vocab_size unset"
+                "leave vocab_size unset",
+                field="vocab_size",
             )
     elif kind in ("text", "tokens"):
         path = Path(rest).expanduser()
         if not rest or not path.exists():
-            raise ValueError(f"data file {rest!r} does not exist: give an existing path after '{kind}:'")
+            raise SpecError(
+                f"data file {rest!r} does not exist: give an existing path after '{kind}:'", field="data"
+            )
         if kind == "tokens":
             if path.is_dir():
-                raise ValueError(f"tokens:{rest} is a folder: give one flat token file (.bin, .u32 or .npy)")
+                raise SpecError(
+                    f"tokens:{rest} is a folder: give one flat token file (.bin, .u32 or .npy)", field="data"
+                )
             if spec.vocab_size is None:
-                raise ValueError(
-                    f"data {spec.data!r} needs vocab_size: set it to the tokenizer's vocabulary size"
+                raise SpecError(
+                    f"data {spec.data!r} needs vocab_size: set it to the tokenizer's vocabulary size",
+                    field="vocab_size",
                 )
         elif spec.vocab_size is not None and spec.vocab_size != BYTE_VOCAB:
-            raise ValueError(
-                f"text sources are byte-level (vocab 256): leave vocab_size unset, not {spec.vocab_size}"
+            raise SpecError(
+                f"text sources are byte-level (vocab 256): leave vocab_size unset, not {spec.vocab_size}",
+                field="vocab_size",
             )
     elif spec.vocab_size is not None and spec.vocab_size != BYTE_VOCAB:
-        raise ValueError(f"pystdlib is byte-level (vocab 256): leave vocab_size unset, not {spec.vocab_size}")
-    if spec.vocab_size is not None and spec.vocab_size < 2:
-        raise ValueError(f"vocab_size ({spec.vocab_size}) must be at least 2")
+        raise SpecError(
+            f"pystdlib is byte-level (vocab 256): leave vocab_size unset, not {spec.vocab_size}",
+            field="vocab_size",
+        )
+    vocab_size = spec.vocab_size
+    if vocab_size is not None and (
+        isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2
+    ):
+        raise SpecError(f"vocab_size ({vocab_size}) must be at least 2", field="vocab_size")

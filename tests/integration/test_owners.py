@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import runs, studies, tokens
+from app import runs, specs, studies, tokens
 from app.errors import Conflict, InvalidInput, NotFound
 from tests.integration.helpers import TINY_SPEC, make_study
 
@@ -70,14 +70,14 @@ def test_sweep_cap_is_checked_before_writing(database):
 
 
 def test_grid_and_isoflop_designs():
-    grid = runs.expand_grid(TINY_SPEC, shapes=[{"n_layer": 1}, {"n_layer": 2}], lr=[1e-3, 3e-3, 1e-2])
+    grid = specs.expand_grid(TINY_SPEC, shapes=[{"n_layer": 1}, {"n_layer": 2}], lr=[1e-3, 3e-3, 1e-2])
     assert len(grid) == 6 and {g["n_layer"] for g in grid} == {1, 2}
-    design = runs.expand_isoflop(
+    design = specs.expand_isoflop(
         TINY_SPEC, compute=[1e9, 1e10], shapes=[{"d_model": 16, "n_head": 2}, {"d_model": 32, "n_head": 2}]
     )
     assert len(design) == 4
     for spec in design:
-        n = runs.accounting(runs.validate_spec(spec))["n_params_non_embedding"]
+        n = specs.accounting(specs.validate_spec(spec))["n_params_non_embedding"]
         budget = 1e9 if spec is design[0] or spec is design[1] else 1e10
         assert 6 * n * spec["tokens"] <= budget < 6 * n * (spec["tokens"] + spec["batch_tokens"])
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app import curves, runs, studies
+from app import curves, runs, specs, studies
 from app.api.deps import ReadAccess, SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import (
     Curve,
@@ -80,14 +80,14 @@ def submit_sweep(
     study = studies.get_study(session=session, study_id=study_id)
     base = {**study.defaults, **body.base}
     if body.grid is not None:
-        axes = _grid_axes(body.grid, seq_len=runs.seq_len_of(base))
+        axes = _grid_axes(body.grid, seq_len=specs.seq_len_of(base))
         _check_cap(math.prod(max(1, len(axis)) for axis in axes.values()), settings.sweep_cap)
-        specs = runs.expand_grid(base, **axes)
+        expanded = specs.expand_grid(base, **axes)
     else:
         _check_cap(body.isoflop.size(), settings.sweep_cap)
-        specs = runs.expand_isoflop(base, compute=body.isoflop.compute, shapes=body.isoflop.shapes)
+        expanded = specs.expand_isoflop(base, compute=body.isoflop.compute, shapes=body.isoflop.shapes)
     created_runs, created = runs.submit_runs(
-        session=session, study=study, specs=specs, idempotency_key=idempotency_key, cap=settings.sweep_cap
+        session=session, study=study, specs=expanded, idempotency_key=idempotency_key, cap=settings.sweep_cap
     )
     return _submitted(created_runs, created, response)
 
@@ -101,10 +101,10 @@ def _grid_axes(grid: Grid, *, seq_len: int) -> dict[str, list]:
     """The grid's axes with the around-axes expanded (LR log-spaced; batches in whole sequences)."""
     lr, batch_tokens = grid.lr, grid.batch_tokens
     if grid.lr_around is not None:
-        lr = runs.log_around(grid.lr_around.centre, grid.lr_around.k, grid.lr_around.factor)
+        lr = specs.log_around(grid.lr_around.centre, grid.lr_around.k, grid.lr_around.factor)
     if grid.batch_tokens_around is not None:
         around = grid.batch_tokens_around
-        batch_tokens = runs.batches_around(around.centre, around.k, around.factor, seq_len=seq_len)
+        batch_tokens = specs.batches_around(around.centre, around.k, around.factor, seq_len=seq_len)
     return {
         "shapes": grid.shapes,
         "tokens": grid.tokens,

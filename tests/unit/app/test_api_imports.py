@@ -10,11 +10,11 @@ CODE = """
 import sys
 from app.main import create_app
 from app.settings import Settings
-from app import runs
+from app import specs
 create_app(Settings(database_url="sqlite:///:memory:"))
-spec = runs.validate_spec({"n_layer": 1, "d_model": 16, "n_head": 2, "seq_len": 32, "tokens": 4096,
-                           "batch_tokens": 256, "lr": 1e-3, "data": "synthetic:markov"})
-assert runs.accounting(spec)["n_params"] > 0
+spec = specs.validate_spec({"n_layer": 1, "d_model": 16, "n_head": 2, "seq_len": 32, "tokens": 4096,
+                            "batch_tokens": 256, "lr": 1e-3, "data": "synthetic:markov"})
+assert specs.accounting(spec)["n_params"] > 0
 print("torch" in sys.modules)
 """
 

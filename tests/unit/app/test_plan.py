@@ -10,7 +10,7 @@ import pytest
 
 from app import plan
 from app.errors import InvalidInput
-from app.runs import batches_around, log_around
+from app.specs import batches_around, log_around
 
 BASE = {"seq_len": 64, "data": "synthetic:markov"}
 SMALL = plan.Design(isoflop_budgets=3, shapes_per_budget=3, hparam_scales=3, lr_k=1, batch_k=0)

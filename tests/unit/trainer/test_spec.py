@@ -1,5 +1,5 @@
-"""RunSpec refuses bad specs with a ValueError that names the problem and the fix, derives steps
-and warmup correctly, round-trips through a dict, and imports without torch."""
+"""RunSpec refuses bad specs with a SpecError (a ValueError) that names the problem, the fix and the
+field, derives steps and warmup correctly, round-trips through a dict, and imports without torch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from trainer import RunSpec
+from trainer import RunSpec, SpecError
 
 GOOD = dict(n_layer=2, d_model=64, n_head=4, tokens=100_000, batch_tokens=4096, lr=1e-3, seq_len=128)
 
@@ -71,3 +71,40 @@ def test_spec_and_accounting_import_without_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"n_head": 5}, "d_model"),
+        ({"tokens": 1000}, "tokens"),
+        ({"batch_tokens": 4100}, "batch_tokens"),
+        ({"lr": "fast"}, "lr"),
+        ({"min_lr_ratio": "x"}, "min_lr_ratio"),
+        ({"weight_decay": None}, "weight_decay"),
+        ({"betas": "ab"}, "betas"),
+        ({"warmup_tokens": "x"}, "warmup_tokens"),
+        ({"seed": "x"}, "seed"),
+        ({"compile": "yes"}, "compile"),
+        ({"device": 3}, "device"),
+        ({"data": 5}, "data"),
+        ({"data": "synthetic:zipf"}, "data"),
+        ({"data": "text:/no/such/file.txt"}, "data"),
+        ({"vocab_size": 1000}, "vocab_size"),
+        ({"data": "synthetic:markov", "vocab_size": "x"}, "vocab_size"),
+    ],
+)
+def test_spec_errors_name_the_field(change, field):
+    with pytest.raises(SpecError) as caught:
+        RunSpec(**{**GOOD, **change})
+    assert caught.value.field == field
+    assert isinstance(caught.value, ValueError)
+
+
+def test_from_dict_names_an_unknown_or_missing_field():
+    with pytest.raises(SpecError, match=r"known fields are \[.*'batch_tokens'") as caught:
+        RunSpec.from_dict({**GOOD, "width": 3})
+    assert caught.value.field == "width"
+    with pytest.raises(SpecError, match="RunSpec needs lr") as caught:
+        RunSpec.from_dict({k: v for k, v in GOOD.items() if k != "lr"})
+    assert caught.value.field == "lr"

@@ -1,0 +1,115 @@
+"""Run specs on the service side, without SQL: checking them against trainer.RunSpec, counting their
+parameters and FLOPs, and expanding sweep designs (grids, axes around a centre, IsoFLOP budgets).
+
+Shared by app/runs.py (submissions), app/plan/ (experiment design) and the CLI. Only the torch-free
+trainer.spec and trainer.accounting are imported, so the API validates specs without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.errors import InvalidInput
+from trainer.accounting import count_params, flops_per_token
+from trainer.spec import RunSpec, SpecError
+
+# The fields that make a model's shape; the rest of a spec says how it is trained.
+SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
+
+
+def validate_spec(spec: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> RunSpec:
+    """The study defaults overlaid with `spec`, checked by RunSpec.from_dict (unknown, missing and bad
+    fields); InvalidInput naming the field when the trainer refuses it."""
+    try:
+        return RunSpec.from_dict({**dict(defaults or {}), **dict(spec)})
+    except SpecError as error:
+        raise InvalidInput(str(error), field=error.field) from error
+
+
+def accounting(spec: RunSpec) -> dict[str, float]:
+    """Parameter and FLOP counts of a spec, from trainer.accounting: what a run records."""
+    params, flops = count_params(spec), flops_per_token(spec)
+    return {
+        "n_params": float(params.total),
+        "n_params_non_embedding": float(params.non_embedding),
+        "flops": float(flops.kaplan) * spec.tokens,
+        "flops_6nd": float(flops.six_n) * spec.tokens,
+    }
+
+
+def seq_len_of(spec: Mapping[str, Any]) -> int:
+    """The spec's seq_len, or RunSpec's default when it is unset or not a positive integer
+    (validate_spec names a bad value later)."""
+    value = spec.get("seq_len")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return next(f.default for f in dataclasses.fields(RunSpec) if f.name == "seq_len")
+
+
+def log_around(centre: float, k: int, factor: float) -> list[float]:
+    """centre·factor^i for i = -k..k: 2k+1 log-spaced values, ascending (an LR axis around a guess)."""
+    return [centre * factor**i for i in range(-k, k + 1)]
+
+
+def batches_around(centre: float, k: int, factor: float, *, seq_len: int) -> list[int]:
+    """`log_around` rounded to whole sequences of `seq_len` tokens (at least one), duplicates removed.
+
+    RunSpec needs batch_tokens to be a multiple of seq_len, so the rounding happens here, once.
+    """
+    sequences = {max(1, round(value / seq_len)) for value in log_around(centre, k, factor)}
+    return [n * seq_len for n in sorted(sequences)]
+
+
+def expand_grid(
+    base: Mapping[str, Any],
+    *,
+    shapes: Sequence[Mapping[str, Any]] = (),
+    tokens: Sequence[float] = (),
+    lr: Sequence[float] = (),
+    batch_tokens: Sequence[float] = (),
+    seed: Sequence[int] = (),
+) -> list[dict[str, Any]]:
+    """The product of the given axes applied to `base`; an empty axis keeps the base value."""
+    axes: list[list[dict[str, Any]]] = [
+        [dict(s) for s in shapes] or [{}],
+        [{"tokens": int(t)} for t in tokens] or [{}],
+        [{"lr": float(x)} for x in lr] or [{}],
+        [{"batch_tokens": int(b)} for b in batch_tokens] or [{}],
+        [{"seed": int(s)} for s in seed] or [{}],
+    ]
+    specs = []
+    for combo in itertools.product(*axes):
+        spec = dict(base)
+        for part in combo:
+            spec.update(part)
+        specs.append(spec)
+    return specs
+
+
+def expand_isoflop(
+    base: Mapping[str, Any], *, compute: Sequence[float], shapes: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """An IsoFLOP design (Hoffmann et al. 2022, approach 2): each budget C × each shape,
+    tokens = C / (6·N) rounded down to whole batches, N the non-embedding parameters.
+
+    Shapes whose budget is less than one batch are left out of that budget.
+    """
+    specs = []
+    for budget in compute:
+        for shape in shapes:
+            spec = {**dict(base), **dict(shape)}
+            batch = int(spec.get("batch_tokens") or 1)
+            # N is the non-embedding count, Kaplan's and approach 2's convention.
+            n_params = accounting(validate_spec({**spec, "tokens": batch}))["n_params_non_embedding"]
+            tokens = math.floor(budget / (6.0 * n_params) / batch) * batch
+            if tokens >= batch:
+                specs.append({**spec, "tokens": int(tokens)})
+    if not specs:
+        raise InvalidInput(
+            "no shape fits any compute budget with at least one batch: raise compute", field="compute"
+        )
+    return specs
