@@ -29,7 +29,7 @@ from app import law_kinds
 from app import runs as runs_module
 from app.db.tables import Fit, utcnow
 from app.errors import InvalidInput, NotFound
-from app.law_kinds import Fitted, LawKind
+from app.law_kinds import FitRequest, Fitted, LawKind
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def create_fit(
     """
     kind = kind_of(law)
     checked = check_options(kind, law, options)
-    runs = kind.select(session=session, study_id=study_id, run_ids=run_ids, law=law, options=checked)
+    request = FitRequest(study_id=study_id, law=law, run_ids=run_ids, options=checked)
+    runs = kind.select(session=session, request=request)
     run_filter: dict[str, Any] = {"run_ids": list(run_ids)} if run_ids is not None else {"status": "done"}
     run_filter.update(checked)
     fit = Fit(

@@ -13,7 +13,7 @@ adds one at run time (a plug-in, or a test).
 
 from __future__ import annotations
 
-from app.law_kinds.base import Fitted, LawKind, Query, StoredFit, StudyFits
+from app.law_kinds.base import FitRequest, Fitted, KindDefaults, LawKind, Query, StoredFit, StudyFits
 from app.law_kinds.critical_batch import CRITICAL_BATCH
 from app.law_kinds.frontier import FRONTIER
 from app.law_kinds.loss import LossKind
@@ -63,7 +63,9 @@ def taking_option(option: str) -> tuple[str, ...]:
 
 __all__ = [
     "KINDS",
+    "FitRequest",
     "Fitted",
+    "KindDefaults",
     "LawKind",
     "Query",
     "StoredFit",

@@ -60,6 +60,17 @@ class StudyFits:
     fit_ids: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FitRequest:
+    """What a fit is asked for: the study, the law, the runs (None: every finished run) and the
+    law's options, checked by its kind."""
+
+    study_id: int
+    law: str
+    run_ids: Sequence[int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Query:
     """One prediction being answered: the inputs, the JSON-ready answer the kinds fill in, its
@@ -97,16 +108,8 @@ class LawKind(Protocol):
         """The options with their defaults, or InvalidInput naming the bad one."""
         ...
 
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
-        """The finished runs a fit of `law` would use; InvalidInput naming the minimum when too few."""
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+        """The finished runs a fit of `request.law` would use; InvalidInput naming the minimum when too few."""
         ...
 
     def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> Any:
@@ -124,6 +127,25 @@ class LawKind(Protocol):
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
         """Add this kind's part to `query.answer` (and warnings) from its restored fits, by slot."""
         ...
+
+
+class KindDefaults:
+    """The parts most kinds share: one slot named after the kind, no options, restored by fitting."""
+
+    name: str
+    options: tuple[str, ...] = ()
+    expected: Mapping[str, str] = {}
+
+    def slot(self, law: str) -> str:
+        return self.name
+
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def restore(self, stored: dict[str, Any]) -> Any:
+        import fitting
+
+        return fitting.load_fit(stored)
 
 
 def interval(estimate: Any, scale: float = 1.0) -> dict[str, float | None]:

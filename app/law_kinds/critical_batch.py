@@ -25,7 +25,17 @@ from app import curves
 from app import runs as runs_module
 from app.db.tables import Fit, Run
 from app.errors import InvalidInput
-from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, estimates_summary, json_safe
+from app.law_kinds.base import (
+    LEVEL,
+    FitRequest,
+    Fitted,
+    KindDefaults,
+    Query,
+    StoredFit,
+    beyond,
+    estimates_summary,
+    json_safe,
+)
 
 # The steps-examples trade-off has two parameters: fitting refuses fewer than this many batch sizes.
 MIN_BATCH_SIZES = fitting.minimum("critical_batch").groups
@@ -203,33 +213,20 @@ def noise_scale_check(
     return out
 
 
-class CriticalBatchKind:
+class CriticalBatchKind(KindDefaults):
     """Kaplan's B_crit(L) = B*/L^(1/alpha_B) from one model size's runs at several batch sizes."""
 
     name = "critical_batch"
     laws = ("critical_batch",)
-    options: tuple[str, ...] = ()
     slots = ("critical_batch",)
     expected = {"critical_batch": "critical_batch"}
     answer_keys = ("critical_batch_size",)
 
-    def slot(self, law: str) -> str:
-        return self.name
-
-    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
         """The runs of the model size with the most batch sizes; InvalidInput unless there are enough."""
-        group = best_group(candidate_runs(session=session, study_id=study_id, run_ids=run_ids))
+        group = best_group(
+            candidate_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
+        )
         have = batch_sizes(group)
         if have < MIN_BATCH_SIZES:
             raise InvalidInput(
@@ -248,9 +245,6 @@ class CriticalBatchKind:
         params, intervals = estimates_summary({"b_star": curve.b_star, "alpha_b": curve.alpha_b})
         stored = json_safe({**curve.to_dict(), "context": context})
         return Fitted(self.name, params, intervals, None, list(curve.warnings), stored)
-
-    def restore(self, stored: dict[str, Any]) -> Any:
-        return fitting.load_fit(stored)
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
         """B_crit at the predicted loss. The interval is the union of the B_crit(L) law's intervals over

@@ -27,7 +27,18 @@ from app import curves
 from app import runs as runs_module
 from app.db.tables import Fit, Run
 from app.errors import InvalidInput
-from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, estimates_summary, interval, json_safe
+from app.law_kinds.base import (
+    LEVEL,
+    FitRequest,
+    Fitted,
+    KindDefaults,
+    Query,
+    StoredFit,
+    beyond,
+    estimates_summary,
+    interval,
+    json_safe,
+)
 
 FRONTIER_LAWS = ("frontier_envelope", "frontier_isoflop")
 # Runs whose 6ND compute lies within this factor of their neighbour's share one IsoFLOP budget:
@@ -152,33 +163,21 @@ def fit_envelope(points: dict[str, list[float]], *, bootstrap: int, seed: int) -
     }
 
 
-class FrontierKind:
+class FrontierKind(KindDefaults):
     """Hoffmann et al.'s approaches 1 and 2, shown beside approach 3 (the loss law's closed form)
     when fitted, and never asked for by /v1/predict (no warning when missing)."""
 
     name = "frontier"
     laws = FRONTIER_LAWS
-    options: tuple[str, ...] = ()
     slots = FRONTIER_LAWS
-    expected: dict[str, str] = {}
     answer_keys = ("compute_optimal_approaches",)
 
     def slot(self, law: str) -> str:
         return law
 
-    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
-        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+        law = request.law
+        runs = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         if law == "frontier_envelope":
             runs = curve_runs(session=session, runs=runs)
         shortfall = (envelope_shortfall if law == "frontier_envelope" else isoflop_shortfall)(runs)
@@ -203,9 +202,6 @@ class FrontierKind:
         params, intervals = estimates_summary(estimates)
         stored = json_safe({**frontier.to_dict(), "context": context})
         return Fitted(law, params, intervals, None, list(frontier.warnings), stored)
-
-    def restore(self, stored: dict[str, Any]) -> Any:
-        return fitting.load_fit(stored)
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
         """N_opt, D_opt at this compute by approaches 1 and 2 beside approach 3, and a warning when

@@ -6,7 +6,7 @@ Predicts the loss at (N, D) and, for laws of N and D, the compute-optimal split 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,36 +15,32 @@ import fitting
 from app import runs as runs_module
 from app.db.tables import Fit, Run
 from app.errors import InvalidInput
-from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, draws_summary, interval
+from app.law_kinds.base import (
+    LEVEL,
+    FitRequest,
+    Fitted,
+    KindDefaults,
+    Query,
+    StoredFit,
+    beyond,
+    draws_summary,
+    interval,
+)
 
 
-class LossKind:
+class LossKind(KindDefaults):
     """Loss laws of N and D (or of compute alone, "power")."""
 
     name = "loss"
     laws = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
-    options: tuple[str, ...] = ()
     slots = ("loss",)
     # "auto" picks the loss law with the best held-out error.
     expected = {"loss": "auto"}
     answer_keys = ("loss", "compute_optimal")
 
-    def slot(self, law: str) -> str:
-        return "loss"
-
-    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
-        return {}
-
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
-        runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+        law = request.law
+        runs = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         needed = fitting.minimum(law).runs
         if len(runs) < needed:
             raise InvalidInput(
@@ -72,9 +68,6 @@ class LossKind:
         return Fitted(
             result.law, params, intervals, float(result.objective), list(result.warnings), result.to_dict()
         )
-
-    def restore(self, stored: dict[str, Any]) -> Any:
-        return fitting.load_fit(stored)
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
         if "loss" not in stored:

@@ -9,7 +9,7 @@ bowl window are options of the fit request, kept in the fit's `run_filter`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,14 +19,25 @@ import fitting
 from app import runs as runs_module
 from app.db.tables import Fit, Run
 from app.errors import InvalidInput
-from app.law_kinds.base import LEVEL, Fitted, Query, StoredFit, beyond, draws_summary, interval, json_safe
+from app.law_kinds.base import (
+    LEVEL,
+    FitRequest,
+    Fitted,
+    KindDefaults,
+    Query,
+    StoredFit,
+    beyond,
+    draws_summary,
+    interval,
+    json_safe,
+)
 
 # A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
 MAX_WINDOW = 0.5
 
 
 @dataclass(frozen=True)
-class OptimumKind:
+class OptimumKind(KindDefaults):
     """One swept hyperparameter: the run column it reads and the answer key it fills."""
 
     name: str
@@ -52,9 +63,6 @@ class OptimumKind:
     def answer_keys(self) -> tuple[str, ...]:
         return (self.answer_key,)
 
-    def slot(self, law: str) -> str:
-        return self.name
-
     def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
         form = options.get("form") or "auto"
         try:
@@ -72,21 +80,11 @@ class OptimumKind:
             checked["window"] = window
         return checked
 
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
         """Finished runs with the swept hyperparameter; InvalidInput unless enough sweeps can locate an optimum."""
-        runs = [
-            r
-            for r in runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
-            if getattr(r, self.column) is not None
-        ]
+        law, options = request.law, request.options
+        found = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
+        runs = [r for r in found if getattr(r, self.column) is not None]
         sweeps: dict[tuple[float, float], list[Run]] = defaultdict(list)
         for run in runs:
             sweeps[runs_module.law_params(run), run.tokens].append(run)
@@ -145,9 +143,6 @@ class OptimumKind:
             list(result.warnings),
             stored,
         )
-
-    def restore(self, stored: dict[str, Any]) -> Any:
-        return fitting.load_fit(stored)
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
         if self.name not in stored:

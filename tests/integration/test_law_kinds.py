@@ -7,7 +7,7 @@ change to app code."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import fitting
 from app import curves, law_kinds, runs, studies
 from app.db.tables import Fit, Run
 from app.errors import InvalidInput
-from app.law_kinds import Fitted, Query, StoredFit
+from app.law_kinds import FitRequest, Fitted, Query, StoredFit
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit, write_client
 
@@ -208,16 +208,8 @@ class MeanLossKind:
     def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    def select(
-        self,
-        *,
-        session: Session,
-        study_id: int,
-        run_ids: Sequence[int] | None,
-        law: str,
-        options: dict[str, Any],
-    ) -> list[Run]:
-        found = runs.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
+    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+        found = runs.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         if len(found) < self.minimum:
             raise InvalidInput(
                 f"mean_loss needs {self.minimum} runs; this study has {len(found)}", field="runs"
