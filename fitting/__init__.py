@@ -37,20 +37,17 @@ from fitting.api import fit, known_laws
 from fitting.critical_batch import (
     CriticalBatch,
     CriticalBatchCurve,
-    KaplanStepLaw,
-    PowerLaw,
     critical_batch_curve,
     critical_batch_scaling,
-    fit_step_law,
-    shared_targets,
-    smooth_loss,
     steps_examples_tradeoff,
-    steps_to_target,
 )
+from fitting.curves import shared_targets, smooth_loss, steps_to_target
 from fitting.flops import training_compute
 from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
 from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
+from fitting.log_linear import PowerLaw
+from fitting.loss_at_steps import KaplanStepLaw, fit_step_law
 from fitting.minimums import Minimum, minimum
 from fitting.result import Estimate, Fit, Holdout, OptimumFit, SweepOptimum
 from fitting.storage import load_fit

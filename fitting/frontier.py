@@ -16,9 +16,10 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
+from fitting.bowl import BOWL_MIN_VALUES, bowl_optimum
 from fitting.flops import training_compute
-from fitting.hparams import BOWL_MIN_VALUES, _bowl_optimum, weighted_least_squares
 from fitting.laws.base import Array
+from fitting.log_linear import fit_log_linear
 from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate, percentile_interval
 
@@ -173,22 +174,15 @@ def frontier_power_laws(
     weight = 1.0 / arrays["log_std"] ** 2 if log_std is not None else np.ones(n)
     design = np.column_stack([np.ones(n), np.log(arrays["compute"])])
     targets = np.stack([np.log(arrays["n_params"]), np.log(arrays["tokens"])])
-    point = np.concatenate([weighted_least_squares(design, t[None, :], weight[None, :])[0] for t in targets])
-    draws = np.empty((0, 4))
-    n_failed = 0
-    rng = np.random.default_rng(seed)
-    if bootstrap:
-        counts = resample_weights(n, bootstrap, rng) * weight[None, :]
-        if replicates is not None:
-            values = [np.nan_to_num(r[:bootstrap]) for r in replicates]
-            counts = np.where(
-                np.isfinite(replicates[0][:bootstrap]) & np.isfinite(replicates[1][:bootstrap]), counts, 0.0
-            )
-        else:
-            values = [np.broadcast_to(t, (bootstrap, n)) for t in targets]
-        fitted = np.concatenate([weighted_least_squares(design, v, counts) for v in values], axis=1)
-        ok = np.all(np.isfinite(fitted), axis=1)
-        draws, n_failed = fitted[ok], int(np.sum(~ok))
+    fitted = fit_log_linear(
+        design,
+        targets,
+        weight,
+        bootstrap=bootstrap,
+        rng=np.random.default_rng(seed),
+        replicates=None if replicates is None else np.stack(replicates),
+    )
+    point, draws, n_failed = fitted.point, fitted.draws, fitted.n_failed
 
     def estimate(i: int, exponentiate: bool) -> Estimate:
         transform = np.exp if exponentiate else (lambda v: v)
@@ -262,9 +256,10 @@ def isoflop_frontier(
         if np.unique(log_n[members]).size < BOWL_MIN_VALUES:
             optima.append(BudgetOptimum(float(budget), int(members.sum()), "too_few_runs"))
             continue
-        status, point, draws = _bowl_optimum(
+        bowl = bowl_optimum(
             log_n[members][None, :], np.log(arrays["loss"][members]), window, bootstrap, delta, rng
         )
+        status, point, draws = bowl.status, bowl.log_point, bowl.log_draws
         if point is None:
             optima.append(BudgetOptimum(float(budget), int(members.sum()), status))
             continue

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from fitting import _validate as check
-from fitting.bootstrap import resample_weights
+from fitting.bowl import best_on_edge, bowl_optimum
 from fitting.flops import training_compute
 from fitting.laws.base import Array
-from fitting.laws.hparams import BOWL_1D, BOWL_2D, OPTIMUM_FORMS, OptimumForm, bowl_minimum
+from fitting.laws.hparams import OPTIMUM_FORMS, OptimumForm
+from fitting.log_linear import fit_log_linear, weighted_least_squares
 from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate, OptimumFit, SweepOptimum, percentile_interval
-from fitting.solve import solve_batch
 
 HPARAM_LAWS: tuple[str, ...] = ("lr_opt", "batch_opt")
 FORMS: tuple[str, ...] = ("steplaw", "deepseek", "auto")
@@ -37,11 +37,6 @@ METHODS: tuple[str, ...] = ("quadratic", "band")
 DEFAULT_WINDOW = 0.02
 # The Step Law recipe keeps runs within 0.25% of the best (Li et al. 2025, code/fit_tool.py).
 DEFAULT_BAND = 0.0025
-# A sweep's bowl is fitted to at least its parameters + BOWL_EXTRA_RUNS runs (room for the
-# bootstrap) spanning at least BOWL_MIN_VALUES distinct values of every swept axis (a parabola
-# through fewer is determined exactly, with no residual to judge it by).
-BOWL_EXTRA_RUNS = 3
-BOWL_MIN_VALUES = 3
 _SAME_SCALE = 1e-3  # groups whose log C differ by less than this are one scale for leave-one-out
 
 
@@ -114,25 +109,23 @@ def fit_optimum_law(
             "no scale could be held out (too few distinct scales): 'auto' fell back to the first form"
         )
 
-    logx = points.log_inputs(chosen)
-    beta = weighted_least_squares(chosen.design(logx), points.log_value[None, :], points.weight[None, :])[0]
-    draws = np.empty((0, beta.size))
-    n_failed = 0
-    if bootstrap:
-        group_counts = resample_weights(used.size, bootstrap, rng)
-        position = np.searchsorted(used, points.group)
-        weights = group_counts[:, position] * points.weight[None, :]
-        values = points.replicate_values(bootstrap)
-        weights = np.where(np.isfinite(values), weights, 0.0)
-        replicate = weighted_least_squares(chosen.design(logx), np.nan_to_num(values), weights)
-        ok = np.all(np.isfinite(replicate), axis=1)
-        draws, n_failed = chosen.to_natural(replicate[ok]), int(np.sum(~ok))
-        if n_failed:
-            warnings.append(
-                f"{n_failed} of {bootstrap} bootstrap replicates drew too few distinct scales to fit the law "
-                "and are left out of the intervals"
-            )
-    natural = chosen.to_natural(beta)
+    # Resample whole sweeps; inside a replicate every sweep takes its own replicate optimum.
+    fitted = fit_log_linear(
+        chosen.design(points.log_inputs(chosen)),
+        points.log_value,
+        points.weight,
+        bootstrap=bootstrap,
+        rng=rng,
+        replicates=points.draws if points.draws.shape[0] >= bootstrap else None,
+        groups=np.searchsorted(used, points.group),
+    )
+    draws, n_failed = chosen.to_natural(fitted.draws), fitted.n_failed
+    if n_failed:
+        warnings.append(
+            f"{n_failed} of {bootstrap} bootstrap replicates drew too few distinct scales to fit the law "
+            "and are left out of the intervals"
+        )
+    natural = chosen.to_natural(fitted.point)
     inputs_by_name = {"N": sweeps.N, "D": sweeps.D, "C": sweeps.C}
     return OptimumFit(
         law=law,
@@ -162,11 +155,6 @@ def sweeps_needed(law: str, form: str) -> int:
     """Sweeps with an interior optimum that the `law` power law of `form` needs: one more than its
     parameters (the most of either form under "auto"), so a scale can be held out."""
     return max(len(OPTIMUM_FORMS[law, name].param_names) for name in _candidate_forms(form)) + 1
-
-
-def bowl_runs_needed(n_axes: int) -> int:
-    """Runs a sweep needs for its bowl over `n_axes` swept hyperparameters (1: LR or B; 2: both)."""
-    return (BOWL_1D if n_axes == 1 else BOWL_2D).n_params + BOWL_EXTRA_RUNS
 
 
 def sweep_optima(
@@ -239,11 +227,6 @@ class _Points:
     def log_inputs(self, form: OptimumForm) -> Array:
         return np.log(np.stack([getattr(self, name) for name in form.inputs]))
 
-    def replicate_values(self, n_replicates: int) -> Array:
-        if self.draws.shape[0] >= n_replicates:
-            return self.draws[:n_replicates]
-        return np.broadcast_to(self.log_value, (n_replicates, self.log_value.size))
-
 
 def _optima(
     sweeps: _Sweeps,
@@ -291,7 +274,8 @@ def _optima(
             for value in log_axes[column, kept]:
                 rows.append((g, base["N"], base["D"], compute, float(value), np.empty(0)))
             continue
-        status, point, draws = _bowl_optimum(log_axes, log_loss, window, bootstrap, delta, rng)
+        bowl = bowl_optimum(log_axes, log_loss, window, bootstrap, delta, rng)
+        status, point, draws = bowl.status, bowl.log_point, bowl.log_draws
         record = {"status": status}
         for k, name in enumerate(names):
             record[name] = _estimate(point[k], draws[:, k]) if point is not None else None
@@ -327,65 +311,13 @@ def _band(log_axes: Array, log_loss: Array, names: list[str], band: float) -> tu
     """Runs within `band` of the best loss (Li et al. 2025 recipe); the optimum is their geometric centre."""
     loss = np.exp(log_loss)
     kept = np.abs(loss / loss.min() - 1.0) < band
-    record: dict[str, Any] = {"status": "edge" if _best_on_edge(log_axes, log_loss) else "found"}
+    record: dict[str, Any] = {"status": "edge" if best_on_edge(log_axes, log_loss) else "found"}
     for k, name in enumerate(names):
         values = log_axes[k, kept]
         record[name] = Estimate(
             float(np.exp(values.mean())), float(np.exp(values.min())), float(np.exp(values.max())), 1.0
         )
     return record, kept
-
-
-def _best_on_edge(log_axes: Array, log_loss: Array) -> bool:
-    """The best run sits on the smallest or largest swept value of some axis."""
-    best = int(np.argmin(log_loss))
-    lows, highs = log_axes.min(axis=1), log_axes.max(axis=1)
-    return bool(np.any(np.isclose(log_axes[:, best], lows) | np.isclose(log_axes[:, best], highs)))
-
-
-def _bowl_optimum(
-    log_axes: Array, log_loss: Array, window: float, bootstrap: int, delta: float, rng: np.random.Generator
-) -> tuple[str, Array | None, Array]:
-    """Status, log optimum (k,) and replicate log optima (R, k) of one sweep from a Huber quadratic."""
-    k = log_axes.shape[0]
-    law = BOWL_1D if k == 1 else BOWL_2D
-    empty = np.full((bootstrap, k), np.nan)
-    kept = _window(log_axes, log_loss, window, bowl_runs_needed(k))
-    if kept is None:
-        return "too_few_runs", None, empty
-    x, y = log_axes[:, kept], log_loss[kept]
-    centre, spread = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
-    z = (x - centre) / spread
-    design = law.log_predict(np.zeros((1, law.n_params)), z)[1][0].T
-    start = np.linalg.lstsq(design, y, rcond=None)[0]
-    point = solve_batch(law, start[None, :], z, y, np.ones(y.size), delta).theta
-    stationary, is_min = bowl_minimum(point)
-    log_point = centre[:, 0] + spread[:, 0] * stationary[0]
-    if not is_min[0]:
-        return "not_convex", None, empty
-    draws = empty
-    if bootstrap:
-        weights = resample_weights(y.size, bootstrap, rng)
-        replicate = solve_batch(law, np.repeat(point, bootstrap, axis=0), z, y, weights, delta)
-        stationary_r, ok = bowl_minimum(replicate.theta)
-        draws = np.where(ok[:, None], centre[:, 0] + spread[:, 0] * stationary_r, np.nan)
-    outside = (log_point < log_axes.min(axis=1)) | (log_point > log_axes.max(axis=1))
-    if np.any(outside) or _best_on_edge(log_axes, log_loss):
-        return "edge", log_point, draws
-    return "found", log_point, draws
-
-
-def _window(log_axes: Array, log_loss: Array, window: float, needed: int) -> Array | None:
-    """Runs within `window` of the best log loss, widened to the best `needed` runs if fewer;
-    None when even all runs cannot determine the bowl."""
-    order = np.argsort(log_loss, kind="stable")
-    count = max(int(np.sum(log_loss <= log_loss.min() + window)), needed)
-    while count <= log_loss.size:
-        kept = np.sort(order[:count])
-        if all(np.unique(axis[kept]).size >= BOWL_MIN_VALUES for axis in log_axes):
-            return kept
-        count += 1
-    return None
 
 
 def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
@@ -401,20 +333,6 @@ def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
             scales = ", ".join(f"(N={o.N:.3g}, D={o.D:.3g})" for o in hit[:5])
             warnings.append(f"{len(hit)} sweep(s) left out of the power law because {text}: {scales}")
     return warnings
-
-
-def weighted_least_squares(design: Array, values: Array, weights: Array) -> Array:
-    """Weighted least squares per replicate: design (n, P), values and weights (R, n) -> (R, P).
-
-    Replicates whose weighted design is rank-deficient come back as NaN rows."""
-    gram = np.einsum("np,rn,nq->rpq", design, weights, design)
-    moment = np.einsum("np,rn->rp", design, weights * values)
-    rank = np.linalg.matrix_rank(gram, hermitian=True)
-    ok = rank == design.shape[1]
-    out = np.full((values.shape[0], design.shape[1]), np.nan)
-    if np.any(ok):
-        out[ok] = np.linalg.solve(gram[ok], moment[ok][..., None])[..., 0]
-    return out
 
 
 def _loso_error(form: OptimumForm, points: _Points) -> float:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from fitting._validate import runs_needed
 from fitting.api import candidate_laws, known_laws
+from fitting.bowl import BOWL_MIN_VALUES, bowl_runs_needed
 from fitting.critical_batch import MIN_BATCH_SIZES, MIN_TARGETS
 from fitting.frontier import MIN_BUDGETS, MIN_CURVES, MIN_POINTS_PER_CURVE
-from fitting.hparams import BOWL_MIN_VALUES, FORMS, HPARAM_LAWS, bowl_runs_needed, sweeps_needed
+from fitting.hparams import FORMS, HPARAM_LAWS, sweeps_needed
 
 FRONTIER_LAWS: tuple[str, ...] = ("frontier_isoflop", "frontier_envelope")
 

@@ -34,6 +34,17 @@ class Estimate:
             "level": self.level,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Estimate:
+        """Inverse of to_dict for a scalar estimate; JSON null (a NaN bound stored as null) back to NaN."""
+        nan = float("nan")
+        return cls(
+            value=float(data["value"]),
+            lo=nan if data["lo"] is None else float(data["lo"]),
+            hi=nan if data["hi"] is None else float(data["hi"]),
+            level=float(data["level"]),
+        )
+
 
 @dataclass(frozen=True)
 class Holdout:

@@ -1,56 +1,28 @@
-"""Kaplan et al. 2020 step law L(N, S_min) = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S (eq. 1.6 / 5.6),
-with S_min the steps the run would need at a batch far below the critical one.
+"""The critical-batch relations between steps, examples, batch size and loss.
 
-Fitted in log space: log L = LSE(alpha_N (n_c - log N), alpha_S (s_c - log S_min)),
-n_c = log N_c, s_c = log S_c.
+McCandlish et al. 2018: at a fixed target loss, runs at batch B need S steps and E = B S examples
+with (S/S_min - 1)(E/E_min - 1) = 1 (eq. 2.11), i.e. S = S_min (1 + B_crit/B), B_crit = E_min/S_min.
+Kaplan et al. 2020: B_crit(L) = B* / L^(1/alpha_B) (eq. 5.1), and a run of S steps at batch B
+counts as S_min = S / (1 + B_crit(L)/B) steps at a batch far below the critical one (eq. 5.4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from fitting.laws.base import Array, Law, product_grid, softmax_lse
-
-# Kaplan et al. 2020 (Table 2 as recalled in ../shared, unverified): N_c = 8.8e13 (log 32),
-# S_c = 2.1e3 (log 7.6), alpha_N = 0.076, alpha_S = 0.76; small proxies land elsewhere, so a wide grid.
-_LOG_N_C = np.arange(10.0, 50.01, 10.0)
-_LOG_S_C = np.arange(0.0, 20.01, 4.0)
-_EXPONENTS = np.array([0.05, 0.1, 0.3, 0.8, 1.5])
+from fitting.laws.base import Array
 
 
-@dataclass(frozen=True)
-class KaplanSteps(Law):
-    """Raw theta = (n_c, s_c, alpha_N, alpha_S); inputs (N, S_min)."""
-
-    def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
-        n_c, s_c, alpha_n, alpha_s = (theta[:, i : i + 1] for i in range(4))
-        log_n, log_s = logx[0][None, :], logx[1][None, :]
-        gap_n, gap_s = n_c - log_n, s_c - log_s
-        value, (p_n, p_s) = softmax_lse(alpha_n * gap_n, alpha_s * gap_s)
-        jac = np.stack([p_n * alpha_n, p_s * alpha_s, p_n * gap_n, p_s * gap_s], axis=1)
-        return value, jac
-
-    def to_natural(self, theta: Array) -> Array:
-        n_c, s_c, alpha_n, alpha_s = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(n_c), np.exp(s_c), alpha_n, alpha_s], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_n, big_s, alpha_n, alpha_s = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_n), np.log(big_s), alpha_n, alpha_s], axis=-1)
-
-    def grid(self) -> Array:
-        return product_grid(_LOG_N_C, _LOG_S_C, _EXPONENTS, _EXPONENTS)
+def log_steps_factor(log_b_crit: Array, log_batch: Array) -> Array:
+    """log(S / S_min) = log(1 + B_crit/B) at a target loss (McCandlish et al. 2018, eq. 2.11)."""
+    return np.logaddexp(0.0, log_b_crit - log_batch)
 
 
-KAPLAN_STEPS = KaplanSteps(
-    name="kaplan_steps",
-    inputs=("N", "S_min"),
-    param_names=("N_c", "S_c", "alpha_N", "alpha_S"),
-    raw_names=("n_c", "s_c", "alpha_N", "alpha_S"),
-    lower=(0.0, -10.0, 0.001, 0.001),
-    upper=(120.0, 60.0, 5.0, 5.0),
-    description="L = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S",
-    log_params=(0, 1),
-)
+def b_crit_at_loss(b_star: float, alpha_b: float, loss: Array) -> Array:
+    """B_crit(L) = B* / L^(1/alpha_B) (Kaplan et al. 2020, eq. 5.1)."""
+    return b_star / loss ** (1.0 / alpha_b)
+
+
+def min_steps(steps: Array, batch: Array, b_crit: Array) -> Array:
+    """S_min = S / (1 + B_crit/B): the steps at a batch far below B_crit (Kaplan et al. 2020, eq. 5.4)."""
+    return steps / (1.0 + b_crit / batch)

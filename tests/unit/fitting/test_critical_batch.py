@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fitting.critical_batch import (
+from fitting import (
     critical_batch_curve,
     critical_batch_scaling,
     fit_step_law,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fitting
-from fitting.critical_batch import (
+from fitting import (
     CriticalBatch,
     CriticalBatchCurve,
     PowerLaw,

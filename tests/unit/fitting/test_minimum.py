@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import fitting
-from fitting.critical_batch import critical_batch_curve
-from fitting.frontier import envelope_frontier, isoflop_frontier
+from fitting import critical_batch_curve, envelope_frontier, isoflop_frontier
 
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
