@@ -33,8 +33,7 @@ Pure numerics: imports numpy and scipy only.
 """
 
 from fitting.allocation import Allocation, optimal_allocation
-from fitting.api import fit, known_laws
-from fitting.critical_batch import (
+from fitting.batch_size import (
     CriticalBatch,
     CriticalBatchCurve,
     critical_batch_curve,
@@ -42,13 +41,14 @@ from fitting.critical_batch import (
     steps_examples_tradeoff,
 )
 from fitting.curves import shared_targets, smooth_loss, steps_to_target
+from fitting.entry import fit, known_laws
 from fitting.flops import training_compute
 from fitting.frontier import BudgetOptimum, Frontier, envelope_frontier, frontier_power_laws, isoflop_frontier
-from fitting.hparams import HPARAM_LAWS, sweep_optima
 from fitting.laws import LOSS_LAWS
 from fitting.log_linear import PowerLaw
 from fitting.loss_at_steps import KaplanStepLaw, fit_step_law
 from fitting.minimums import Minimum, minimum
+from fitting.optimum import HPARAM_LAWS, sweep_optima
 from fitting.result import Estimate, Fit, Holdout, OptimumFit, SweepOptimum
 from fitting.storage import load_fit
 

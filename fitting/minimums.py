@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fitting._validate import runs_needed
-from fitting.api import candidate_laws, known_laws
+from fitting.batch_size import MIN_BATCH_SIZES, MIN_TARGETS
 from fitting.bowl import BOWL_MIN_VALUES, bowl_runs_needed
-from fitting.critical_batch import MIN_BATCH_SIZES, MIN_TARGETS
+from fitting.entry import candidate_laws, known_laws
 from fitting.frontier import MIN_BUDGETS, MIN_CURVES, MIN_POINTS_PER_CURVE
-from fitting.hparams import FORMS, HPARAM_LAWS, sweeps_needed
+from fitting.optimum import FORMS, HPARAM_LAWS, sweeps_needed
 
 FRONTIER_LAWS: tuple[str, ...] = ("frontier_isoflop", "frontier_envelope")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fitting.critical_batch import CriticalBatchCurve
+from fitting.batch_size import CriticalBatchCurve
 from fitting.frontier import Frontier
 from fitting.result import Fit, OptimumFit
 

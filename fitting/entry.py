@@ -10,10 +10,10 @@ import numpy as np
 from fitting import _validate as check
 from fitting.bootstrap import bootstrap_fit
 from fitting.flops import training_compute
-from fitting.hparams import HPARAM_LAWS, fit_optimum_law
 from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
 from fitting.laws.base import Array
 from fitting.objective import DEFAULT_DELTA
+from fitting.optimum import HPARAM_LAWS, fit_optimum_law
 from fitting.result import Fit, Holdout, OptimumFit
 from fitting.search import global_search
 from fitting.solve import solve_batch
@@ -56,7 +56,7 @@ def fit(
     delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
     holdout_fraction: share of the largest-scale runs refitted without, to measure extrapolation.
     law "lr_opt" / "batch_opt" fits the optimum of LR sweeps (lr=, batch=, form=, ...) instead:
-    see fitting.hparams.fit_optimum_law.
+    see fitting.optimum.fit_optimum_law.
     """
     if isinstance(law, str) and law in HPARAM_LAWS:
         return fit_optimum_law(
