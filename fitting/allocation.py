@@ -19,7 +19,7 @@ import numpy as np
 from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
 from fitting.flops import FLOPS_PER_PARAM_TOKEN
 from fitting.laws.base import Array
-from fitting.result import Estimate, Fit, estimate_from_samples, percentile_interval
+from fitting.result import Estimate, Fit, percentile_interval
 
 FlopsPerToken = float | Callable[[Array], Array] | None
 _GRID_POINTS = 4096
@@ -133,7 +133,7 @@ def optimal_allocation(
         """Row 0 the point estimate, the rest the draws (those without an optimum left out)."""
         samples = np.broadcast_to(samples.reshape(samples.shape[0], -1), (thetas.shape[0], budgets.size))
         draws = samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)]
-        return estimate_from_samples(samples[0], draws, level, () if scalar else budgets.shape)
+        return Estimate.from_samples(samples[0], draws, level, () if scalar else budgets.shape)
 
     quantities = [n_opt, tokens, tokens / n_opt, loss, exponent_n, exponent_d]
     shape = () if scalar else budgets.shape

@@ -19,7 +19,7 @@ from fitting.bootstrap import resample_weights
 from fitting.laws.base import Array
 from fitting.laws.critical_batch import log_steps_factor
 from fitting.log_linear import PowerLaw, fit_power_law
-from fitting.result import Estimate, percentile_interval
+from fitting.result import Estimate
 
 # log B_crit is searched on a grid this many e-folds beyond the batch sizes tried, then refined.
 _GRID_MARGIN = 6.0
@@ -108,16 +108,12 @@ def steps_examples_tradeoff(
             "B_crit lies more than e times outside the batch sizes tried, so it is an extrapolation: "
             "add runs at batch sizes around the estimate"
         )
-
-    def estimate(values: Array) -> Estimate:
-        lo, hi = percentile_interval(values[1:], level) if bootstrap else (np.nan, np.nan)
-        return Estimate(float(np.exp(values[0])), float(np.exp(lo)), float(np.exp(hi)), level)
-
+    # Row 0 is the full data, the rest the bootstrap replicates.
     return CriticalBatch(
         target_loss=target_loss,
-        b_crit=estimate(log_crit),
-        s_min=estimate(log_smin),
-        e_min=estimate(log_emin),
+        b_crit=Estimate.from_log_draws(log_crit[0], log_crit[1:], level),
+        s_min=Estimate.from_log_draws(log_smin[0], log_smin[1:], level),
+        e_min=Estimate.from_log_draws(log_emin[0], log_emin[1:], level),
         n_runs=n,
         at_edge=at_edge,
         draws=log_crit[1:],
@@ -245,12 +241,9 @@ def critical_batch_curve(
         level=level,
     )
     # log B = log B* - (1/alpha_B) log L, so alpha_B = -1/slope.
-    slope = law.exponents["L"]
-    alpha_draws = -1.0 / law.draws[:, 1] if law.draws.shape[0] else np.empty(0)
-    lo, hi = percentile_interval(alpha_draws, level) if alpha_draws.size else (np.nan, np.nan)
     return CriticalBatchCurve(
         b_star=law.coef,
-        alpha_b=Estimate(float(-1.0 / slope.value), float(lo), float(hi), level),
+        alpha_b=Estimate.from_samples(-1.0 / law.exponents["L"].value, -1.0 / law.draws[:, 1], level),
         per_target=tuple(per_target),
         law=law,
         warnings=warnings + law.warnings,

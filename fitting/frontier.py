@@ -21,7 +21,7 @@ from fitting.flops import training_compute
 from fitting.laws.base import Array
 from fitting.log_linear import fit_log_linear
 from fitting.objective import DEFAULT_DELTA
-from fitting.result import Estimate, percentile_interval
+from fitting.result import Estimate
 
 # IsoFLOP profiles: the bowl is fitted to runs within this log-loss distance of the best one,
 # widened to the best six (the quadratic's three parameters need room for the bootstrap).
@@ -93,20 +93,12 @@ class Frontier:
                 self.exponent_d.value,
             ]
         )
+        shape = () if scalar else log_c.shape
         out = []
         for i in (0, 2):
             value = np.exp(point[i] + point[i + 1] * log_c)
-            if self.draws.shape[0]:
-                lo, hi = percentile_interval(
-                    np.exp(self.draws[:, i : i + 1] + self.draws[:, i + 1 : i + 2] * log_c), level
-                )
-            else:
-                lo = hi = np.full_like(value, np.nan)
-            out.append(
-                Estimate(float(value[0]), float(lo[0]), float(hi[0]), level)
-                if scalar
-                else Estimate(value, lo, hi, level)
-            )
+            samples = np.exp(self.draws[:, i : i + 1] + self.draws[:, i + 1 : i + 2] * log_c)
+            out.append(Estimate.from_samples(value, samples, level, shape))
         return out[0], out[1]
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,16 +174,7 @@ def frontier_power_laws(
         rng=np.random.default_rng(seed),
         replicates=None if replicates is None else np.stack(replicates),
     )
-    point, draws, n_failed = fitted.point, fitted.draws, fitted.n_failed
-
-    def estimate(i: int, exponentiate: bool) -> Estimate:
-        transform = np.exp if exponentiate else (lambda v: v)
-        if draws.shape[0]:
-            lo, hi = percentile_interval(draws[:, i], level)
-        else:
-            lo = hi = np.nan
-        return Estimate(float(transform(point[i])), float(transform(lo)), float(transform(hi)), level)
-
+    n_failed = fitted.n_failed
     warnings = []
     if n_failed:
         warnings.append(
@@ -199,11 +182,7 @@ def frontier_power_laws(
         )
     return Frontier(
         approach=approach,
-        exponent_n=estimate(1, False),
-        exponent_d=estimate(3, False),
-        coef_n=estimate(0, True),
-        coef_d=estimate(2, True),
-        draws=draws,
+        **_coefficients(fitted.point, fitted.draws, level),
         compute_range=(float(arrays["compute"].min()), float(arrays["compute"].max())),
         n_bootstrap=bootstrap,
         n_failed_replicates=n_failed,
@@ -272,8 +251,8 @@ def isoflop_frontier(
                 float(budget),
                 int(members.sum()),
                 status,
-                _log_estimate(point[0], log_n_draws, level),
-                _log_estimate(log_d_point, log_d_draws, level),
+                Estimate.from_log_draws(point[0], log_n_draws, level),
+                Estimate.from_log_draws(log_d_point, log_d_draws, level),
             )
         )
         if status == "found":
@@ -309,14 +288,6 @@ def isoflop_frontier(
         listed = ", ".join(f"{o.compute:.3g} ({o.status})" for o in skipped)
         frontier.warnings.append(f"{len(skipped)} budget(s) left out of the frontier: {listed}")
     return frontier
-
-
-def _log_estimate(log_point: float, log_draws: Array, level: float) -> Estimate:
-    finite = log_draws[np.isfinite(log_draws)]
-    if not finite.size:
-        return Estimate(float(np.exp(log_point)), float("nan"), float("nan"), level)
-    lo, hi = percentile_interval(finite, level)
-    return Estimate(float(np.exp(log_point)), float(np.exp(lo)), float(np.exp(hi)), level)
 
 
 def envelope_frontier(
@@ -407,11 +378,6 @@ def envelope_frontier(
         ]
     )
 
-    def estimate(i: int, exponentiate: bool) -> Estimate:
-        transform = np.exp if exponentiate else (lambda v: v)
-        lo, hi = percentile_interval(draws[:, i], level) if draws.shape[0] else (np.nan, np.nan)
-        return Estimate(float(transform(point[i])), float(transform(lo)), float(transform(hi)), level)
-
     warnings = []
     if n_failed:
         warnings.append(
@@ -419,17 +385,24 @@ def envelope_frontier(
         )
     return Frontier(
         approach=1,
-        exponent_n=estimate(1, False),
-        exponent_d=estimate(3, False),
-        coef_n=estimate(0, True),
-        coef_d=estimate(2, True),
-        draws=draws,
+        **_coefficients(point, draws, level),
         compute_range=(float(np.exp(grid[columns].min())), float(np.exp(grid[columns].max()))),
         n_bootstrap=bootstrap,
         n_failed_replicates=n_failed,
         seed=seed,
         warnings=warnings,
     )
+
+
+def _coefficients(point: Array, draws: Array, level: float) -> dict[str, Any]:
+    """The Frontier fields of (log coef_n, a, log coef_d, b) and their replicates (n_ok, 4)."""
+    return {
+        "coef_n": Estimate.from_log_draws(point[0], draws[:, 0], level),
+        "exponent_n": Estimate.from_samples(point[1], draws[:, 1], level),
+        "coef_d": Estimate.from_log_draws(point[2], draws[:, 2], level),
+        "exponent_d": Estimate.from_samples(point[3], draws[:, 3], level),
+        "draws": draws,
+    }
 
 
 def _envelope_rows(log_loss: Array, sizes: Array, present: Array) -> Array:

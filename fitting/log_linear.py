@@ -13,7 +13,7 @@ import numpy as np
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
 from fitting.laws.base import Array
-from fitting.result import Estimate, percentile_interval
+from fitting.result import Estimate
 
 
 def weighted_least_squares(design: Array, values: Array, weights: Array) -> Array:
@@ -101,11 +101,7 @@ class PowerLaw:
         point = np.log(self.coef.value) + sum(
             self.exponents[k].value * logx[i] for i, k in enumerate(self.inputs)
         )
-        if self.draws.shape[0]:
-            lo, hi = percentile_interval(self.draws[:, 0] + self.draws[:, 1:] @ logx, level)
-        else:
-            lo = hi = np.nan
-        return Estimate(float(np.exp(point)), float(np.exp(lo)), float(np.exp(hi)), level)
+        return Estimate.from_log_draws(point, self.draws[:, 0] + self.draws[:, 1:] @ logx, level)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,16 +145,12 @@ def fit_power_law(
     warnings = []
     if fitted.n_failed:
         warnings.append(f"{fitted.n_failed} of {bootstrap} replicates could not be fitted and are left out")
-
-    def estimate(i: int, exponentiate: bool) -> Estimate:
-        transform = np.exp if exponentiate else (lambda v: v)
-        lo, hi = percentile_interval(draws[:, i], level) if draws.shape[0] else (np.nan, np.nan)
-        return Estimate(float(transform(point[i])), float(transform(lo)), float(transform(hi)), level)
-
     return PowerLaw(
         inputs=tuple(inputs),
-        coef=estimate(0, True),
-        exponents={k: estimate(i + 1, False) for i, k in enumerate(inputs)},
+        coef=Estimate.from_log_draws(point[0], draws[:, 0], level),
+        exponents={
+            k: Estimate.from_samples(point[i + 1], draws[:, i + 1], level) for i, k in enumerate(inputs)
+        },
         draws=draws,
         n_points=n,
         warnings=warnings,

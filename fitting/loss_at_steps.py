@@ -16,7 +16,7 @@ from fitting.laws.base import Array
 from fitting.laws.critical_batch import b_crit_at_loss, min_steps
 from fitting.laws.kaplan_steps import KAPLAN_STEPS
 from fitting.objective import DEFAULT_DELTA
-from fitting.result import Estimate, percentile_interval
+from fitting.result import Estimate, parameter_intervals
 from fitting.search import global_search
 
 _FIXED_POINT_ITERATIONS = 60
@@ -46,8 +46,7 @@ class KaplanStepLaw:
             else self.theta[None, :]
         )
         loss = self._solve(thetas, n_params, s, b)
-        lo, hi = percentile_interval(loss[1:], level) if loss.size > 1 else (np.nan, np.nan)
-        return Estimate(float(loss[0]), float(lo), float(hi), level)
+        return Estimate.from_samples(loss[0], loss[1:], level)
 
     def _solve(self, thetas: Array, n_params: float, steps: float, batch: float) -> Array:
         log_loss = np.zeros(thetas.shape[0])
@@ -99,10 +98,7 @@ def fit_step_law(
             warnings.append(f"{replicates.n_failed} of {bootstrap} bootstrap replicates did not converge")
     natural = KAPLAN_STEPS.to_natural(search.theta)
     names = KAPLAN_STEPS.param_names
-    ci95 = None
-    if draws.shape[0]:
-        lo, hi = percentile_interval(draws, 0.95)
-        ci95 = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
+    ci95 = parameter_intervals(draws, names, 0.95) if draws.shape[0] else None
     return KaplanStepLaw(
         params={k: float(natural[i]) for i, k in enumerate(names)},
         ci95=ci95,

@@ -26,7 +26,7 @@ from fitting.laws.base import Array
 from fitting.laws.hparams import OPTIMUM_FORMS, OptimumForm
 from fitting.log_linear import fit_log_linear, weighted_least_squares
 from fitting.objective import DEFAULT_DELTA
-from fitting.result import Estimate, OptimumFit, SweepOptimum, percentile_interval
+from fitting.result import Estimate, OptimumFit, SweepOptimum
 
 HPARAM_LAWS: tuple[str, ...] = ("lr_opt", "batch_opt")
 FORMS: tuple[str, ...] = ("steplaw", "deepseek", "auto")
@@ -278,7 +278,7 @@ def _optima(
         status, point, draws = bowl.status, bowl.log_point, bowl.log_draws
         record = {"status": status}
         for k, name in enumerate(names):
-            record[name] = _estimate(point[k], draws[:, k]) if point is not None else None
+            record[name] = Estimate.from_log_draws(point[k], draws[:, k], 0.95) if point is not None else None
         optima.append(SweepOptimum(**base, **record))
         if status == "found":
             column = names.index(swept_name)
@@ -296,15 +296,6 @@ def _optima(
         np.asarray(group), np.asarray(n_params), np.asarray(tokens), np.asarray(compute),
         np.asarray(log_value), weight, stacked,
     )  # fmt: skip
-
-
-def _estimate(log_point: float, log_draws: Array, level: float = 0.95) -> Estimate:
-    """An optimum and its percentile interval, from log values."""
-    finite = log_draws[np.isfinite(log_draws)]
-    if finite.size:
-        lo, hi = percentile_interval(finite, level)
-        return Estimate(float(np.exp(log_point)), float(np.exp(lo)), float(np.exp(hi)), level)
-    return Estimate(float(np.exp(log_point)), float("nan"), float("nan"), level)
 
 
 def _band(log_axes: Array, log_loss: Array, names: list[str], band: float) -> tuple[dict[str, Any], Array]:

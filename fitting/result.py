@@ -35,6 +35,29 @@ class Estimate:
         }
 
     @classmethod
+    def from_samples(cls, value: Any, samples: Array, level: float, shape: tuple[int, ...] = ()) -> Estimate:
+        """Point values with the percentile interval of their bootstrap samples (rows; NaN bounds when
+        there are none), reshaped to the query's shape; plain floats for a scalar query."""
+        value = np.asarray(value).reshape(shape)
+        if samples.shape[0]:
+            lo, hi = (bound.reshape(shape) for bound in percentile_interval(samples, level))
+        else:
+            lo = hi = np.full(shape, np.nan)
+        if not shape:
+            return cls(float(value), float(lo), float(hi), level)
+        return cls(value, lo, hi, level)
+
+    @classmethod
+    def from_log_draws(cls, log_point: float, log_draws: Array, level: float) -> Estimate:
+        """A positive quantity estimated on the log scale: exp of the point and of the percentile
+        interval of the finite log draws (a replicate without a value is NaN and left out; none: NaN bounds)."""
+        finite = log_draws[np.isfinite(log_draws)]
+        if not finite.size:
+            return cls(float(np.exp(log_point)), float("nan"), float("nan"), level)
+        lo, hi = percentile_interval(finite, level)
+        return cls(float(np.exp(log_point)), float(np.exp(lo)), float(np.exp(hi)), level)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Estimate:
         """Inverse of to_dict for a scalar estimate; JSON null (a NaN bound stored as null) back to NaN."""
         nan = float("nan")
@@ -86,19 +109,6 @@ def parameter_intervals(draws: Array, names: tuple[str, ...], level: float) -> d
         raise ValueError("this fit has no bootstrap draws: refit with bootstrap > 0 to get intervals")
     lo, hi = percentile_interval(draws, level)
     return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(names)}
-
-
-def estimate_from_samples(value: Array, samples: Array, level: float, shape: tuple[int, ...]) -> Estimate:
-    """Point values with the percentile interval of their bootstrap samples (NaN when there are
-    none), reshaped to the query's shape; plain floats for a scalar query."""
-    value = value.reshape(shape)
-    if samples.shape[0]:
-        lo, hi = (bound.reshape(shape) for bound in percentile_interval(samples, level))
-    else:
-        lo = hi = np.full(shape, np.nan)
-    if not shape:
-        return Estimate(float(value), float(lo), float(hi), level)
-    return Estimate(value, lo, hi, level)
 
 
 def _plain(value: Any) -> Any:
@@ -191,7 +201,7 @@ class Fit:
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
         predictions = np.exp(self.law_spec.log_value(self._thetas, logx))
-        return estimate_from_samples(predictions[0], predictions[1:], level, shape)
+        return Estimate.from_samples(predictions[0], predictions[1:], level, shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""
@@ -343,7 +353,7 @@ class OptimumFit:
 
         value = np.exp(log_value(point[None, :])[0])
         samples = np.exp(log_value(self.draws)) if self.draws.shape[0] else self.draws
-        return estimate_from_samples(value, samples, level, shape)
+        return Estimate.from_samples(value, samples, level, shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws and per-sweep optima included."""
