@@ -2,12 +2,13 @@
 
 A run is one proxy training job, or one measurement imported from elsewhere (born
 `done`). Submissions are validated against the trainer's RunSpec (app/specs.py) before
-anything is written, and are idempotent per (study, Idempotency-Key). Functions take the
-session as a keyword and never commit.
+anything is written, and are idempotent per (study, Idempotency-Key); a plan's runs
+(app/plan) are submitted here too. Functions take the session as a keyword and never commit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import plan
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.specs import accounting, validate_spec
@@ -83,6 +85,48 @@ def submit_runs(
             raise
         return existing, False
     return rows, True
+
+
+def submit_plan(
+    *,
+    session: Session,
+    study: Study,
+    n_params: float,
+    tokens: float,
+    budget_flops: float | None = None,
+    gpu_hours: float | None = None,
+    flops_per_gpu_s: float = plan.DEFAULT_FLOPS_PER_GPU_S,
+    seq_len: int | None = None,
+    vocab_size: int | None = None,
+    data: str | None = None,
+    design: plan.Design,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+    cap: int | None = None,
+) -> plan.Plan:
+    """Plan proxy runs for the study's target (app/plan, from the study's defaults overlaid with
+    seq_len, vocab_size and data) and queue them all, as `submit_runs` does; the plan returned
+    carries their ids and `created`. With dry_run the plan is only proposed: nothing is written.
+    """
+    planned = plan.plan_runs(
+        base=plan.base_spec(study.defaults, seq_len=seq_len, vocab_size=vocab_size, data=data),
+        n_params=n_params,
+        tokens=tokens,
+        budget_flops=budget_flops,
+        gpu_hours=gpu_hours,
+        flops_per_gpu_s=flops_per_gpu_s,
+        design=design,
+    )
+    if dry_run:
+        return planned
+    queued, created = submit_runs(
+        session=session,
+        study=study,
+        specs=[r.spec for r in planned.runs],
+        idempotency_key=idempotency_key,
+        cap=cap,
+    )
+    return dataclasses.replace(planned, ids=tuple(r.id for r in queued), created=created)
 
 
 def _runs_for_key(session: Session, study_id: int, key: str) -> list[Run]:

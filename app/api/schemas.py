@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from app import plan
 
 EXAMPLE_SPEC = {
     "n_layer": 2,
@@ -341,43 +345,9 @@ class PlanCreate(BaseModel):
         return self
 
 
-class PlannedRunPublic(BaseModel):
-    part: Literal["isoflop", "hparams"]
-    group: int = Field(description="Index of the run's IsoFLOP budget or hyperparameter scale.")
-    spec: dict[str, Any]
-    n_params: float = Field(description="Non-embedding parameters.")
-    flops: float = Field(description="trainer FLOPs per token × tokens.")
-    flops_6nd: float
-    gpu_hours: float
-
-
-class PlanIsoflopBudget(BaseModel):
-    budget_flops: float
-    n_params_optimal: float = Field(description="Compute-optimal N under the D = 20·N prior.")
-    runs: list[PlannedRunPublic]
-
-
-class PlanHparamScale(BaseModel):
-    flops_per_run: float
-    n_params_optimal: float
-    lr_centre: float
-    batch_tokens_centre: int
-    lr: list[float]
-    batch_tokens: list[int]
-    runs: list[PlannedRunPublic]
-
-
-class PlanCost(BaseModel):
-    runs: int
-    flops: float
-    gpu_hours: float
-    share: float = Field(description="Share of the budget.")
-
-
-class PlanPublic(BaseModel):
-    """The keys of `hyperlaw plan --json`, plus the queued runs' ids when submitted."""
-
-    model_config = _example(
+@pydantic_dataclass(
+    frozen=True,
+    config=_example(
         {
             "budget": {"flops": 1e15, "gpu_hours": 0.000694, "flops_per_gpu_s": 4e14},
             "target": {"n_params": 1e8, "tokens": 2e9, "flops": 1.2e18},
@@ -421,23 +391,16 @@ class PlanPublic(BaseModel):
             "ids": None,
             "created": None,
         }
-    )
-    budget: dict[str, float]
-    target: dict[str, float]
-    scale: float = Field(
-        description="Share of the ideal plan (largest IsoFLOP budget 1/50 of the target's compute)."
-    )
-    isoflop: list[PlanIsoflopBudget]
-    hparams: list[PlanHparamScale]
-    parts: dict[str, PlanCost]
-    total: PlanCost
-    largest_proxy_flops: float = Field(description="6·N·D of the largest proxy run.")
-    extrapolation: float = Field(description="The target's 6·N·D over the largest proxy's.")
-    warnings: list[str]
-    ids: list[int] | None = Field(None, description="The queued runs, in plan order (submit=true).")
-    created: bool | None = Field(
-        None, description="False when an earlier request with the same key queued them."
-    )
+    ),
+)
+class PlanPublic(plan.Plan):
+    """The keys of `hyperlaw plan --json`: the plan, with the queued runs' ids once submitted."""
+
+    # The fields and their descriptions are app.plan.Plan's: one set of types, inside and out.
+
+    @classmethod
+    def of(cls, planned: plan.Plan) -> PlanPublic:
+        return cls(**{f.name: getattr(planned, f.name) for f in dataclasses.fields(planned)})
 
 
 # ------------------------------------------------------------------------------ fits

@@ -1,5 +1,6 @@
-"""`hyperlaw plan`: propose proxy runs for a budget and a target (app/plan.py), print them with their
-cost, and with --submit queue them in the study, working on the database directly."""
+"""`hyperlaw plan`: propose proxy runs for a budget and a target (app/plan), print them with their
+cost, and with --submit queue them in the study (app.runs.submit_plan, as the API does), working on
+the database directly."""
 
 from __future__ import annotations
 
@@ -107,29 +108,24 @@ def plan_command(
 
     settings = load_settings(database_url=database_url)
     database = Database(settings.database_url)
-    design = plan.Design(isoflop_budgets, shapes_per_budget, hparam_scales, lr_k, batch_k)
     try:
         with database.transaction(immediate=submit) as session:
-            found = studies.find_study(session=session, ref=study)
-            planned = plan.plan_runs(
-                base=plan.base_spec(found.defaults, seq_len=seq_len, vocab_size=vocab_size, data=data),
+            planned = runs.submit_plan(
+                session=session,
+                study=studies.find_study(session=session, ref=study),
                 n_params=n_params,
                 tokens=tokens,
                 budget_flops=budget_flops,
                 gpu_hours=gpu_hours,
                 flops_per_gpu_s=flops_per_gpu_s,
-                design=design,
+                seq_len=seq_len,
+                vocab_size=vocab_size,
+                data=data,
+                design=plan.Design(isoflop_budgets, shapes_per_budget, hparam_scales, lr_k, batch_k),
+                dry_run=not submit,
+                idempotency_key=idempotency_key,
+                cap=settings.sweep_cap,
             )
-            result = {**planned.to_dict(), "ids": None, "created": None}
-            if submit:
-                queued, created = runs.submit_runs(
-                    session=session,
-                    study=found,
-                    specs=[r.spec for r in planned.runs],
-                    idempotency_key=idempotency_key,
-                    cap=settings.sweep_cap,
-                )
-                result["ids"], result["created"] = [r.id for r in queued], created
     except HyperlawError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
@@ -139,6 +135,7 @@ def plan_command(
         ) from None
     finally:
         database.dispose()
+    result = planned.to_dict()
     if as_json:
         typer.echo(json.dumps(result))
     else:

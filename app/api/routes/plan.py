@@ -1,10 +1,12 @@
-"""/v1/studies/{id}/plan: propose proxy runs for a budget and a target (app/plan.py), and queue them
+"""/v1/studies/{id}/plan: propose proxy runs for a budget and a target (app/plan), and queue them
 with `submit: true` (one transaction, Idempotency-Key and the sweep cap honoured).
 
 A plan alone is arithmetic over the study's defaults, so it needs only read access; `submit` needs a
 write token."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from fastapi import APIRouter, Request, Response
 
@@ -14,6 +16,8 @@ from app.api.routes.runs import IdempotencyKey
 from app.api.schemas import PlanCreate, PlanPublic
 
 router = APIRouter(prefix="/v1", tags=["plan"])
+# PlanCreate's fields besides these (and `submit`) are submit_plan's arguments of the same names.
+_DESIGN_FIELDS = frozenset(f.name for f in dataclasses.fields(plan.Design))
 
 
 @router.post(
@@ -35,27 +39,15 @@ def plan_study(
     201 when `submit` queued the runs. Planning reads; `submit` needs a write token."""
     if body.submit:
         require_write(request)
-    study = studies.get_study(session=session, study_id=study_id)
-    planned = plan.plan_runs(
-        base=plan.base_spec(study.defaults, seq_len=body.seq_len, vocab_size=body.vocab_size, data=body.data),
-        n_params=body.n_params,
-        tokens=body.tokens,
-        budget_flops=body.budget_flops,
-        gpu_hours=body.gpu_hours,
-        flops_per_gpu_s=body.flops_per_gpu_s,
-        design=plan.Design(
-            body.isoflop_budgets, body.shapes_per_budget, body.hparam_scales, body.lr_k, body.batch_k
-        ),
+    planned = runs.submit_plan(
+        session=session,
+        study=studies.get_study(session=session, study_id=study_id),
+        design=plan.Design(**body.model_dump(include=_DESIGN_FIELDS)),
+        dry_run=not body.submit,
+        idempotency_key=idempotency_key,
+        cap=settings.sweep_cap,
+        **body.model_dump(exclude={"submit", *_DESIGN_FIELDS}),  # the target, budget and spec fields
     )
-    public = PlanPublic.model_validate(planned.to_dict())
     if body.submit:
-        queued, created = runs.submit_runs(
-            session=session,
-            study=study,
-            specs=[r.spec for r in planned.runs],
-            idempotency_key=idempotency_key,
-            cap=settings.sweep_cap,
-        )
-        public.ids, public.created = [r.id for r in queued], created
-        response.status_code = 201 if created else 200
-    return public
+        response.status_code = 201 if planned.created else 200
+    return PlanPublic.of(planned)

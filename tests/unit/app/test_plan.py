@@ -1,4 +1,4 @@
-"""app/plan.py: plans stay within their budget, IsoFLOP runs sit on their budget within one batch,
+"""app/plan: plans stay within their budget, IsoFLOP runs sit on their budget within one batch,
 shapes bracket the compute-optimal size, LR and batch grids are centred on the DeepSeek priors and
 log-spaced, a too-small budget names the smallest that works; and the sweep's around-axes."""
 
