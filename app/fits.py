@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def _data_hash(runs: Sequence[Any]) -> str:
     """A hash of what the fit sees of each run: N, tokens, LR, batch size and loss."""
-    rows = [[runs_module.law_params(r), r.tokens, r.lr, r.batch_tokens, r.loss] for r in runs]
+    rows = [[runs_module.n_for_laws(r), r.tokens, r.lr, r.batch_tokens, r.loss] for r in runs]
     return hashlib.sha256(json.dumps(sorted(rows, key=repr)).encode()).hexdigest()
 
 

@@ -225,7 +225,7 @@ def list_runs(
 def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
     """Finished runs of a study with a loss, a size and a token count: what a law is fitted on.
 
-    Use `law_params(run)` for the N of a law.
+    Use `n_for_laws(run)` for the N of a law.
     """
     query = select(Run).where(
         Run.study_id == study_id,
@@ -239,10 +239,13 @@ def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | N
     return list(session.scalars(query.order_by(Run.id)))
 
 
-def law_params(run: Run) -> float:
+def n_for_laws(run: Run) -> float:
     """The N the laws are fitted on: non-embedding parameters when known (Kaplan et al.
     2020, §2.1: embeddings distort small-model laws), else the count given on import."""
     return run.n_params_non_embedding if run.n_params_non_embedding is not None else run.n_params
+
+
+law_params = n_for_laws  # the former name, until every caller has moved
 
 
 def counts_by_status(*, session: Session) -> dict[str, int]:
