@@ -9,6 +9,7 @@ parameters ``theta`` (logs of the scale constants, exponents as they are) and co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,8 +21,10 @@ Array = NDArray[np.float64]
 class Law:
     """A loss law L(inputs; params) fitted as log L = f(theta, log inputs).
 
-    Subclasses implement ``log_predict`` (batched over problems) and the conversions between
-    raw parameters (what the solver moves) and natural parameters (what users read).
+    Subclasses implement ``log_predict`` (batched over problems) and ``grid``. The natural
+    parameters (what users read, in ``param_names`` order) are the raw ones (what the solver moves,
+    in ``raw_names`` order) with the ``log_params`` read back from the log scale; a natural name is
+    its raw name up to case (raw "a" is log A, "n_c" is log N_c).
     """
 
     name: str
@@ -31,7 +34,7 @@ class Law:
     lower: tuple[float, ...]
     upper: tuple[float, ...]
     description: str = ""
-    # Raw-parameter indices that must be read on the log scale (for printing and bounds text).
+    # Raw-parameter indices that hold the log of their natural parameter.
     log_params: tuple[int, ...] = field(default=())
 
     @property
@@ -49,13 +52,29 @@ class Law:
         """log L of shape (M, n) without the Jacobian: what predictions need."""
         return self.log_predict(theta, logx)[0]
 
+    @cached_property
+    def natural_order(self) -> tuple[int, ...]:
+        """The raw index of each natural parameter, matched by name up to case."""
+        raw = [name.lower() for name in self.raw_names]
+        order = tuple(raw.index(name.lower()) for name in self.param_names)
+        assert sorted(order) == list(range(self.n_params)), f"{self.name}: natural and raw names must pair up"
+        return order
+
+    @cached_property
+    def natural_log_columns(self) -> tuple[int, ...]:
+        """Positions, in natural order, of the parameters fitted as their logs."""
+        return tuple(i for i, raw in enumerate(self.natural_order) if raw in self.log_params)
+
     def to_natural(self, theta: Array) -> Array:
         """Raw parameters (..., P) to natural ones (..., P), in ``param_names`` order."""
-        raise NotImplementedError
+        return exp_columns(np.asarray(theta, dtype=float)[..., self.natural_order], self.natural_log_columns)
 
     def from_natural(self, params: Array) -> Array:
-        """Natural parameters (..., P) back to raw ones."""
-        raise NotImplementedError
+        """Natural parameters (..., P) back to raw ones: the inverse of to_natural."""
+        natural = log_columns(np.asarray(params, dtype=float), self.natural_log_columns)
+        raw = np.empty_like(natural)
+        raw[..., self.natural_order] = natural
+        return raw
 
     def grid(self) -> Array:
         """Initialisation grid (S, P) of raw parameters for the multi-start search."""
@@ -67,6 +86,22 @@ class Law:
         The default is the product of the inputs: proportional to compute 6ND for N, D laws.
         """
         return np.sum(logx, axis=0)
+
+
+def exp_columns(values: Array, columns: tuple[int, ...]) -> Array:
+    """A copy of values (..., P) with exp taken of the given last-axis columns."""
+    out = np.array(values, dtype=float, copy=True)
+    for column in columns:
+        out[..., column] = np.exp(out[..., column])
+    return out
+
+
+def log_columns(values: Array, columns: tuple[int, ...]) -> Array:
+    """A copy of values (..., P) with log taken of the given last-axis columns: exp_columns' inverse."""
+    out = np.array(values, dtype=float, copy=True)
+    for column in columns:
+        out[..., column] = np.log(out[..., column])
+    return out
 
 
 def softmax_lse(*terms: Array) -> tuple[Array, list[Array]]:

@@ -43,14 +43,6 @@ class Chinchilla(Law):
         log_n, log_d = logx[0][None, :], logx[1][None, :]
         return lse(a - alpha * log_n, b - beta * log_d, e + 0.0 * log_n)
 
-    def to_natural(self, theta: Array) -> Array:
-        a, b, e, alpha, beta = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha, beta], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_e, big_a, big_b, alpha, beta = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_a), np.log(big_b), np.log(big_e), alpha, beta], axis=-1)
-
     def grid(self) -> Array:
         return product_grid(_LOG_SCALE, _LOG_SCALE, _LOG_E, _EXPONENTS, _EXPONENTS)
 
@@ -70,14 +62,6 @@ class ChinchillaEqual(Law):
         a, b, e, alpha = (theta[:, i : i + 1] for i in range(4))
         log_n, log_d = logx[0][None, :], logx[1][None, :]
         return lse(a - alpha * log_n, b - alpha * log_d, e + 0.0 * log_n)
-
-    def to_natural(self, theta: Array) -> Array:
-        a, b, e, alpha = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(e), np.exp(a), np.exp(b), alpha], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_e, big_a, big_b, alpha = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_a), np.log(big_b), np.log(big_e), alpha], axis=-1)
 
     def grid(self) -> Array:
         return product_grid(_LOG_SCALE, _LOG_SCALE, _LOG_E, _EXPONENTS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitting.laws.base import Array, Law
+from fitting.laws.base import Array, Law, exp_columns, log_columns
 
 
 def _bowl_features(logx: Array) -> Array:
@@ -39,12 +39,6 @@ class Bowl(Law):
         value = theta @ features
         # The solver writes into the Jacobian, so it gets its own copy per problem.
         return value, np.repeat(features[None], theta.shape[0], axis=0)
-
-    def to_natural(self, theta: Array) -> Array:
-        return np.asarray(theta, dtype=float)
-
-    def from_natural(self, params: Array) -> Array:
-        return np.asarray(params, dtype=float)
 
     def grid(self) -> Array:
         return np.zeros((1, self.n_params))
@@ -89,6 +83,9 @@ def bowl_minimum(coefficients: Array) -> tuple[Array, Array]:
     return np.stack([u, v], axis=1), ok
 
 
+_INTERCEPT = (0,)  # log a, the one coefficient of an optimum form fitted on the log scale
+
+
 @dataclass(frozen=True)
 class OptimumForm:
     """A power law of a hyperparameter optimum, log y = log a + sum_k exponent_k log input_k."""
@@ -106,17 +103,14 @@ class OptimumForm:
 
     def to_natural(self, beta: Array) -> Array:
         """Regression coefficients (..., P) to (a, exponents...): a = exp(intercept)."""
-        out = np.array(beta, dtype=float, copy=True)
         # A degenerate bootstrap draw (a sweep set whose log-optima barely vary with scale) can put
         # the intercept past e^709: its a is then inf, and the percentile interval says how wide.
         with np.errstate(over="ignore"):
-            out[..., 0] = np.exp(out[..., 0])
-        return out
+            return exp_columns(beta, _INTERCEPT)
 
     def from_natural(self, params: Array) -> Array:
-        out = np.array(params, dtype=float, copy=True)
-        out[..., 0] = np.log(out[..., 0])
-        return out
+        """(a, exponents...) back to regression coefficients: the inverse of to_natural."""
+        return log_columns(params, _INTERCEPT)
 
 
 OPTIMUM_FORMS: dict[tuple[str, str], OptimumForm] = {

@@ -41,14 +41,6 @@ class Kaplan(Law):
         )
         return value, jac
 
-    def to_natural(self, theta: Array) -> Array:
-        n_c, d_c, alpha_n, alpha_d = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(n_c), np.exp(d_c), alpha_n, alpha_d], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_n, big_d, alpha_n, alpha_d = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_n), np.log(big_d), alpha_n, alpha_d], axis=-1)
-
     def grid(self) -> Array:
         return product_grid(_LOG_CONSTANTS, _LOG_CONSTANTS, _EXPONENTS, _EXPONENTS)
 

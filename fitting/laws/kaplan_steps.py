@@ -32,14 +32,6 @@ class KaplanSteps(Law):
         jac = np.stack([p_n * alpha_n, p_s * alpha_s, p_n * gap_n, p_s * gap_s], axis=1)
         return value, jac
 
-    def to_natural(self, theta: Array) -> Array:
-        n_c, s_c, alpha_n, alpha_s = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(n_c), np.exp(s_c), alpha_n, alpha_s], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_n, big_s, alpha_n, alpha_s = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_n), np.log(big_s), alpha_n, alpha_s], axis=-1)
-
     def grid(self) -> Array:
         return product_grid(_LOG_N_C, _LOG_S_C, _EXPONENTS, _EXPONENTS)
 

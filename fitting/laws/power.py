@@ -28,14 +28,6 @@ class Power(Law):
         jac = np.stack([p_x, p_e, -p_x * log_x], axis=1)
         return value, jac
 
-    def to_natural(self, theta: Array) -> Array:
-        a, e, alpha = np.moveaxis(theta, -1, 0)
-        return np.stack([np.exp(e), np.exp(a), alpha], axis=-1)
-
-    def from_natural(self, params: Array) -> Array:
-        big_e, big_a, alpha = np.moveaxis(params, -1, 0)
-        return np.stack([np.log(big_a), np.log(big_e), alpha], axis=-1)
-
     def grid(self) -> Array:
         return product_grid(_LOG_SCALE, _LOG_E, _EXPONENTS)
 
