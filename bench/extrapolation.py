@@ -1,0 +1,243 @@
+"""Do loss intervals hold when the law is extrapolated? Leave-largest-out on published ladders.
+
+For every published ladder in the shared reference data, fit the loss law on the smaller runs and
+predict the held-out larger ones, in two protocols: the largest model sizes held out (every run of
+them), and the largest token counts held out. For each held-out run: is the observed loss inside the
+95% prediction interval, and inside the 95% parameter interval; how wide is each (relative to the
+predicted loss); how far off is the point prediction. Printed per dataset and pooled; the last line:
+
+    extrapolation: pooled prediction coverage=… median width=… mean error=…
+
+Data: HYPERLAW_SHARED_DATA (default ../shared/data beside the repository). The held-out share and
+the laws are fixed below; nothing is tuned to a dataset.
+
+    python -m bench.extrapolation [--bootstrap 200] [--law chinchilla] [--datasets chinchilla,gadre]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import fitting
+
+LEVEL = 0.95
+# Hold out the largest quarter of the distinct values of N (or D), at least one value, while
+# keeping at least three distinct values to fit on.
+HELD_SHARE = 0.25
+MIN_FITTED_VALUES = 3
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """One published ladder: runs (or checkpoints, with their run as group) with N, D and loss."""
+
+    dataset: str
+    name: str
+    N: np.ndarray
+    D: np.ndarray
+    loss: np.ndarray
+    group: np.ndarray | None = None
+
+
+@dataclass
+class Tally:
+    """Held-out runs of one dataset (or all): coverage, widths and errors of both intervals."""
+
+    covered: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    widths: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[float] = field(default_factory=list)
+    count: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def add(self, observed: float, estimates: dict[str, fitting.Estimate]) -> None:
+        self.count += 1
+        point = next(iter(estimates.values())).value
+        self.errors.append(abs(point / observed - 1.0))
+        for kind, estimate in estimates.items():
+            self.covered[kind] += int(estimate.lo <= observed <= estimate.hi)
+            self.widths[kind].append((estimate.hi - estimate.lo) / estimate.value)
+
+    def line(self, label: str) -> str:
+        parts = [f"{label}: {self.count} held-out runs"]
+        for kind in ("prediction", "parameter"):
+            if self.widths.get(kind):
+                parts.append(
+                    f"{kind} coverage={self.covered[kind] / self.count:.2f} "
+                    f"median width={np.median(self.widths[kind]):.2%}"
+                )
+        if self.errors:
+            parts.append(f"mean error={np.mean(self.errors):.2%}")
+        if self.failed:
+            parts.append(f"failed fits: {', '.join(self.failed)}")
+        return "; ".join(parts)
+
+
+def shared_folder() -> Path:
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    folder = Path(os.environ.get("HYPERLAW_SHARED_DATA", default))
+    if not folder.is_dir():
+        raise SystemExit(f"no shared reference data at {folder}: set HYPERLAW_SHARED_DATA to its folder")
+    return folder
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def chinchilla(folder: Path) -> Iterator[Ladder]:
+    """Hoffmann et al. 2022's points as Epoch AI extracted them, their 5 outliers left out."""
+    rows = [
+        r
+        for r in _csv(folder / "chinchilla_epoch" / "chinchilla_fig4_points.csv")
+        if r["epoch_outlier_excluded"] == "0"
+    ]
+    yield _ladder("chinchilla", "epoch", rows, "N_params", "D_tokens", "loss")
+
+
+def gadre(folder: Path) -> Iterator[Ladder]:
+    """Gadre et al. 2024: per training set, 10M-7B models up to 640 tokens per parameter (C4-val loss)."""
+    rows = _csv(folder / "gadre2024_overtraining" / "runs_losses.csv")
+    for dataset in sorted({r["train_dataset"] for r in rows}):
+        chosen = [r for r in rows if r["train_dataset"] == dataset]
+        yield _ladder("gadre", dataset, chosen, "N_params", "D_tokens", "loss_c4_val")
+
+
+def gemstones(folder: Path) -> Iterator[Ladder]:
+    """McLeish et al. 2025: 22 models, the ends of cooldowns from 10 checkpoints each (grouped by run)."""
+    path = folder / "gemstones2025" / "wandb_df_for_fitting_cool_end.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    yield Ladder(
+        "gemstones",
+        "cool_end",
+        np.array([r["params_active_precise"] for r in rows], dtype=float),
+        np.array([r["tokens"] for r in rows], dtype=float),
+        np.array([r["final_loss"] for r in rows], dtype=float),
+        np.array([r["run_name"] for r in rows]),
+    )
+
+
+def porian(folder: Path) -> Iterator[Ladder]:
+    """Porian et al. 2024: IsoFLOP sweeps of each validation-loss configuration."""
+    rows = _csv(folder / "porian2024_isoflop" / "isoflop_points.csv")
+    for config in sorted({r["config_id"] for r in rows if r["loss_source"] == "val"}):
+        chosen = [r for r in rows if r["config_id"] == config]
+        yield _ladder("porian", config, chosen, "N", "D", "loss")
+
+
+def steplaw(folder: Path) -> Iterator[Ladder]:
+    """Li et al. 2025 (Step Law) dense grid: the best run of each (N, D) cell's LR x batch sweep."""
+    best: dict[tuple[float, float], float] = {}
+    for row in _csv(folder / "steplaw" / "dense_lr_bs_loss.csv"):
+        key = (float(row["N"]), float(row["D"]))
+        best[key] = min(best.get(key, math.inf), float(row["loss"]))
+    keys = sorted(best)
+    yield Ladder(
+        "steplaw",
+        "dense best-of-sweep",
+        np.array([k[0] for k in keys]),
+        np.array([k[1] for k in keys]),
+        np.array([best[k] for k in keys]),
+    )
+
+
+def _ladder(dataset: str, name: str, rows: list[dict], n: str, d: str, loss: str) -> Ladder:
+    kept = [r for r in rows if r[loss] not in ("", "nan") and float(r[loss]) > 0]
+    return Ladder(
+        dataset,
+        name,
+        np.array([float(r[n]) for r in kept]),
+        np.array([float(r[d]) for r in kept]),
+        np.array([float(r[loss]) for r in kept]),
+    )
+
+
+DATASETS: dict[str, Callable[[Path], Iterator[Ladder]]] = {
+    "chinchilla": chinchilla,
+    "gadre": gadre,
+    "gemstones": gemstones,
+    "porian": porian,
+    "steplaw": steplaw,
+}
+
+
+def held_out(values: np.ndarray) -> np.ndarray | None:
+    """Rows whose value is among the largest HELD_SHARE of distinct values; None when too few remain."""
+    distinct = np.unique(values)
+    count = max(1, int(round(HELD_SHARE * distinct.size)))
+    if distinct.size - count < MIN_FITTED_VALUES:
+        return None
+    return values >= distinct[-count]
+
+
+def run_protocol(ladder: Ladder, axis: str, law: str, bootstrap: int, tally: Tally, pooled: Tally) -> None:
+    held = held_out(ladder.N if axis == "N" else ladder.D)
+    if held is None:
+        return
+    keep = ~held
+    label = f"{ladder.dataset}/{ladder.name} largest {axis}"
+    kwargs = {}
+    if ladder.group is not None and "group" in fitting.fit.__code__.co_varnames:
+        kwargs["group"] = ladder.group[keep]
+    try:
+        fit = fitting.fit(
+            law,
+            N=ladder.N[keep],
+            D=ladder.D[keep],
+            loss=ladder.loss[keep],
+            bootstrap=bootstrap,
+            seed=0,
+            **kwargs,
+        )
+    except ValueError as error:
+        tally.failed.append(f"{label} ({error})")
+        return
+    for n_params, tokens, observed in zip(ladder.N[held], ladder.D[held], ladder.loss[held], strict=True):
+        estimates = {kind: _predict(fit, n_params, tokens, kind) for kind in ("prediction", "parameter")}
+        estimates = {k: v for k, v in estimates.items() if v is not None}
+        tally.add(float(observed), estimates)
+        pooled.add(float(observed), estimates)
+
+
+def _predict(fit: fitting.Fit, n_params: float, tokens: float, kind: str) -> fitting.Estimate | None:
+    if "interval" not in fit.predict.__code__.co_varnames:  # one interval only: the parameter interval
+        return fit.predict(level=LEVEL, N=n_params, D=tokens) if kind == "parameter" else None
+    return fit.predict(level=LEVEL, N=n_params, D=tokens, interval=kind)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--law", default="chinchilla")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    args = parser.parse_args()
+    folder = shared_folder()
+    pooled = Tally()
+    started = time.perf_counter()
+    for dataset in args.datasets.split(","):
+        tally = Tally()
+        for ladder in DATASETS[dataset](folder):
+            for axis in ("N", "D"):
+                run_protocol(ladder, axis, args.law, args.bootstrap, tally, pooled)
+        print(tally.line(dataset), flush=True)
+    print(f"({time.perf_counter() - started:.0f} s, law {args.law}, {args.bootstrap} bootstrap replicates)")
+    prediction = "prediction" if pooled.widths.get("prediction") else "parameter"
+    print(
+        f"extrapolation: pooled {prediction} coverage={pooled.covered[prediction] / max(pooled.count, 1):.2f} "
+        f"median width={np.median(pooled.widths[prediction]):.2%} mean error={np.mean(pooled.errors):.2%}"
+    )
+
+
+if __name__ == "__main__":
+    main()
