@@ -1,19 +1,19 @@
 """Law kinds: one module per family of laws, one registry that every other part reads.
 
-    base.py            the LawKind protocol and the types it passes (Fitted, StoredFit, Query)
+    base.py            the LawKind protocol and the types it passes (Fitted, StoredFit, Query, Plot)
     loss.py            loss laws L(N, D) / L(C): chinchilla, chinchilla_equal, kaplan, power, auto
     optimum.py         lr_opt, batch_opt: power laws of (N, D) sweeps' optimal LR and batch size
     critical_batch.py  critical_batch: Kaplan's B_crit(L) from curves at several batch sizes
     frontier.py        frontier_envelope, frontier_isoflop: Hoffmann et al.'s approaches 1 and 2
 
-The API's `law` values, the fit job (app/fits.py), predictions (app/predictions.py) and the CLI
-all come from `KINDS`. Adding a family is a module here and one line in `KINDS`; `register`
-adds one at run time (a plug-in, or a test).
+The API's `law` values, the fit job (app/fits.py), predictions (app/predictions.py), reports
+(app/reports/: each kind draws its own plots) and the CLI all come from `KINDS`. Adding a family
+is a module here and one line in `KINDS`; `register` adds one at run time (a plug-in, or a test).
 """
 
 from __future__ import annotations
 
-from app.law_kinds.base import FitRequest, Fitted, KindDefaults, LawKind, Query, StoredFit, StudyFits
+from app.law_kinds.base import FitRequest, Fitted, KindDefaults, LawKind, Plot, Query, StoredFit, StudyFits
 from app.law_kinds.critical_batch import CRITICAL_BATCH
 from app.law_kinds.frontier import FRONTIER
 from app.law_kinds.loss import LossKind
@@ -67,6 +67,7 @@ __all__ = [
     "Fitted",
     "KindDefaults",
     "LawKind",
+    "Plot",
     "Query",
     "StoredFit",
     "StudyFits",

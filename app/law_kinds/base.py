@@ -3,8 +3,9 @@
 A law kind is everything the service knows about one family of laws: which laws a fit request may
 name for it, which finished runs it needs (the minimum comes from `fitting`), how it reads them from
 the database, how it fits them (pure, no session open), how its result is stored and restored, and
-what it adds to the answer of /v1/predict. app/fits.py, app/predictions.py, the API and the CLI read
-kinds only through the registry in app/law_kinds/__init__.py.
+what it adds to the answer of /v1/predict, and what its section of a report shows (its plots, and
+each run's fitted value and residual). app/fits.py, app/predictions.py, app/reports/, the API and
+the CLI read kinds only through the registry in app/law_kinds/__init__.py.
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ class FitRequest:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Plot:
+    """One figure of a kind's report section: a short title, the matplotlib Figure (drawn on the Agg
+    canvas: no display needed) and a caption saying what to read in it."""
+
+    title: str
+    figure: Any
+    caption: str = ""
+
+
 @dataclass
 class Query:
     """One prediction being answered: the inputs, the JSON-ready answer the kinds fill in, its
@@ -128,6 +139,18 @@ class LawKind(Protocol):
         """Add this kind's part to `query.answer` (and warnings) from its restored fits, by slot."""
         ...
 
+    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+        """The figures of this kind's report section, drawn from the stored fit and the runs it used.
+
+        matplotlib is imported here only (lazily), so serving predictions never loads it.
+        """
+        ...
+
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+        """Each run the fit used, with the law's fitted value, its interval and the residual where the
+        law has one per run (the rows of a report's CSV)."""
+        ...
+
 
 class KindDefaults:
     """The parts most kinds share: one slot named after the kind, no options, restored by fitting."""
@@ -166,6 +189,29 @@ def beyond(kind: str, compute: float, largest: float | None) -> list[str]:
             f"({largest:.3g}): the interval does not cover the law's own error at that scale"
         ]
     return []
+
+
+def plain(value: Any) -> float | None:
+    """A number as a JSON-ready float, None when it is missing or not finite (an interval without draws)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def run_columns(run: Run) -> dict[str, Any]:
+    """The columns every kind's fitted-value row starts with: the run, its law N, D, C = 6ND and loss."""
+    import fitting
+    from app.runs import n_for_laws
+
+    n_params = float(n_for_laws(run))
+    return {
+        "run_id": run.id,
+        "n_params": n_params,
+        "tokens": float(run.tokens),
+        "compute": float(fitting.training_compute(n_params, run.tokens)),
+        "loss": run.loss,
+    }
 
 
 def json_safe(value: Any) -> Any:

@@ -30,11 +30,14 @@ from app.law_kinds.base import (
     FitRequest,
     Fitted,
     KindDefaults,
+    Plot,
     Query,
     StoredFit,
     beyond,
     estimates_summary,
     json_safe,
+    plain,
+    run_columns,
 )
 
 # The steps-examples trade-off has two parameters: fitting refuses fewer than this many batch sizes.
@@ -71,7 +74,7 @@ def best_group(runs: Sequence[Run]) -> list[Run]:
     """The runs of the model size trained at the most batch sizes (ties: the largest model)."""
     groups: dict[float, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[runs_module.law_params(run)].append(run)
+        groups[runs_module.n_for_laws(run)].append(run)
     if not groups:
         return []
     n_params = max(groups, key=lambda n: (len({r.batch_tokens for r in groups[n]}), n))
@@ -96,7 +99,7 @@ def load_curves(*, session: Session, runs: Sequence[Run]) -> list[RunCurve]:
         loaded.append(
             RunCurve(
                 run_id=run.id,
-                n_params=float(runs_module.law_params(run)),
+                n_params=float(runs_module.n_for_laws(run)),
                 batch_tokens=float(run.batch_tokens),
                 tokens=float(run.tokens),
                 steps=np.array([p.step for p in points], dtype=float),
@@ -279,6 +282,29 @@ class CriticalBatchKind(KindDefaults):
                 f"critical_batch_size: the predicted loss {loss.value:.4g} is outside the target losses the "
                 f"B_crit(L) law was fitted on ({low:.4g} to {high:.4g}): B_crit is extrapolated"
             )
+
+    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+        from app.reports.plots import critical_batch as drawing  # matplotlib loads with a report only
+
+        return drawing.plots(fit, restored, runs)
+
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+        """Each run with its batch size and the B_crit(L) law at the loss it ended at. The law is fitted
+        to per-target B_crit, not to runs, so a run has no residual of its own (the targets' are in
+        the report's JSON)."""
+        rows = []
+        for run in runs:
+            at_loss = restored.b_crit(run.loss, LEVEL)
+            rows.append(
+                {
+                    **run_columns(run),
+                    "batch_tokens": run.batch_tokens,
+                    "fitted_b_crit": plain(at_loss.value),
+                    "fitted_b_crit_lo": plain(at_loss.lo),
+                    "fitted_b_crit_hi": plain(at_loss.hi),
+                }
+            )
+        return rows
 
 
 CRITICAL_BATCH = CriticalBatchKind()

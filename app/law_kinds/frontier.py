@@ -32,12 +32,15 @@ from app.law_kinds.base import (
     FitRequest,
     Fitted,
     KindDefaults,
+    Plot,
     Query,
     StoredFit,
     beyond,
     estimates_summary,
     interval,
     json_safe,
+    plain,
+    run_columns,
 )
 
 FRONTIER_LAWS = ("frontier_envelope", "frontier_isoflop")
@@ -55,7 +58,7 @@ MIN_POINTS = max(4, fitting.minimum("frontier_envelope").runs_per_group)
 
 def compute_of(run: Run) -> float:
     """C = 6ND with the law's N."""
-    return float(fitting.training_compute(runs_module.law_params(run), run.tokens))
+    return float(fitting.training_compute(runs_module.n_for_laws(run), run.tokens))
 
 
 def isoflop_budgets(
@@ -110,7 +113,7 @@ def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any,
     compute = [compute_of(r) for r in runs]
     frontier = fitting.isoflop_frontier(
         compute=budgets_of(runs),
-        N=[runs_module.law_params(r) for r in runs],
+        N=[runs_module.n_for_laws(r) for r in runs],
         D=[r.tokens for r in runs],
         loss=[r.loss for r in runs],
         bootstrap=bootstrap,
@@ -126,7 +129,7 @@ def curve_runs(*, session: Session, runs: Sequence[Run]) -> list[Run]:
 
 def envelope_shortfall(curved: Sequence[Run]) -> str | None:
     """Why these runs cannot give approach 1, or None when they can."""
-    sizes = {runs_module.law_params(r) for r in curved}
+    sizes = {runs_module.n_for_laws(r) for r in curved}
     if len(curved) >= MIN_CURVES and len(sizes) >= MIN_CURVES:
         return None
     return (
@@ -147,7 +150,7 @@ def envelope_points(*, session: Session, runs: Sequence[Run]) -> dict[str, list[
         chosen = evals if len(evals) >= MIN_POINTS else trains
         for tokens, loss in chosen:
             out["run"].append(run.id)
-            out["N"].append(runs_module.law_params(run))
+            out["N"].append(runs_module.n_for_laws(run))
             out["tokens"].append(tokens)
             out["loss"].append(loss)
     return out
@@ -236,6 +239,39 @@ class FrontierKind(KindDefaults):
                 f"compute_optimal: the 95% intervals of N_opt by {names} do not all overlap: the approaches "
                 "disagree at this compute (Hoffmann et al. 2022 found the same between their approaches)"
             )
+
+    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+        from app.reports.plots import frontier as drawing  # matplotlib loads with a report only
+
+        return drawing.plots(fit, restored, runs)
+
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+        """Each run with the frontier's N_opt at its compute (approach 2: at its IsoFLOP budget, with
+        that budget's own optimum, and the residual log(budget optimum / law))."""
+        if not runs:
+            return []
+        own = [float(fitting.training_compute(runs_module.n_for_laws(r), r.tokens)) for r in runs]
+        compute = budgets_of(runs) if restored.approach == 2 else own
+        n_opt, _ = restored.predict(np.asarray(compute, dtype=float), LEVEL)
+        rows = []
+        for i, run in enumerate(runs):
+            budget = next(
+                (o for o in restored.optima if math.isclose(o.compute, compute[i], rel_tol=1e-9)), None
+            )
+            located = budget.n_params if budget is not None and budget.status == "found" else None
+            value = float(n_opt.value[i])
+            rows.append(
+                {
+                    **run_columns(run),
+                    "budget": compute[i] if restored.approach == 2 else None,
+                    "fitted_n_opt": value,
+                    "fitted_n_opt_lo": plain(n_opt.lo[i]),
+                    "fitted_n_opt_hi": plain(n_opt.hi[i]),
+                    "budget_n_opt": plain(located.value) if located is not None else None,
+                    "log_residual": math.log(located.value / value) if located is not None else None,
+                }
+            )
+        return rows
 
 
 FRONTIER = FrontierKind()

@@ -6,9 +6,11 @@ Predicts the loss at (N, D) and, for laws of N and D, the compute-optimal split 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 import fitting
@@ -20,12 +22,23 @@ from app.law_kinds.base import (
     FitRequest,
     Fitted,
     KindDefaults,
+    Plot,
     Query,
     StoredFit,
     beyond,
     draws_summary,
     interval,
+    plain,
+    run_columns,
 )
+
+
+def law_inputs(fit: Any, n_params: Any, tokens: Any) -> dict[str, Any]:
+    """What a loss fit's predict takes at (N, D): N and D, or its one variable (C = 6ND for "power")."""
+    if fit.variable:
+        given = {"N": n_params, "D": tokens}
+        return {fit.variable: given.get(fit.variable, fitting.training_compute(n_params, tokens))}
+    return {"N": n_params, "D": tokens}
 
 
 class LossKind(KindDefaults):
@@ -52,7 +65,7 @@ class LossKind(KindDefaults):
 
     def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, list[float]]:
         return {
-            "N": [runs_module.law_params(r) for r in runs],
+            "N": [runs_module.n_for_laws(r) for r in runs],
             "D": [r.tokens for r in runs],
             "loss": [r.loss for r in runs],
         }
@@ -108,3 +121,30 @@ class LossKind(KindDefaults):
             "tokens": interval(allocation.tokens),
         }
         warnings.extend(f"compute_optimal: {w}" for w in allocation.warnings)
+
+    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+        from app.reports.plots import loss as drawing  # matplotlib loads with a report only
+
+        return drawing.plots(fit, restored, runs)
+
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+        """Each run's loss beside the law's fitted loss, its 95% interval and the residual loss - fitted."""
+        if not runs:
+            return []
+        n_params = np.array([runs_module.n_for_laws(r) for r in runs], dtype=float)
+        tokens = np.array([r.tokens for r in runs], dtype=float)
+        fitted = restored.predict(level=LEVEL, **law_inputs(restored, n_params, tokens))
+        rows = []
+        for i, run in enumerate(runs):
+            value = float(fitted.value[i])
+            rows.append(
+                {
+                    **run_columns(run),
+                    "fitted": value,
+                    "fitted_lo": plain(fitted.lo[i]),
+                    "fitted_hi": plain(fitted.hi[i]),
+                    "residual": run.loss - value,
+                    "log_residual": math.log(run.loss / value),
+                }
+            )
+        return rows

@@ -8,11 +8,13 @@ bowl window are options of the fit request, kept in the fit's `run_filter`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 import fitting
@@ -24,12 +26,15 @@ from app.law_kinds.base import (
     FitRequest,
     Fitted,
     KindDefaults,
+    Plot,
     Query,
     StoredFit,
     beyond,
     draws_summary,
     interval,
     json_safe,
+    plain,
+    run_columns,
 )
 
 # A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
@@ -87,7 +92,7 @@ class OptimumKind(KindDefaults):
         runs = [r for r in found if getattr(r, self.column) is not None]
         sweeps: dict[tuple[float, float], list[Run]] = defaultdict(list)
         for run in runs:
-            sweeps[runs_module.law_params(run), run.tokens].append(run)
+            sweeps[runs_module.n_for_laws(run), run.tokens].append(run)
         form = options["form"]
         least = fitting.minimum(law, form)
         usable = sum(
@@ -107,7 +112,7 @@ class OptimumKind(KindDefaults):
         """The sweeps as arrays, and the runs' seq_len when they share one (batch sizes in sequences)."""
         seq_lens = {(r.spec or {}).get("seq_len") for r in runs}
         return {
-            "N": [runs_module.law_params(r) for r in runs],
+            "N": [runs_module.n_for_laws(r) for r in runs],
             "D": [r.tokens for r in runs],
             "loss": [r.loss for r in runs],
             "lr": [r.lr for r in runs],
@@ -169,6 +174,58 @@ class OptimumKind(KindDefaults):
             "tokens": interval(estimate),
             "sequences": interval(estimate, 1.0 / float(seq_len)) if seq_len else None,
         }
+
+    def located(self, optimum: Any) -> Any:
+        """A sweep's located optimum of this kind's hyperparameter (an Estimate, None when not located)."""
+        return optimum.lr if self.name == "lr_opt" else optimum.batch
+
+    def sweep_of(self, restored: Any, run: Run) -> Any:
+        """The sweep optimum of `run`'s (N, D), None when fitting formed no sweep of it."""
+        n_params, tokens = runs_module.n_for_laws(run), run.tokens
+        for optimum in restored.optima:
+            if math.isclose(optimum.N, n_params, rel_tol=1e-9) and math.isclose(
+                optimum.D, tokens, rel_tol=1e-9
+            ):
+                return optimum
+        return None
+
+    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+        from app.reports.plots import optimum as drawing  # matplotlib loads with a report only
+
+        return drawing.plots(self, fit, restored, runs)
+
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+        """Each run with its sweep's located optimum and the power law's optimum at its (N, D); the
+        residual, log(located / law), is its sweep's (only sweeps with an interior optimum have one)."""
+        if not runs:
+            return []
+        law = restored.predict(
+            level=LEVEL,
+            N=np.array([runs_module.n_for_laws(r) for r in runs], dtype=float),
+            D=np.array([r.tokens for r in runs], dtype=float),
+        )
+        rows = []
+        for i, run in enumerate(runs):
+            sweep = self.sweep_of(restored, run)
+            located = self.located(sweep) if sweep is not None else None
+            value = float(law.value[i])
+            found = located is not None and sweep.status == "found"
+            rows.append(
+                {
+                    **run_columns(run),
+                    "lr": run.lr,
+                    "batch_tokens": run.batch_tokens,
+                    "sweep_status": sweep.status if sweep is not None else None,
+                    "sweep_optimum": plain(located.value) if located is not None else None,
+                    "sweep_optimum_lo": plain(located.lo) if located is not None else None,
+                    "sweep_optimum_hi": plain(located.hi) if located is not None else None,
+                    "fitted": value,
+                    "fitted_lo": plain(law.lo[i]),
+                    "fitted_hi": plain(law.hi[i]),
+                    "log_residual": math.log(located.value / value) if found else None,
+                }
+            )
+        return rows
 
 
 LR_OPT = OptimumKind("lr_opt", "lr", "learning rates", "lr_opt")
