@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import plan
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.specs import accounting, validate_spec
+from app.specs import accounting, check_data, validate_spec
 from trainer.spec import RunSpec
 
 STATUSES = ("queued", "running", "done", "failed", "diverged", "cancelled")
@@ -49,10 +50,12 @@ def submit_runs(
     specs: Sequence[Mapping[str, Any]],
     idempotency_key: str | None = None,
     cap: int | None = None,
+    data_roots: Sequence[Path] | None = None,
 ) -> tuple[list[Run], bool]:
     """Queue one run per spec; returns (runs, created).
 
-    Every spec is validated before anything is written. With an idempotency key, a
+    Every spec is validated before anything is written, its data path against `data_roots` when
+    given (the service's Settings.data_roots; app.specs.validate_spec). With an idempotency key, a
     second submission returns the first one's runs (created=False); the unique index on
     (study, key, index) settles a race between two identical requests.
     """
@@ -66,7 +69,7 @@ def submit_runs(
         existing = _runs_for_key(session, study.id, idempotency_key)
         if existing:
             return existing, False
-    checked = [validate_spec(spec, defaults=study.defaults) for spec in specs]
+    checked = [validate_spec(spec, defaults=study.defaults, data_roots=data_roots) for spec in specs]
     rows = [_row_for(study, spec) for spec in checked]
     for index, row in enumerate(rows):
         row.idempotency_key = idempotency_key
@@ -103,13 +106,18 @@ def submit_plan(
     dry_run: bool = False,
     idempotency_key: str | None = None,
     cap: int | None = None,
+    data_roots: Sequence[Path] | None = None,
 ) -> plan.Plan:
     """Plan proxy runs for the study's target (app/plan, from the study's defaults overlaid with
     seq_len, vocab_size and data) and queue them all, as `submit_runs` does; the plan returned
     carries their ids and `created`. With dry_run the plan is only proposed: nothing is written.
+    The data path is checked against `data_roots` first, when given, dry run or not.
     """
+    base = plan.base_spec(study.defaults, seq_len=seq_len, vocab_size=vocab_size, data=data)
+    if data_roots is not None:
+        check_data(base.get("data"), data_roots)
     planned = plan.plan_runs(
-        base=plan.base_spec(study.defaults, seq_len=seq_len, vocab_size=vocab_size, data=data),
+        base=base,
         n_params=n_params,
         tokens=tokens,
         budget_flops=budget_flops,
@@ -125,6 +133,7 @@ def submit_plan(
         specs=[r.spec for r in planned.runs],
         idempotency_key=idempotency_key,
         cap=cap,
+        data_roots=data_roots,
     )
     return dataclasses.replace(planned, ids=tuple(r.id for r in queued), created=created)
 

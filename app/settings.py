@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user@host/db at scale.",
     )
     checkpoint_dir: Path = Field(Path("./checkpoints"), description="Where runs keep their checkpoints.")
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders whose files runs may train on (text:PATH, tokens:PATH), separated by "
+        f"{os.pathsep!r} in HYPERLAW_DATA_ROOTS. Empty: only the built-in sources (synthetic:*, "
+        "pystdlib). Workers check it again before training, so they need the same value as the API.",
+    )
 
     # Job queue, for runs and fits alike. A running job heartbeats every `heartbeat_interval_s`;
     # one silent for `heartbeat_timeout_s` is presumed lost and requeued (procrastinate's stalled jobs).
@@ -57,6 +63,28 @@ class Settings(BaseSettings):
                 "or postgresql+psycopg://user@host/db"
             )
         return value
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("data_roots")
+    @classmethod
+    def _existing_folders(cls, roots: list[Path]) -> list[Path]:
+        # Resolved once here, so a path is compared with the folders the links lead to.
+        resolved = []
+        for root in roots:
+            folder = root.expanduser().resolve()
+            if not folder.is_dir():
+                raise ValueError(
+                    f"data root {str(root)!r} is not an existing folder: create it, or remove it from "
+                    "HYPERLAW_DATA_ROOTS"
+                )
+            resolved.append(folder)
+        return resolved
 
     @model_validator(mode="after")
     def _timeout_exceeds_interval(self) -> Settings:

@@ -11,21 +11,62 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from app.errors import InvalidInput
 from trainer.accounting import count_params, flops_per_token
-from trainer.spec import RunSpec, SpecError
+from trainer.spec import RunSpec, SpecError, data_path
 
 # The fields that make a model's shape; the rest of a spec says how it is trained.
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
 
+# One answer for a path outside the data roots and for a path that does not exist, so the API
+# does not tell a client which files exist on the server.
+DATA_PATH_REFUSED = (
+    "data path is not under a configured data root (HYPERLAW_DATA_ROOTS) or does not exist: use "
+    "a built-in source (synthetic:markov, pystdlib) or a file under a data root"
+)
 
-def validate_spec(spec: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None) -> RunSpec:
-    """The study defaults overlaid with `spec`, checked by RunSpec.from_dict (unknown, missing and bad
-    fields); InvalidInput naming the field when the trainer refuses it."""
+
+def check_data(data: Any, roots: Sequence[Path]) -> None:
+    """Refuse a text:PATH or tokens:PATH source unless the path exists and, links resolved, lies under
+    one of `roots` (resolved folders, Settings.data_roots); built-in sources always pass. Malformed
+    data strings pass too: RunSpec names their fault."""
     try:
-        return RunSpec.from_dict({**dict(defaults or {}), **dict(spec)})
+        path = data_path(data)
+    except SpecError:
+        return
+    if path is None:
+        if isinstance(data, str) and data.partition(":")[0] in ("text", "tokens"):
+            raise InvalidInput(DATA_PATH_REFUSED, field="data")  # "text:" with no path
+        return
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError) as error:  # missing, unreadable, or a loop of links
+        raise InvalidInput(DATA_PATH_REFUSED, field="data") from error
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise InvalidInput(DATA_PATH_REFUSED, field="data")
+
+
+def validate_spec(
+    spec: Mapping[str, Any],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    data_roots: Sequence[Path] | None = None,
+) -> RunSpec:
+    """The study defaults overlaid with `spec`, checked by RunSpec.from_dict (unknown, missing and bad
+    fields); InvalidInput naming the field when the trainer refuses it.
+
+    With `data_roots` (the service's Settings.data_roots), a file source must lie under one of them
+    (`check_data`), checked before the trainer looks at the path. None means no confinement: a local
+    command line training on its user's own files.
+    """
+    values = {**dict(defaults or {}), **dict(spec)}
+    if data_roots is not None:
+        check_data(values.get("data"), data_roots)
+    try:
+        return RunSpec.from_dict(values)
     except SpecError as error:
         raise InvalidInput(str(error), field=error.field) from error
 

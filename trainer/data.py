@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.spec import BYTE_VOCAB, RunSpec, data_kind, parse_synthetic
+from trainer.spec import BYTE_VOCAB, RunSpec, data_kind, data_path, parse_synthetic
 
 # Held-out fraction for eval loss: 5% keeps the pystdlib eval split at ~1.5 MB, far more than
 # any proxy evaluates, while taking little from training.
@@ -255,9 +255,10 @@ def source_for(spec: RunSpec) -> TokenSource:
         return _markov(synthetic.vocab, synthetic.branching)
     if kind == "pystdlib":
         return pystdlib_source()
+    path = data_path(spec.data)
     if kind == "text":
-        return text_source(Path(rest).expanduser())
-    return tokens_source(Path(rest).expanduser(), spec.vocab)
+        return text_source(path)
+    return tokens_source(path, spec.vocab)
 
 
 @functools.lru_cache(maxsize=8)

@@ -78,6 +78,18 @@ def data_kind(data: str) -> str:
     )
 
 
+def data_path(data: str) -> Path | None:
+    """The file or folder a 'text:PATH' or 'tokens:PATH' source reads, with ~ expanded (as the
+    trainer opens it); None for the built-in sources and for an empty path.
+
+    A service that confines data to some folders compares this path, links resolved, with them.
+    """
+    if data_kind(data) not in ("text", "tokens"):
+        return None
+    rest = data.partition(":")[2]
+    return Path(rest).expanduser() if rest else None
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One proxy training run. Token counts are in tokens, not steps; steps are derived.
@@ -310,8 +322,8 @@ def _validate_data(spec: RunSpec) -> None:
                 field="vocab_size",
             )
     elif kind in ("text", "tokens"):
-        path = Path(rest).expanduser()
-        if not rest or not path.exists():
+        path = data_path(spec.data)
+        if path is None or not path.exists():
             raise SpecError(
                 f"data file {rest!r} does not exist: give an existing path after '{kind}:'", field="data"
             )

@@ -19,8 +19,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from app import curves, runs
+from app import curves, runs, specs
 from app.db import Database
+from app.errors import InvalidInput
 from app.settings import Settings
 from app.worker import queue
 
@@ -147,6 +148,9 @@ def execute(
         from trainer.spec import RunSpec
 
         spec = RunSpec.from_dict(spec_values)
+        # Again here, not only at the API: a spec may reach the queue by another way (the CLI, an
+        # older API, the database itself), and this worker's data roots are what it may read.
+        specs.check_data(spec.data, settings.data_roots)
         every = spec.eval_every_steps
         writer = CurveWriter(
             database, run_id, worker_id, settings, checkpoint_every=every, total_steps=spec.steps
@@ -168,6 +172,13 @@ def execute(
             queue.release(session=session, run_id=run_id, worker_id=worker_id)
         log.info("run %s checkpointed and released", run_id)
         return "queued"
+    except InvalidInput as error:  # the spec is refused here (its data path): retrying cannot help
+        log.warning("run %s refused: %s", run_id, error)
+        with database.transaction() as session:
+            status = queue.fail(
+                session=session, run_id=run_id, worker_id=worker_id, error=f"refused: {error}", max_attempts=1
+            )
+        return status or "lost"
     except Exception as error:  # the worker boundary: every failure ends in a recorded status
         log.exception("run %s failed", run_id)
         if writer is not None and writer.buffer:

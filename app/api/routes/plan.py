@@ -46,6 +46,7 @@ def plan_study(
         dry_run=not body.submit,
         idempotency_key=idempotency_key,
         cap=settings.sweep_cap,
+        data_roots=settings.data_roots,
         **body.model_dump(exclude={"submit", *_DESIGN_FIELDS}),  # the target, budget and spec fields
     )
     if body.submit:

@@ -53,13 +53,18 @@ def submit_run(
     study_id: int,
     body: RunCreate,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Submitted:
-    """Queue one run."""
+    """Queue one run (a file source must lie under a data root: HYPERLAW_DATA_ROOTS)."""
     study = studies.get_study(session=session, study_id=study_id)
     created_runs, created = runs.submit_runs(
-        session=session, study=study, specs=[body.spec], idempotency_key=idempotency_key
+        session=session,
+        study=study,
+        specs=[body.spec],
+        idempotency_key=idempotency_key,
+        data_roots=settings.data_roots,
     )
     return _submitted(created_runs, created, response)
 
@@ -79,6 +84,7 @@ def submit_sweep(
     or an IsoFLOP design (budgets × shapes). The cap applies to the expanded size, before any write."""
     study = studies.get_study(session=session, study_id=study_id)
     base = {**study.defaults, **body.base}
+    specs.check_data(base.get("data"), settings.data_roots)  # before an IsoFLOP design reads the spec
     if body.grid is not None:
         axes = _grid_axes(body.grid, seq_len=specs.seq_len_of(base))
         _check_cap(math.prod(max(1, len(axis)) for axis in axes.values()), settings.sweep_cap)
@@ -87,7 +93,12 @@ def submit_sweep(
         _check_cap(body.isoflop.size(), settings.sweep_cap)
         expanded = specs.expand_isoflop(base, compute=body.isoflop.compute, shapes=body.isoflop.shapes)
     created_runs, created = runs.submit_runs(
-        session=session, study=study, specs=expanded, idempotency_key=idempotency_key, cap=settings.sweep_cap
+        session=session,
+        study=study,
+        specs=expanded,
+        idempotency_key=idempotency_key,
+        cap=settings.sweep_cap,
+        data_roots=settings.data_roots,
     )
     return _submitted(created_runs, created, response)
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app import studies
-from app.api.deps import ReadAccess, SessionDep, WriteAccess
+from app import specs, studies
+from app.api.deps import ReadAccess, SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import StudyCreate, StudyList, StudyPublic
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
 
 
 @router.post("", status_code=201, response_model=StudyPublic, dependencies=[WriteAccess])
-def create_study(body: StudyCreate, session: SessionDep) -> StudyPublic:
-    """Create a study; the answer carries its `id`."""
+def create_study(body: StudyCreate, session: SessionDep, settings: SettingsDep) -> StudyPublic:
+    """Create a study; the answer carries its `id`. A file source (its `data` or its defaults')
+    must lie under a data root (HYPERLAW_DATA_ROOTS), as for runs."""
+    for data in (body.data, body.defaults.get("data")):
+        specs.check_data(data, settings.data_roots)
     study = studies.create_study(session=session, kind="proxy", **body.model_dump())
     return StudyPublic.model_validate(study)
 
