@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from app.api import errors
 from app.api.metrics import Metrics, TimingMiddleware
-from app.api.routes import fits, health, imports, plan, predict, runs, studies
+from app.api.routes import fits, health, imports, plan, predict, reports, runs, studies
 from app.db import Database
+from app.reports import version
 from app.settings import Settings
 from app.worker.fit_jobs import FitWorker
 
@@ -40,7 +41,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app = FastAPI(
         lifespan=lifespan,
         title="hyperlaw",
-        version="0.1.0",
+        version=version(),
         summary="Train proxy models, fit scaling laws with intervals, predict loss before a big run.",
     )
     app.state.settings = settings
@@ -49,7 +50,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
-    for module in (predict, studies, runs, plan, imports, fits, health):
+    for module in (predict, studies, runs, plan, imports, fits, reports, health):
         app.include_router(module.router)
     app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
     return app

@@ -1,0 +1,66 @@
+"""Reports of fitted laws: GET /v1/fits/{id}/report and GET /v1/studies/{id}/report, as one
+self-contained HTML file, PDF, JSON or CSV (app/reports/ reads and renders them).
+
+Read access, like every GET. Reading takes one short transaction; the plots are drawn after it,
+in the threadpool (these routes are plain functions)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from app.api.deps import DatabaseDep, ReadAccess
+from app.reports import content, render
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+Format = Literal["html", "pdf", "json", "csv"]
+FORMAT = Query(
+    "html",
+    description="html (one self-contained file, plots embedded), pdf (the same content), json (everything "
+    "machine-readable) or csv (the runs with their fitted values and residuals).",
+)
+REPORT_RESPONSES = {
+    200: {
+        "description": "The report in the requested format.",
+        "content": {"text/html": {}, "application/pdf": {}, "application/json": {}, "text/csv": {}},
+    },
+    404: {"description": "No fit or study with that id."},
+    422: {"description": "An unknown format, or a target with only one of n_params and tokens."},
+}
+
+
+def respond(report: content.Report, format: str, name: str) -> Response:
+    """The report rendered as `format`; PDF and CSV as downloads named `name`.<format>."""
+    disposition = "attachment" if format in ("pdf", "csv") else "inline"
+    headers = {"Content-Disposition": f'{disposition}; filename="{name}.{format}"'}
+    if format == "json":
+        return JSONResponse(render.to_json(report), headers=headers)
+    if format == "csv":
+        body: str | bytes = render.to_csv(report)
+    elif format == "pdf":
+        body = render.to_pdf(report)
+    else:
+        body = render.to_html(report)
+    return Response(body, media_type=render.MEDIA_TYPES[format], headers=headers)
+
+
+@router.get("/fits/{fit_id}/report", dependencies=[ReadAccess], responses=REPORT_RESPONSES)
+def fit_report(fit_id: int, database: DatabaseDep, format: Format = FORMAT) -> Response:
+    """One fit: its verdict, parameters with 95% intervals, diagnostics, warnings and its kind's plots."""
+    return respond(content.fit_report(database, fit_id), format, f"hyperlaw-fit-{fit_id}")
+
+
+@router.get("/studies/{study_id}/report", dependencies=[ReadAccess], responses=REPORT_RESPONSES)
+def study_report(
+    study_id: int,
+    database: DatabaseDep,
+    format: Format = FORMAT,
+    n_params: float | None = Query(None, gt=0, description="Target parameters N for the prediction."),
+    tokens: float | None = Query(None, gt=0, description="Target training tokens D for the prediction."),
+) -> Response:
+    """The study's latest finished fit of every law, and its prediction at (n_params, tokens) when given."""
+    report = content.study_report(database, study_id, n_params=n_params, tokens=tokens)
+    return respond(report, format, f"hyperlaw-study-{study_id}")
