@@ -6,9 +6,11 @@ the fitting commands start without importing torch or the web stack.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from app.cli import db, demo, fit, plan, predict, serve, token, train, worker
+from app.cli import db, demo, fit, plan, predict, report, serve, token, train, worker
 
 cli = typer.Typer(
     name="hyperlaw",
@@ -18,7 +20,26 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (fit, predict, plan, demo, train, db, worker, serve, token):
+
+def _print_version(value: bool) -> None:
+    if value:
+        from app.reports import version
+
+        typer.echo(f"hyperlaw {version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Scaling-law and hyperparameter prediction: train proxies, fit laws, predict."""
+
+
+for _module in (fit, predict, report, plan, demo, train, db, worker, serve, token):
     _module.register(cli)
 
 
