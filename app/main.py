@@ -1,7 +1,8 @@
 """The REST API: `create_app(settings)` builds it; read this file first.
 
 Everything the routes share lives on `app.state`: the settings, the database (engine and
-session factories), the metrics, and the prediction cache. Nothing is built at import
+session factories), the metrics, the prediction cache and the dashboard's plot cache. The
+dashboard (`/`, server-rendered) and its static files (`/static`) come from app/reports/. Nothing is built at import
 time; migrations are a separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
 While the server runs (its lifespan), a FitWorker thread computes queued fits (background
 ones, and those whose process died, once their heartbeat is stale) through the job queue.
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app.api import errors
+from app.api.guard import RequestGuard
 from app.api.metrics import Metrics, TimingMiddleware
-from app.api.routes import fits, health, imports, plan, predict, reports, runs, studies
+from app.api.routes import dashboard, fits, health, imports, plan, predict, reports, runs, studies
 from app.db import Database
-from app.reports import version
+from app.reports import render, version
 from app.settings import Settings
 from app.worker.fit_jobs import FitWorker
 
@@ -48,9 +52,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.database = database or Database(settings.database_url)
     app.state.metrics = Metrics()
     app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
+    app.state.plots = render.PlotCache()  # the dashboard's PNGs of finished fits
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
-    for module in (predict, studies, runs, plan, imports, fits, reports, health):
+    for module in (predict, studies, runs, plan, imports, fits, reports, health, dashboard):
         app.include_router(module.router)
+    static = resources.files("app.reports") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.add_middleware(RequestGuard, settings=settings)  # a write's token before its body, then its size
     app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
     return app

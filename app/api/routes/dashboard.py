@@ -1,0 +1,109 @@
+"""The dashboard at `/`: server-rendered pages (Jinja2, app/reports/templates/dashboard/), no build step.
+
+/                         the studies
+/studies/{id}             a study: its runs (status, progress, live loss curves: static/dashboard.js
+                          polls /v1/runs and /v1/runs/{id}/curve), its fits with their key plot,
+                          verdict and warnings, a form asking N and D for the prediction, report links
+/fits/{id}/plots/{i}.png  a fit's i-th plot (drawn once per finished fit, then cached)
+
+Read access, like the API's GETs: with public reads off, these pages answer 401 as the API does.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app import curves, fits, law_kinds, runs, studies
+from app.api.deps import DatabaseDep, ReadAccess
+from app.errors import InvalidInput, NotFound
+from app.reports import content, render, version
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+
+MAX_RUNS = 1000  # runs listed on a study's page (the API pages beyond)
+MAX_CURVES = 12  # loss curves drawn at once: the most recent runs with points
+# Runs listed live first: what is training, then what waits, then the finished ones (static/dashboard.js
+# orders them the same way).
+ORDER = {"running": 0, "queued": 1}
+
+
+def page(name: str, **context) -> HTMLResponse:
+    return HTMLResponse(
+        render.templates().get_template(f"dashboard/{name}").render(version=version(), **context)
+    )
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[ReadAccess])
+def home(database: DatabaseDep) -> HTMLResponse:
+    """Every study with its number of runs and fits."""
+    with database.transaction(immediate=False) as session:
+        rows, _ = studies.list_studies(session=session, limit=1000)
+        listed = [
+            {
+                "study": study,
+                "runs": runs.list_runs(session=session, study_id=study.id, limit=1)[1],
+                "fits": len(fits.list_fits(session=session, study_id=study.id)),
+            }
+            for study in rows
+        ]
+    return page("index.html", studies=listed)
+
+
+def _number(name: str, text: str | None) -> float | None:
+    """A form field as a positive number, None when empty; InvalidInput saying what is wrong."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number such as 1e9, got {text!r}", field=name) from None
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(f"{name} must be a positive number, got {text!r}", field=name)
+    return value
+
+
+@router.get("/studies/{study_id}", response_class=HTMLResponse, dependencies=[ReadAccess])
+def study_page(
+    study_id: int,
+    database: DatabaseDep,
+    n_params: str | None = Query(None, description="Target parameters N."),
+    tokens: str | None = Query(None, description="Target training tokens D."),
+) -> HTMLResponse:
+    """A study's runs, live curves, fits and the prediction form."""
+    with database.transaction(immediate=False) as session:
+        study = studies.get_study(session=session, study_id=study_id)
+        listed, total = runs.list_runs(session=session, study_id=study_id, limit=MAX_RUNS)
+        with_points = curves.runs_with_points(session=session, runs=listed, min_points=1)
+        every_fit = fits.list_fits(session=session, study_id=study_id)
+    error, target = None, None
+    try:
+        target = content.check_target(_number("n_params", n_params), _number("tokens", tokens))
+    except InvalidInput as problem:
+        error = str(problem)
+    report = content.study_report(database, study_id, **(target or {}))
+    return page(
+        "study.html",
+        study=study,
+        runs=sorted(listed, key=lambda r: (ORDER.get(r.status, 2), r.id)),
+        total=total,
+        curve_runs=[r.id for r in with_points][-MAX_CURVES:],
+        report=report,
+        fits=list(reversed(every_fit)),
+        form={"n_params": n_params or "", "tokens": tokens or ""},
+        form_error=error,
+        laws=law_kinds.laws(),
+    )
+
+
+@router.get("/fits/{fit_id}/plots/{index}.png", dependencies=[ReadAccess])
+def plot(fit_id: int, index: int, request: Request, database: DatabaseDep) -> Response:
+    """The fit's `index`-th plot as PNG (its law kind draws it; kept once drawn)."""
+    section = content.fit_report(database, fit_id).sections[0]
+    images = request.app.state.plots.images(section)
+    if not 0 <= index < len(images):
+        raise NotFound("plot", f"{index} of fit {fit_id} ({len(images)} plots)")
+    cache = "max-age=86400" if section.fit.status == "done" else "no-store"
+    return Response(images[index].png, media_type="image/png", headers={"Cache-Control": cache})

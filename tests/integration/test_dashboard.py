@@ -1,0 +1,97 @@
+"""The dashboard's server-rendered pages over real HTTP on SQLite and PostgreSQL: `/` lists the
+studies; a study's page lists its runs (running first), names the runs whose curves its script
+draws, shows each latest fit with its parameters, intervals and key plot, and the prediction for
+the N and D of its form, equal to /v1/predict's; a fit's plots come as PNG; the script and
+stylesheet are served locally; reads follow the API's read access."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from app import curves
+from app.settings import Settings
+from app.worker import queue
+from tests.integration.helpers import queue_runs
+from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.test_reports import loss_rows
+
+
+@pytest.fixture(scope="module")
+def server(db_url):
+    with ServerThread(Settings(database_url=db_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server, database):
+    with write_client(server, database) as client:
+        yield client
+
+
+def test_study_page_shows_runs_fits_and_prediction(api, database):
+    study = api.post("/v1/studies", json={"name": "watched", "description": "a ladder"}).json()["id"]
+    imported = api.post(f"/v1/studies/{study}/import", json=loss_rows()).json()["ids"]
+    fit = inline_fit(api, study, {"law": "chinchilla"}, bootstrap=30)
+    [running] = queue_runs(database, study, 1)
+    with database.transaction() as session:
+        assert queue.claim(session=session, worker_id="test")[0] == running
+        curves.write_points(
+            session=session,
+            run_id=running,
+            points=[{"step": s, "tokens": 256.0 * s, "train_loss": 5.0 / s**0.2} for s in range(1, 6)],
+        )
+
+    home = api.get("/")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    assert f'<a href="/studies/{study}">watched</a>' in home.text
+    assert re.search(
+        rf'<tr data-study="{study}">.*?<td class="num">13</td><td class="num">1</td>', home.text, re.S
+    )
+
+    page = api.get(f"/studies/{study}", params={"n_params": "1e9", "tokens": "2e10"}).text
+    rows = re.findall(r'<tr data-run="(\d+)">', page)
+    assert rows == [str(running), *map(str, imported)]  # the running run first
+    assert json.loads(re.search(r'data-runs="([^"]*)"', page).group(1).replace("&#34;", '"')) == [running]
+    assert f'<img src="/fits/{fit["id"]}/plots/0.png"' in page
+    lo, hi = fit["ci95"]["alpha"]
+    assert (
+        f'<td class="num">{fit["params"]["alpha"]:.4g}</td><td class="num">[{lo:.4g}, {hi:.4g}]</td>' in page
+    )
+    predicted = api.get("/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10}).json()
+    loss = predicted["loss"]
+    assert (
+        f'<td>loss</td><td class="num">{loss["value"]:.4g}</td><td class="num">[{loss["lo"]:.4g}, {loss["hi"]:.4g}]</td>'
+        in page
+    )
+    assert (
+        f'href="/v1/studies/{study}/report?format=pdf&amp;n_params=1000000000.0&amp;tokens=20000000000.0"'
+        in page
+    )
+
+    bad = api.get(f"/studies/{study}", params={"n_params": "big", "tokens": "2e10"})
+    assert bad.status_code == 200 and "n_params must be a number such as 1e9, got &#39;big&#39;" in bad.text
+    assert api.get("/studies/987654").status_code == 404
+
+    plot = api.get(f"/fits/{fit['id']}/plots/0.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+    assert plot.content.startswith(b"\x89PNG")
+    assert api.get(f"/fits/{fit['id']}/plots/0.png").content == plot.content  # drawn once, then kept
+    assert api.get(f"/fits/{fit['id']}/plots/99.png").status_code == 404
+
+
+def test_static_files_are_served_locally(api):
+    script = api.get("/static/dashboard.js")
+    assert script.status_code == 200 and "/v1/runs?study=" in script.text
+    assert api.get("/static/hyperlaw.css").status_code == 200
+
+
+def test_pages_follow_read_access(db_url, database):
+    with ServerThread(Settings(database_url=db_url, public_reads=False)) as private:
+        assert httpx.get(f"{private.url}/").status_code == 401
+        with write_client(private, database) as client:
+            reader = httpx.get(f"{private.url}/", headers={"Authorization": f"Bearer {client.read_token}"})
+            assert reader.status_code == 200
