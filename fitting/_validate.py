@@ -4,6 +4,7 @@ works on clean float arrays and never re-checks."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -13,6 +14,8 @@ from fitting.laws.base import Array
 
 def as_positive_array(name: str, values: object) -> Array:
     """A 1-D float array of finite, strictly positive values, or a ValueError saying which row fails."""
+    if type(values) is float and 0.0 < values < math.inf:
+        return np.array([values])  # one valid number (a service query): nothing to report
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:

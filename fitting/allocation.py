@@ -1,15 +1,13 @@
 """Compute-optimal allocation: for a training budget C, the model size N and tokens D that
 minimise a fitted L(N, D) subject to C = flops_per_token(N) * D, each with a bootstrap interval.
 
-For the Chinchilla forms with C = k N D the optimum is closed-form (Hoffmann et al. 2022, eq. 4):
-N_opt = G (C/k)^a, D_opt = G^-1 (C/k)^b, G = (alpha A / (beta B))^(1/(alpha+beta)),
-a = beta/(alpha+beta), b = alpha/(alpha+beta). Other laws or FLOP counts are minimised on a fine
-log-N grid with parabolic refinement.
+A law with a closed form for C = k N D (the Chinchilla forms: Law.optimal_split, Hoffmann et al.
+2022, eq. 4) gives N_opt per draw directly; other laws or FLOP counts are minimised on a fine log-N
+grid with parabolic refinement. Either way every draw is taken at its own optimum.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +16,7 @@ import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, positive_float
 from fitting.flops import FLOPS_PER_PARAM_TOKEN
-from fitting.laws.base import Array
+from fitting.laws.base import Array, Law
 from fitting.result import Estimate, Fit, percentile_interval
 
 FlopsPerToken = float | Callable[[Array], Array] | None
@@ -69,172 +67,91 @@ def optimal_allocation(
             f"optimal_allocation needs a law of N and D; this fit is {fit.law!r} of {fit.inputs[0]}"
         )
     scalar = np.ndim(compute) == 0
-    law = fit.law_spec
-    thetas = fit._thetas  # point estimate, then draws: raw parameters, converted once per fit
-    if (
-        type(compute) is float
-        and math.isfinite(compute)
-        and compute > 0
-        and flops_per_token is None
-        and fit.law in ("chinchilla", "chinchilla_equal")
-        and thetas.shape[0] > 1
-    ):  # one valid budget, C = 6ND, closed form: the service's query
-        fast = _closed_form_at_one_budget(fit, compute, FLOPS_PER_PARAM_TOKEN, level, "C = 6 N D")
-        if fast is not None:
-            return fast
     budgets = as_positive_array("compute", compute)
-
-    closed_form = fit.law in ("chinchilla", "chinchilla_equal") and not callable(flops_per_token)
-    if callable(flops_per_token):
-        convention = "C = flops_per_token(N) * D"
-        per_token = flops_per_token
-    else:
-        k = (
-            FLOPS_PER_PARAM_TOKEN
-            if flops_per_token is None
-            else positive_float("flops_per_token", flops_per_token)
-        )
-        convention = f"C = {k:g} N D"
-
-        def per_token(n: Array, k: float = k) -> Array:
-            return k * n
-
-    if closed_form and scalar and not callable(flops_per_token) and thetas.shape[0] > 1:
-        fast = _closed_form_at_one_budget(fit, float(budgets[0]), per_token(1.0), level, convention)
-        if fast is not None:
-            return fast
-    natural = fit._naturals if closed_form else None
-    if closed_form:
-        log_n = _closed_form_log_n(natural, fit.law, np.log(budgets / per_token(1.0)))
-        exponent_n = _closed_form_exponent(natural, fit.law)
-    else:
-        log_n = _numeric_log_n(fit, thetas, budgets, per_token)
-        up = _numeric_log_n(fit, thetas, budgets * (1 + _SLOPE_STEP), per_token)
-        exponent_n = (up - log_n) / np.log1p(_SLOPE_STEP)
-    n_opt = np.exp(log_n)  # (draws + 1, q)
-    tokens = budgets[None, :] / per_token(n_opt)
-    if closed_form:
+    convention, per_token = _flops_convention(flops_per_token)
+    rows = fit.evaluator  # point estimate, then draws
+    split = None if callable(flops_per_token) else rows.optimal_split
+    if split is not None:  # closed form for C = k N D (Hoffmann et al. 2022, eq. 4)
+        log_g, exponent_n = split
+        log_n = log_g[:, None] + exponent_n[:, None] * np.log(budgets / per_token(1.0))[None, :]
+        n_opt = np.exp(log_n)  # (draws + 1, q)
+        tokens = budgets[None, :] / per_token(n_opt)
         exponent_d = 1.0 - exponent_n
+        # Each draw at its own optimum: O(draws), not every draw at every optimum.
+        loss = rows.law.natural_value(rows.natural, n_opt, tokens)
     else:
+        log_n = _numeric_log_n(rows.law, rows.theta, budgets, per_token)
+        up = _numeric_log_n(rows.law, rows.theta, budgets * (1 + _SLOPE_STEP), per_token)
+        exponent_n = (up - log_n) / np.log1p(_SLOPE_STEP)
+        n_opt = np.exp(log_n)
+        tokens = budgets[None, :] / per_token(n_opt)
         d_up = budgets[None, :] * (1 + _SLOPE_STEP) / per_token(np.exp(up))
         exponent_d = (np.log(d_up) - np.log(tokens)) / np.log1p(_SLOPE_STEP)
-    if closed_form:  # each draw at its own optimum, O(draws) rather than every draw at every optimum
-        loss = _closed_form_loss(natural, fit.law, n_opt, tokens)
-    else:
-        loss = np.exp(_log_loss(law, thetas, log_n, np.log(tokens)))
+        loss = np.exp(_log_loss(rows.law, rows.theta, log_n, np.log(tokens)))
 
     warnings = []
     if np.any(~np.isfinite(log_n[0])):
         warnings.append(
             "no interior optimum for the point estimate within N in [1e2, C/1e2]: the law has no optimum here"
         )
-
-    def estimate(samples: Array) -> Estimate:
-        """Row 0 the point estimate, the rest the draws (those without an optimum left out)."""
-        samples = np.broadcast_to(samples.reshape(samples.shape[0], -1), (thetas.shape[0], budgets.size))
-        draws = samples[1:][np.all(np.isfinite(samples[1:]), axis=-1)]
-        return Estimate.from_samples(samples[0], draws, level, () if scalar else budgets.shape)
-
     quantities = [n_opt, tokens, tokens / n_opt, loss, exponent_n, exponent_d]
-    shape = () if scalar else budgets.shape
-    stacked = np.empty((len(quantities), thetas.shape[0], budgets.size))
-    for i, q in enumerate(quantities):
-        stacked[i] = q.reshape(q.shape[0], -1)  # broadcasts budget-free quantities over the budgets
-    if stacked.shape[1] > 1 and np.all(np.isfinite(stacked[:, 1:])):
-        # Every draw has an optimum (the usual case): the same intervals from one sort, not six.
-        if scalar:
-            results = _row_estimates(stacked[:, :, 0], level)
-        else:
-            lo, hi = percentile_interval(stacked[:, 1:], level, axis=1)
-            results = [
-                Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
-                for i in range(len(quantities))
-            ]
-    else:
-        results = [estimate(q) for q in quantities]
+    # (quantity, row, budget); quantities that do not depend on the budget broadcast over budgets.
+    stacked = np.empty((len(quantities), rows.theta.shape[0], budgets.size))
+    for i, quantity in enumerate(quantities):
+        stacked[i] = quantity.reshape(quantity.shape[0], -1)
+    estimates = _estimates(stacked, level, () if scalar else budgets.shape)
     return Allocation(
         compute=float(budgets[0]) if scalar else budgets,
-        n_params=results[0],
-        tokens=results[1],
-        tokens_per_param=results[2],
-        loss=results[3],
-        exponent_n=results[4],
-        exponent_d=results[5],
+        n_params=estimates[0],
+        tokens=estimates[1],
+        tokens_per_param=estimates[2],
+        loss=estimates[3],
+        exponent_n=estimates[4],
+        exponent_d=estimates[5],
         flops_convention=convention,
         warnings=warnings,
     )
 
 
-def _closed_form_at_one_budget(
-    fit: Fit, budget: float, k: float, level: float, convention: str
-) -> Allocation | None:
-    """The closed-form allocation at one budget (the service's query): what does not depend on the
-    budget (log G, the exponents and their intervals) is computed once per fit; the same numbers as
-    the general path, which handles the rare case this returns None for (a draw without an optimum)."""
-    memo = fit._memo.get(("allocation", level))
-    if memo is None:
-        natural = fit._naturals
-        log_g = _closed_form_log_n(natural, fit.law, np.zeros(1))[:, 0]
-        exponent_n = _closed_form_exponent(natural, fit.law)
-        exponents = np.stack([exponent_n, 1.0 - exponent_n])[:, :, None]
-        if np.all(np.isfinite(exponents[:, 1:])):
-            fixed = _row_estimates(exponents[:, :, 0], level)
-        else:
-            fixed = None  # some draw has no optimum: the general path filters draws per quantity
-        memo = fit._memo[("allocation", level)] = (log_g, exponent_n, fixed)
-    log_g, exponent_n, fixed = memo
-    if fixed is None:
-        return None
-    n_opt = np.exp(log_g + exponent_n * math.log(budget / k))
-    tokens = budget / (k * n_opt)
-    loss = _closed_form_loss(fit._naturals, fit.law, n_opt[:, None], tokens[:, None])[:, 0]
-    stacked = np.stack([n_opt, tokens, tokens / n_opt, loss])
-    if not np.all(np.isfinite(stacked)):
-        return None
-    results = _row_estimates(stacked, level)
-    return Allocation(
-        compute=budget,
-        n_params=results[0],
-        tokens=results[1],
-        tokens_per_param=results[2],
-        loss=results[3],
-        exponent_n=fixed[0],
-        exponent_d=fixed[1],
-        flops_convention=convention,
+def _flops_convention(flops_per_token: FlopsPerToken) -> tuple[str, Callable[[Array], Array]]:
+    """The FLOP convention's label and the training FLOPs per token as a function of N."""
+    if callable(flops_per_token):
+        return "C = flops_per_token(N) * D", flops_per_token
+    k = (
+        FLOPS_PER_PARAM_TOKEN
+        if flops_per_token is None
+        else positive_float("flops_per_token", flops_per_token)
     )
 
+    def per_token(n: Array, k: float = k) -> Array:
+        return k * n
 
-def _row_estimates(samples: Array, level: float) -> list[Estimate]:
-    """One scalar Estimate per row of samples (Q, 1 + draws): column 0 the point estimate, the rest
-    finite draws, all rows' percentiles from one sort."""
-    lo, hi = percentile_interval(samples[:, 1:], level, axis=1)
-    rows = zip(samples[:, 0].tolist(), lo.tolist(), hi.tolist(), strict=True)
-    return [Estimate(value, low, high, level) for value, low, high in rows]
+    return f"C = {k:g} N D", per_token
 
 
-def _closed_form_log_n(natural: Array, law: str, log_budget: Array) -> Array:
-    """log N_opt for C = k N D: (draws, q) from natural (draws, P) and log(C/k) (q,)."""
-    big_a, big_b = natural[:, 1], natural[:, 2]
-    alpha = natural[:, 3]
-    beta = natural[:, 4] if law == "chinchilla" else alpha
-    log_g = (np.log(alpha * big_a) - np.log(beta * big_b)) / (alpha + beta)
-    return log_g[:, None] + (beta / (alpha + beta))[:, None] * log_budget[None, :]
+def _estimates(stacked: Array, level: float, shape: tuple[int, ...]) -> list[Estimate]:
+    """One Estimate per quantity of stacked (Q, 1 + draws, q): row 0 the point estimate, the rest
+    the draws, those without an optimum at some budget left out of that quantity's interval."""
+    draws = stacked[:, 1:]
+    if draws.shape[1] and np.isfinite(draws).all():
+        # Every draw has an optimum (the usual case): all intervals from one sort.
+        if not shape:  # one budget: rows of draws, the service's query
+            lo, hi = percentile_interval(draws[:, :, 0], level, axis=1)
+            rows = zip(stacked[:, 0, 0].tolist(), lo.tolist(), hi.tolist(), strict=True)
+            return [Estimate(value, low, high, level) for value, low, high in rows]
+        lo, hi = percentile_interval(draws, level, axis=1)
+        return [
+            Estimate(stacked[i, 0].reshape(shape), lo[i].reshape(shape), hi[i].reshape(shape), level)
+            for i in range(stacked.shape[0])
+        ]
+    finite = np.all(np.isfinite(draws), axis=-1)  # (Q, draws): a value at every budget
+    return [
+        Estimate.from_samples(stacked[i, 0], draws[i][finite[i]], level, shape)
+        for i in range(stacked.shape[0])
+    ]
 
 
-def _closed_form_exponent(natural: Array, law: str) -> Array:
-    alpha = natural[:, 3]
-    beta = natural[:, 4] if law == "chinchilla" else alpha
-    return beta / (alpha + beta)
-
-
-def _closed_form_loss(natural: Array, law: str, n_opt: Array, tokens: Array) -> Array:
-    """L = E + A/N^alpha + B/D^beta for each draw at its own (N, D): natural (M, P), n_opt, tokens (M, q)."""
-    big_e, big_a, big_b, alpha = (natural[:, i : i + 1] for i in range(4))
-    beta = natural[:, 4:5] if law == "chinchilla" else alpha
-    return big_e + big_a / n_opt**alpha + big_b / tokens**beta
-
-
-def _log_loss(law: Any, thetas: Array, log_n: Array, log_d: Array) -> Array:
+def _log_loss(law: Law, thetas: Array, log_n: Array, log_d: Array) -> Array:
     """log L for each draw at its own (N, D): thetas (M, P), log_n and log_d (M, q)."""
     out = np.empty_like(log_n)
     for j in range(log_n.shape[1]):
@@ -243,9 +160,8 @@ def _log_loss(law: Any, thetas: Array, log_n: Array, log_d: Array) -> Array:
     return out
 
 
-def _numeric_log_n(fit: Fit, thetas: Array, budgets: Array, per_token: Callable[[Array], Array]) -> Array:
+def _numeric_log_n(law: Law, thetas: Array, budgets: Array, per_token: Callable[[Array], Array]) -> Array:
     """log N_opt per draw and budget by a fine log-N grid and a parabola through the best three."""
-    law = fit.law_spec
     out = np.full((thetas.shape[0], budgets.size), np.nan)
     for j, budget in enumerate(budgets):
         grid_n = np.linspace(np.log(_MIN_PARAMS), np.log(budget), _GRID_POINTS)

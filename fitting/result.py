@@ -121,6 +121,31 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class LawEvaluator:
+    """A fitted law's point estimate and bootstrap draws as one batch (row 0 the point, the rest the
+    draws), in both parameterisations, with the law's compute-optimal closed form where it has one."""
+
+    law: Law
+    theta: Array  # (1 + n_ok, P) raw (log-space) parameters
+    natural: Array  # (1 + n_ok, P) natural parameters (E, A, B, alpha, ...)
+    optimal_split: tuple[Array, Array] | None  # law.optimal_split(natural): log G and a per row
+
+    @classmethod
+    def of(cls, law: Law, theta: Array, draws: Array) -> LawEvaluator:
+        """The batch of a point estimate (raw) and its draws (natural), converted once, read-only."""
+        thetas = np.vstack([theta[None, :], law.from_natural(draws)])
+        natural = law.to_natural(thetas)
+        split = law.optimal_split(natural)
+        for array in (thetas, natural, *(split or ())):
+            array.flags.writeable = False
+        return cls(law, thetas, natural, split)
+
+    def log_value(self, logx: Array) -> Array:
+        """log L of every row at the log inputs (k, n): (1 + n_ok, n)."""
+        return self.law.log_value(self.theta, logx)
+
+
+@dataclass(frozen=True)
 class Fit:
     """A loss law fitted to runs: point estimate, bootstrap draws, diagnostics and warnings."""
 
@@ -143,19 +168,9 @@ class Fit:
     warnings: list[str] = field(default_factory=list)
 
     @cached_property
-    def _thetas(self) -> Array:
-        """Point estimate then draws as raw (log-space) parameters, converted once: predictions are hot."""
-        return np.vstack([self.theta[None, :], self.law_spec.from_natural(self.draws)])
-
-    @cached_property
-    def _memo(self) -> dict[str, Any]:
-        """Per-fit scratch space for quantities derived from the draws that hot paths reuse."""
-        return {}
-
-    @cached_property
-    def _naturals(self) -> Array:
-        """Point estimate then draws as natural parameters (E, A, B, alpha, ...), converted once."""
-        return self.law_spec.to_natural(self._thetas)
+    def evaluator(self) -> LawEvaluator:
+        """The point estimate and the draws as one batch, converted once: predictions are hot."""
+        return LawEvaluator.of(self.law_spec, self.theta, self.draws)
 
     @property
     def law_spec(self) -> Law:
@@ -200,7 +215,7 @@ class Fit:
         level = level_in_unit_interval(level)
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
-        predictions = np.exp(self.law_spec.log_value(self._thetas, logx))
+        predictions = np.exp(self.evaluator.log_value(logx))
         return Estimate.from_samples(predictions[0], predictions[1:], level, shape)
 
     def to_dict(self) -> dict[str, Any]:

@@ -80,6 +80,17 @@ class Law:
         """Initialisation grid (S, P) of raw parameters for the multi-start search."""
         raise NotImplementedError
 
+    def optimal_split(self, natural: Array) -> tuple[Array, Array] | None:
+        """The compute-optimal allocation under C = k N D in closed form, where the law has one:
+        log G and a per row of natural parameters (M, P), N_opt = G (C/k)^a. None: there is none,
+        and the optimum is found numerically."""
+        return None
+
+    def natural_value(self, natural: Array, n_params: Array, tokens: Array) -> Array:
+        """L per row of natural parameters (M, P) at that row's own inputs (M, q), for laws with a
+        closed-form optimum (evaluated as written, not through the log-space form)."""
+        raise NotImplementedError
+
     def log_scale(self, logx: Array) -> Array:
         """Log of each run's scale, (k, n) -> (n,), used to pick the held-out largest runs.
 

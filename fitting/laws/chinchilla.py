@@ -28,7 +28,38 @@ _BOUND_EXPONENT = (0.0, 3.0)
 
 
 @dataclass(frozen=True)
-class Chinchilla(Law):
+class ChinchillaForm(Law):
+    """What both Chinchilla forms share, on natural parameters (E, A, B, alpha[, beta]): the loss
+    itself and its compute-optimal allocation in closed form."""
+
+    def exponents(self, natural: Array) -> tuple[Array, Array]:
+        """alpha and beta of each row of natural parameters (M, P), as columns (M, 1)."""
+        alpha = natural[:, 3:4]
+        return alpha, (natural[:, 4:5] if self.n_params == 5 else alpha)
+
+    def natural_value(self, natural: Array, n_params: Array, tokens: Array) -> Array:
+        """L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 2) for each row of natural
+        parameters (M, P) at that row's own N and D (M, q)."""
+        big_e, big_a, big_b = (natural[:, i : i + 1] for i in range(3))
+        alpha, beta = self.exponents(natural)
+        return big_e + big_a / n_params**alpha + big_b / tokens**beta
+
+    def optimal_split(self, natural: Array) -> tuple[Array, Array]:
+        """log G and a of each row of natural parameters (M,): for C = k N D the loss is least at
+        N_opt = G (C/k)^a, D_opt = (C/k) / N_opt = G^-1 (C/k)^b, with G = (alpha A / (beta B))^(1/(alpha+beta)),
+        a = beta/(alpha+beta), b = alpha/(alpha+beta) (Hoffmann et al. 2022, eq. 4).
+
+        Derivation: on C = k N D, dL/dN = -alpha A N^(-alpha-1) + beta B (C/k)^-beta N^(beta-1) = 0
+        gives N^(alpha+beta) = (alpha A / (beta B)) (C/k)^beta.
+        """
+        big_a, big_b = natural[:, 1], natural[:, 2]
+        alpha, beta = (column[:, 0] for column in self.exponents(natural))
+        log_g = (np.log(alpha * big_a) - np.log(beta * big_b)) / (alpha + beta)
+        return log_g, beta / (alpha + beta)
+
+
+@dataclass(frozen=True)
+class Chinchilla(ChinchillaForm):
     """L = E + A/N^alpha + B/D^beta; raw theta = (a, b, e, alpha, beta)."""
 
     def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
@@ -48,7 +79,7 @@ class Chinchilla(Law):
 
 
 @dataclass(frozen=True)
-class ChinchillaEqual(Law):
+class ChinchillaEqual(ChinchillaForm):
     """L = E + A/N^alpha + B/D^alpha; raw theta = (a, b, e, alpha)."""
 
     def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:

@@ -91,11 +91,11 @@ def test_kaplan_allocation_has_an_interior_optimum():
 
 @pytest.mark.parametrize("law", ["chinchilla", "chinchilla_equal"])
 def test_one_budget_allocation_gives_the_numbers_of_the_general_path(law):
-    """A scalar budget takes a path with per-fit constants cached: same values and intervals."""
+    """A scalar budget (the service's query) gives the values and intervals of a one-budget array."""
     n_params, tokens, loss = chinchilla_sample(np.random.default_rng(5))
     fit = fitting.fit(law, N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
     for compute in (1e18, 5.9e23, 3e25):
-        for _ in range(2):  # the second call reads the cached constants
+        for _ in range(2):  # the second call reuses the fit's prepared evaluator
             one = fitting.optimal_allocation(fit, compute=compute)
             general = fitting.optimal_allocation(fit, compute=np.array([compute]))
             for name in ("n_params", "tokens", "tokens_per_param", "loss", "exponent_n", "exponent_d"):
