@@ -412,7 +412,7 @@ def _pdf_section(text: TextPages, section: Section, plots: list[Any]) -> None:
     holdout = (fit.result or {}).get("holdout")
     if holdout:
         text.line(
-            f"held-out extrapolation: the {holdout['n_heldout']} largest runs missed by "
+            f"held-out extrapolation: refitted without its {holdout['n_heldout']} largest run(s), the law missed them by "
             f"{100 * holdout['relative_error']:.2f}% on average (at most {100 * holdout['max_relative_error']:.2f}%; "
             f"{100 * holdout['in_sample_relative_error']:.2f}% in sample)"
         )

@@ -12,12 +12,14 @@ import csv
 import io
 import math
 import re
+import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
 from app import curves, fits, runs, studies
 from app.reports import version
@@ -244,3 +246,19 @@ def test_a_thousand_replicate_fit_reports_within_five_seconds(api):
         took = time.perf_counter() - started
         assert response.status_code == 200
         assert took < 5.0, f"the {format} report of a 1000-replicate fit took {took:.2f} s"
+
+
+def test_pdf_pages_show_the_text_and_the_plots(api, tmp_path):
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("pdftoppm is missing: install Debian's poppler-utils (apt-get install -y poppler-utils)")
+    _, _, fit = _loss_study(api, "pages")
+    pdf = tmp_path / "fit.pdf"
+    pdf.write_bytes(api.get(f"/v1/fits/{fit['id']}/report", params={"format": "pdf"}).content)
+    subprocess.run(
+        [pdftoppm, "-r", "50", "-f", "1", "-l", "2", "-png", str(pdf), str(tmp_path / "page")], check=True
+    )
+    text_page, plot_page = (imread(tmp_path / f"page-{i}.png")[..., :3].mean(axis=-1) for i in (1, 2))
+    # Not blank: the text page has ink on it, the plot page far more (curves, bands, shading).
+    assert (text_page < 0.9).mean() > 0.005 and text_page.std() > 0.03
+    assert (plot_page < 0.95).mean() > 0.10 and plot_page.std() > 0.1

@@ -121,7 +121,7 @@ def fitted_range(ax, low: float, high: float) -> None:
 
 def colorbar(fig, mappable: Any, ax: Any, label: str) -> Any:
     """A colorbar beside `ax` (an axes or an array of them), with the right margin grown for its label."""
-    fig.subplots_adjust(right=1 - 1.0 / fig.get_figwidth())
+    fig.subplots_adjust(right=1 - 1.5 / fig.get_figwidth())
     return fig.colorbar(mappable, ax=ax, label=label, fraction=0.05, pad=0.02)
 
 

@@ -202,7 +202,7 @@ def _residuals(fit: Any, n_params: np.ndarray, tokens: np.ndarray, loss: np.ndar
     if fit.holdout is not None:
         h = fit.holdout
         caption += (
-            f" Refitted without the {h.n_heldout} largest runs (circled), the law missed them by "
+            f" Refitted without its {h.n_heldout} largest run(s) (circled), the law missed them by "
             f"{100 * h.relative_error:.2f}% on average (at most {100 * h.max_relative_error:.2f}%; "
             f"{100 * h.in_sample_relative_error:.2f}% on the runs it saw)."
         )
@@ -238,7 +238,7 @@ def _bootstrap(fit: Any) -> Plot:
         ax.axvline(convert(point), color=LAW_COLOUR, linewidth=1.6, label="point estimate")
         ax.set_title(f"{name} = {interval_label({'value': point, 'lo': lo, 'hi': hi})}", fontsize=9)
         ax.set_xlabel(f"log10 {name}" if logged else name)
-    legend(axes.flat[0], loc="upper right")
+    legend(axes.flat[0], outside=True, ncols=2)
     return Plot(
         "Bootstrap distributions",
         fig,

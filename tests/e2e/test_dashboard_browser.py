@@ -1,0 +1,135 @@
+"""The dashboard in a real browser: Debian's headless chromium driven by Playwright (never a
+downloaded browser) against a real server on a real SQLite database with imported runs, a fit and
+one running run with curve points. The runs table appears, the running run's curve grows while the
+page is open when points are written through app.curves, the prediction appears after the form is
+sent, and a report downloads. Screenshots of the pages (and of an HTML report) are kept under
+test-artifacts/dashboard (HYPERLAW_TEST_ARTIFACTS overrides the folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app import curves
+from app.db import upgrade
+from app.settings import Settings
+from app.worker import queue
+from tests.integration.helpers import queue_runs
+from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.test_reports import loss_rows
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless and offline: nothing is fetched, synced or updated behind the test's back.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(
+    os.environ.get("HYPERLAW_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts"
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; make test does it as root)",
+    ),
+]
+
+
+def points(first: int, last: int) -> list[dict]:
+    return [{"step": s, "tokens": 512.0 * s, "train_loss": 6.0 / s**0.25} for s in range(first, last + 1)]
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_dashboard_live_curves_prediction_and_report(browser, tmp_path):
+    folder = ARTIFACTS / "dashboard"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{tmp_path / 'hyperlaw.db'}"
+    upgrade(url)
+    with ServerThread(Settings(database_url=url)) as server:
+        database = server.app.state.database
+        with write_client(server, database) as api:
+            study = api.post(
+                "/v1/studies", json={"name": "browser", "description": "a Chinchilla-like ladder"}
+            ).json()["id"]
+            imported = api.post(f"/v1/studies/{study}/import", json=loss_rows()).json()["ids"]
+            fit = inline_fit(api, study, {"law": "chinchilla"}, bootstrap=40)
+            [running] = queue_runs(database, study, 1)
+            with database.transaction() as session:
+                assert queue.claim(session=session, worker_id="browser-test")[0] == running
+                curves.write_points(session=session, run_id=running, points=points(1, 8))
+            predicted = api.get(
+                "/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10}
+            ).json()
+
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(server.url + "/")
+        page.click(f'#studies a[href="/studies/{study}"]')
+        page.wait_for_url(f"{server.url}/studies/{study}")
+        # The runs table, refreshed by the page's script: the running run first, then the imported ones.
+        page.wait_for_selector("#runs-summary:has-text('1 running')")
+        rows = page.locator("#runs tbody tr")
+        assert rows.count() == 1 + len(imported)
+        assert rows.first.get_attribute("data-run") == str(running)
+        assert rows.first.locator(".status").inner_text() == "running"
+        curve = f'#curves polyline[data-run="{running}"]'
+        page.wait_for_selector(f'{curve}[data-points="8"]')
+        page.screenshot(path=str(folder / "study-before.png"), full_page=True)
+
+        # New points written while the page is open: the curve grows without a reload.
+        with database.transaction() as session:
+            curves.write_points(session=session, run_id=running, points=points(9, 20))
+        page.wait_for_selector(f'{curve}[data-points="20"]', timeout=15_000)
+        assert "20 points" in page.inner_text("#curves-legend")
+        page.screenshot(path=str(folder / "study-curve-grew.png"), full_page=True)
+
+        # The prediction form: N and D in, the loss with its interval out (as /v1/predict answers).
+        page.fill("input[name=n_params]", "1e9")
+        page.fill("input[name=tokens]", "2e10")
+        page.click("button:has-text('Predict')")
+        page.wait_for_selector("#prediction")
+        loss_row = page.locator("#prediction tr", has_text="loss").first.inner_text().split("\t")
+        loss = predicted["loss"]
+        assert loss_row == ["loss", f"{loss['value']:.4g}", f"[{loss['lo']:.4g}, {loss['hi']:.4g}]"]
+        page.locator(f"#fit-{fit['id']} img").scroll_into_view_if_needed()
+        page.wait_for_function(f"document.querySelector('#fit-{fit['id']} img').naturalWidth > 0")
+        page.screenshot(path=str(folder / "study-prediction.png"), full_page=True)
+
+        # A report downloads (the study's PDF, with the prediction).
+        with page.expect_download() as started:
+            page.click("#study-report a:has-text('PDF')")
+        download = started.value
+        saved = folder / download.suggested_filename
+        download.save_as(saved)
+        assert download.suggested_filename == f"hyperlaw-study-{study}.pdf"
+        assert saved.read_bytes().startswith(b"%PDF-")
+
+        # The fit's HTML report, as a reader opens it.
+        page.goto(f"{server.url}/v1/fits/{fit['id']}/report")
+        assert page.locator("figure img").count() == 5
+        page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        page.screenshot(path=str(folder / "fit-report.png"), full_page=True)
+        page.close()
+    for name in ("study-before.png", "study-curve-grew.png", "study-prediction.png", "fit-report.png"):
+        assert (folder / name).stat().st_size > 10_000, name
