@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     # API.
     sweep_cap: int = Field(1000, ge=1, description="Most runs one sweep request may create.")
     public_reads: bool = Field(True, description="Allow GET requests without a token.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body (JSON routes); larger ones get 413."
+    )
+    # A CSV import holds its rows in memory about 185 times over while it is parsed, so 8 MiB
+    # (some 250,000 rows of N, D, loss) stays near 1.5 GB; raise it with the memory to match.
+    max_import_bytes: int = Field(
+        8 << 20, ge=1024, description="Largest body of POST /v1/studies/{id}/import (CSV or JSON)."
+    )
     fit_inline_max_bootstrap: int = Field(
         100, ge=0, description="Fits with more bootstrap replicates than this run in the background."
     )

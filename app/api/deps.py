@@ -3,6 +3,10 @@ the auth guards ReadAccess and WriteAccess.
 
 A request's session runs one transaction, committed when the route returns (before the
 response is sent) and rolled back when it raises. Writes begin IMMEDIATE on SQLite.
+
+The guards declare the bearer scheme in the OpenAPI document. A route's guard is also read by
+app/api/guard.py, which checks the token at the first read of a request's body, before any of it
+is parsed; whichever checks first leaves the result on the request for the other.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app import tokens
@@ -41,21 +46,33 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+# Declares the scheme in the OpenAPI document (the Authorize button of /docs); the guards read the
+# header themselves, so a missing or malformed one gets their message.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API token: hyperlaw token create --scope read|write [--expires-in 30d]",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+# Where the request guard leaves the token it checked: (the scope checked, the token row or None).
+CHECKED = "hyperlaw.checked_token"
+
+
+def bearer_token(headers) -> str | None:
+    """The credentials of an `Authorization: Bearer ...` header, or None."""
+    header = headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-def _check(request: Request, needed: str) -> ApiToken | None:
-    token = _bearer(request)
+def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
+    """The token row when `token` grants `needed`; HTTPException 401 (none, unknown, revoked) or 403."""
     if token is None:
         raise HTTPException(
             status_code=401,
             detail=f"this needs a bearer token with the {needed} scope (hyperlaw token create --scope {needed})",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    database: Database = request.app.state.database
     with database.transaction(immediate=False) as session:
         row = tokens.authenticate(session=session, token=token)
         if row is None:
@@ -67,11 +84,20 @@ def _check(request: Request, needed: str) -> ApiToken | None:
         return row
 
 
-def require_write(request: Request) -> ApiToken | None:
+def _check(request: Request, needed: str) -> ApiToken | None:
+    checked = request.scope.get(CHECKED)
+    if checked is not None and checked[0] == needed:
+        return checked[1]
+    row = authorize(request.app.state.database, bearer_token(request.headers), needed)
+    request.scope[CHECKED] = (needed, row)
+    return row
+
+
+def require_write(request: Request, _credentials: Credentials = None) -> ApiToken | None:
     return _check(request, "write")
 
 
-async def require_read(request: Request) -> ApiToken | None:
+async def require_read(request: Request, _credentials: Credentials = None) -> ApiToken | None:
     # async, so public reads (the default) cost no threadpool hop; a token check still
     # runs its query in the threadpool.
     if request.app.state.settings.public_reads:

@@ -3,13 +3,21 @@
 NotFound → 404, InvalidInput and bad tables → 422 (FastAPI's shape: loc, msg, type),
 Conflict → 409, a database that cannot be reached → 503. The request's transaction is
 rolled back before any of these answers, so a failed request writes nothing.
+
+A 422 never echoes large input: request validation errors keep the `input` they quote only
+when it is short (long strings are cut, other long values left out), and a message longer than
+MAX_MESSAGE characters is cut too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
@@ -18,16 +26,56 @@ from app.tabular import TableError
 
 log = logging.getLogger(__name__)
 
+# The most characters of a client's input quoted back in a 422 (the `input` of a validation error),
+# and the longest message; enough to recognise a value, never a way to make the server echo a body.
+MAX_ECHO = 200
+MAX_MESSAGE = 2000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters, cut)"
+
+
+def _bounded(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error (JSON-ready) with its quoted input, context and message kept short."""
+    error = dict(error)
+    error["msg"] = _cut(str(error.get("msg", "")), MAX_MESSAGE)
+    if isinstance(error.get("input"), str):
+        error["input"] = _cut(error["input"], MAX_ECHO)
+    for key in ("input", "ctx"):
+        if key in error and len(json.dumps(error[key])) > MAX_ECHO + 100:
+            del error[key]
+    return error
+
+
+def outage(error: DBAPIError) -> HTTPException | None:
+    """The 503 for a database that cannot be reached (logged), or None for any other database error."""
+    if not (isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated):
+        return None
+    log.warning("database unavailable: %s", error.orig)
+    return HTTPException(
+        status_code=503,
+        detail="the database is unavailable; nothing was written, retry later",
+        headers={"Retry-After": "5"},
+    )
+
 
 def _unprocessable(field: str | None, message: str, where: str = "body") -> JSONResponse:
     loc = [where, field] if field else [where]
     return JSONResponse(
-        status_code=422, content={"detail": [{"loc": loc, "msg": message, "type": "value_error"}]}
+        status_code=422,
+        content={"detail": [{"loc": loc, "msg": _cut(message, MAX_MESSAGE), "type": "value_error"}]},
     )
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": [_bounded(e) for e in jsonable_encoder(error.errors())]}
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, error: NotFound) -> JSONResponse:
@@ -52,11 +100,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_request: Request, error: DBAPIError) -> JSONResponse:
-        if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
-            log.warning("database unavailable: %s", error.orig)
-            return JSONResponse(
-                status_code=503,
-                content={"detail": "the database is unavailable; nothing was written, retry later"},
-                headers={"Retry-After": "5"},
-            )
-        raise error
+        unavailable = outage(error)
+        if unavailable is None:
+            raise error
+        return JSONResponse(
+            status_code=503, content={"detail": unavailable.detail}, headers=unavailable.headers
+        )

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from app import plan
@@ -27,6 +36,26 @@ def _example(value: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [value]}, from_attributes=True)
 
 
+# Free text is stored and served back on every read of its study, so it is bounded here. A run spec
+# has some 25 fields; 16 kB of JSON is far more than any real one needs.
+MAX_DESCRIPTION = 10_000
+MAX_DATA = 1_000
+MAX_SPEC_CHARS = 16_384
+
+
+def _small_spec(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, default=str))
+    if size > MAX_SPEC_CHARS:
+        raise ValueError(
+            f"these spec fields take {size} characters as JSON, more than {MAX_SPEC_CHARS}: "
+            "a run spec needs far fewer"
+        )
+    return value
+
+
+SpecFields = Annotated[dict[str, Any], AfterValidator(_small_spec)]
+
+
 class Page(BaseModel):
     total: int
     limit: int
@@ -41,10 +70,12 @@ class StudyCreate(BaseModel):
         {"name": "tiny-gpt", "data": "synthetic:markov", "defaults": {"seq_len": 64, "schedule": "cosine"}}
     )
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    data: str = Field("synthetic:markov", description="Data source every run of the study trains on.")
-    architecture: str = "gpt"
-    defaults: dict[str, Any] = Field(default_factory=dict, description="RunSpec fields runs start from.")
+    description: str = Field("", max_length=MAX_DESCRIPTION)
+    data: str = Field(
+        "synthetic:markov", max_length=200, description="Data source every run of the study trains on."
+    )
+    architecture: str = Field("gpt", max_length=100)
+    defaults: SpecFields = Field(default_factory=dict, description="RunSpec fields runs start from.")
 
 
 class StudyPublic(BaseModel):
@@ -92,7 +123,7 @@ class Created(BaseModel):
 
 class RunCreate(BaseModel):
     model_config = _example({"spec": EXAMPLE_SPEC})
-    spec: dict[str, Any] = Field(description="trainer.RunSpec fields; the study's defaults fill the rest.")
+    spec: SpecFields = Field(description="trainer.RunSpec fields; the study's defaults fill the rest.")
 
 
 class Around(BaseModel):
@@ -160,7 +191,7 @@ class SweepCreate(BaseModel):
             },
         }
     )
-    base: dict[str, Any] = Field(default_factory=dict, description="Spec fields shared by every run.")
+    base: SpecFields = Field(default_factory=dict, description="Spec fields shared by every run.")
     grid: Grid | None = None
     isoflop: IsoFlop | None = None
 
@@ -324,7 +355,9 @@ class PlanCreate(BaseModel):
     vocab_size: int | None = Field(
         None, ge=2, description="Default: the study's defaults, else the data's own."
     )
-    data: str | None = Field(None, description="Default: the study's defaults, else pystdlib.")
+    data: str | None = Field(
+        None, max_length=MAX_DATA, description="Default: the study's defaults, else pystdlib."
+    )
     isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
     shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")
     hparam_scales: int = Field(3, ge=3, le=6, description="Compute scales of the LR × batch grids.")

@@ -1,5 +1,6 @@
 """POST /v1/studies/{id}/import: runs trained elsewhere, as CSV (a text/csv body or a
-multipart `file`) or JSON, with the same column options as `hyperlaw fit`."""
+multipart `file`) or JSON, with the same column options as `hyperlaw fit`. Its body may be larger
+than other routes' (HYPERLAW_MAX_IMPORT_BYTES, app/api/guard.py)."""
 
 from __future__ import annotations
 
@@ -77,12 +78,14 @@ def _rows_from_csv(
 
 async def import_rows(
     request: Request,
-    n_col: str = Query("N", description="CSV column of parameter counts."),
-    d_col: str = Query("D", description="CSV column of training tokens."),
-    c_col: str | None = Query(None, description="CSV column of training FLOPs (replaces d_col: D = C/6N)."),
-    loss_col: str = Query("loss", description="CSV column of final losses."),
-    lr_col: str | None = Query(None, description="CSV column of learning rates."),
-    batch_col: str | None = Query(None, description="CSV column of batch sizes in tokens."),
+    n_col: str = Query("N", max_length=200, description="CSV column of parameter counts."),
+    d_col: str = Query("D", max_length=200, description="CSV column of training tokens."),
+    c_col: str | None = Query(
+        None, max_length=200, description="CSV column of training FLOPs (replaces d_col: D = C/6N)."
+    ),
+    loss_col: str = Query("loss", max_length=200, description="CSV column of final losses."),
+    lr_col: str | None = Query(None, max_length=200, description="CSV column of learning rates."),
+    batch_col: str | None = Query(None, max_length=200, description="CSV column of batch sizes in tokens."),
 ) -> list[dict[str, Any]]:
     """The body's runs as rows of n_params, tokens, flops, loss, lr, batch_tokens."""
     content_type = request.headers.get("content-type", "")

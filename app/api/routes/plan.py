@@ -1,8 +1,10 @@
 """/v1/studies/{id}/plan: propose proxy runs for a budget and a target (app/plan), and queue them
 with `submit: true` (one transaction, Idempotency-Key and the sweep cap honoured).
 
-A plan alone is arithmetic over the study's defaults, so it needs only read access; `submit` needs a
-write token."""
+A plan alone is a read: it writes nothing and is arithmetic over the study's defaults and the request,
+a GET that needs a body. So it takes read access (anonymous when HYPERLAW_PUBLIC_READS is on), bounded
+like every body by HYPERLAW_MAX_BODY_BYTES. `submit: true` queues runs, so it needs a write token,
+checked before anything is planned or written."""
 
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def plan_study(
     idempotency_key: IdempotencyKey = None,
 ) -> PlanPublic:
     """Propose an IsoFLOP design and LR × batch grids within the budget, with each run's cost; 200, or
-    201 when `submit` queued the runs. Planning reads; `submit` needs a write token."""
+    201 when `submit` queued the runs. A dry run is a read (it writes nothing); `submit` needs a write
+    token."""
     if body.submit:
         require_write(request)
     planned = runs.submit_plan(
