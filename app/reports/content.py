@@ -8,6 +8,7 @@ law kind, so the kind draws its plots and lists its runs' fitted values.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from app.errors import InvalidInput
 from app.law_kinds import LawKind, Plot
 from app.law_kinds.base import LEVEL, json_safe
 from app.reports import version
+
+log = logging.getLogger(__name__)
 
 # Warnings of fitting that say the estimate itself cannot be trusted (not merely that it is uncertain).
 UNUSABLE_MARKS = ("not a trustworthy estimate", "has no optimum here")
@@ -50,6 +53,7 @@ class Section:
     restored: Any
     runs: list[Run]
     verdict: Verdict
+    plot_error: str | None = None  # why the kind's plots could not be drawn (the numbers still stand)
 
     @property
     def title(self) -> str:
@@ -61,7 +65,12 @@ class Section:
         draw = getattr(self.kind, "plots", None)  # a kind registered without plots draws none
         if draw is None or self.restored is None or self.fit.status != "done":
             return []
-        return list(draw(self.fit, self.restored, self.runs))
+        try:
+            return list(draw(self.fit, self.restored, self.runs))
+        except Exception as error:  # a figure that fails must not take the report's numbers with it
+            log.exception("the plots of fit %s failed", self.fit.id)
+            self.plot_error = f"{type(error).__name__}: {error}"
+            return []
 
     def rows(self) -> list[dict[str, Any]]:
         """The runs with their fitted values and residuals (the CSV)."""

@@ -418,6 +418,10 @@ def _pdf_section(text: TextPages, section: Section, plots: list[Any]) -> None:
         )
     for warning in fit.warnings or []:
         text.line(f"warning: {warning}", size=8, colour="#8a5a00")
+    if section.plot_error:
+        text.line(
+            f"The plots could not be drawn ({section.plot_error}); the numbers above do not depend on them."
+        )
     if plots:
         text.gap(0.05)
         text.line("Figures (following pages):", weight="bold")
