@@ -25,7 +25,36 @@ FORMAT = Query(
 REPORT_RESPONSES = {
     200: {
         "description": "The report in the requested format.",
-        "content": {"text/html": {}, "application/pdf": {}, "application/json": {}, "text/csv": {}},
+        "content": {
+            "text/html": {},
+            "application/pdf": {},
+            "application/json": {
+                "example": {
+                    "hyperlaw_version": "0.1.0",
+                    "title": "Fit 3 of study tiny-gpt: chinchilla",
+                    "study": {"id": 1, "name": "tiny-gpt"},
+                    "prediction": None,
+                    "fits": [
+                        {
+                            "id": 3,
+                            "law": "chinchilla",
+                            "kind": "loss",
+                            "verdict": {"level": "usable", "usable": True, "reasons": []},
+                            "parameters": {"alpha": {"value": 0.34, "lo": 0.31, "hi": 0.37}},
+                            "bootstrap": {"requested": 1000, "converged": 1000, "failed": 0},
+                            "holdout": {"n_heldout": 2, "relative_error": 0.004},
+                            "data_hash": "9f2c...",
+                            "run_ids": [1, 2],
+                            "warnings": [],
+                            "runs": [{"run_id": 1, "loss": 3.1, "fitted": 3.09, "residual": 0.01}],
+                        }
+                    ],
+                }
+            },
+            "text/csv": {
+                "example": "fit_id,law,run_id,n_params,tokens,compute,loss,fitted,fitted_lo,fitted_hi,residual\n"
+            },
+        },
     },
     404: {"description": "No fit or study with that id."},
     422: {"description": "An unknown format, or a target with only one of n_params and tokens."},
