@@ -66,7 +66,8 @@ def bearer_token(headers) -> str | None:
 
 
 def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
-    """The token row when `token` grants `needed`; HTTPException 401 (none, unknown, revoked) or 403."""
+    """The token row when `token` grants `needed`; HTTPException 401 (none, unknown, revoked, expired)
+    or 403 (a scope that does not grant it)."""
     if token is None:
         raise HTTPException(
             status_code=401,
@@ -74,10 +75,11 @@ def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
             headers={"WWW-Authenticate": "Bearer"},
         )
     with database.transaction(immediate=False) as session:
-        row = tokens.authenticate(session=session, token=token)
+        checked = tokens.check(session=session, token=token)
+        row = checked.row
         if row is None:
             raise HTTPException(
-                status_code=401, detail="unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+                status_code=401, detail=checked.refusal, headers={"WWW-Authenticate": "Bearer"}
             )
         if not tokens.allows(row, needed):
             raise HTTPException(status_code=403, detail=f"token scope {row.scope!r} does not allow {needed}")

@@ -1,4 +1,4 @@
-"""`hyperlaw token create|list|revoke`: API tokens (stored hashed; shown once)."""
+"""`hyperlaw token create|list|revoke`: API tokens (stored hashed; shown once; optionally expiring)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,23 @@ def _database(database_url: str | None):
 def create(
     scope: str = typer.Option("write", "--scope", help="read or write (write may also read)."),
     name: str = typer.Option("", "--name", help="A note saying whose token this is."),
+    expires_in: str | None = typer.Option(
+        None, "--expires-in", help="Lifetime, e.g. 30d, 12h, 2w (s, m, h, d, w); default: until revoked."
+    ),
     database_url: str = DatabaseUrl,
 ) -> None:
     """Create a token and print it alone on stdout (it cannot be shown again)."""
     from app import tokens
     from app.errors import InvalidInput
 
+    try:
+        lifetime = tokens.parse_duration(expires_in) if expires_in is not None else None
+    except InvalidInput as error:
+        raise typer.BadParameter(str(error), param_hint="--expires-in") from error
     database = _database(database_url)
     try:
         with database.transaction() as session:
-            token, _row = tokens.create_token(session=session, scope=scope, name=name)
+            token, _row = tokens.create_token(session=session, scope=scope, name=name, expires_in=lifetime)
     except InvalidInput as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from error
     finally:
@@ -39,15 +46,21 @@ def create(
 
 @token_cli.command("list")
 def list_(database_url: str = DatabaseUrl) -> None:
-    """List tokens by prefix, scope and state (never the secret)."""
+    """List tokens by prefix, scope, state and expiry (never the secret)."""
     from app import tokens
+    from app.db.tables import utcnow
 
     database = _database(database_url)
+    now = utcnow()
     try:
         with database.transaction(immediate=False) as session:
             for row in tokens.list_tokens(session=session):
-                state = "revoked" if row.revoked_at else "active"
-                typer.echo(f"{row.prefix}\t{row.scope}\t{state}\t{row.created_at:%Y-%m-%d}\t{row.name}")
+                expired = row.expires_at is not None and row.expires_at <= now
+                state = "revoked" if row.revoked_at else "expired" if expired else "active"
+                expires = f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "never"
+                typer.echo(
+                    f"{row.prefix}\t{row.scope}\t{state}\t{row.created_at:%Y-%m-%d}\t{expires}\t{row.name}"
+                )
     finally:
         database.dispose()
 

@@ -205,3 +205,5 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # None: the token lives until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
