@@ -15,13 +15,12 @@ import argparse
 import time
 
 import numpy as np
-from scipy.optimize import minimize
 
 import fitting
 from bench._data import chinchilla_runs
 from fitting.bootstrap import resample_weights
 from fitting.laws import CHINCHILLA
-from fitting.search import huber_value_and_gradient
+from fitting.search import huber_value_and_gradient, lbfgs
 
 N_REPLICATES = 1000
 SEED = 0
@@ -29,15 +28,7 @@ SEED = 0
 
 def plain_lbfgs(start: np.ndarray, logx: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
     """What a straightforward user would run: scipy L-BFGS-B from one start, default tolerances."""
-    result = minimize(
-        huber_value_and_gradient,
-        start,
-        args=(CHINCHILLA, logx, target, weights, 1e-3),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=list(zip(CHINCHILLA.lower, CHINCHILLA.upper, strict=True)),
-    )
-    return float(result.fun)
+    return lbfgs(CHINCHILLA, start, logx, target, weights, 1e-3)[1]
 
 
 def plain_replicate(logx: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:

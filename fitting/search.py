@@ -29,6 +29,9 @@ _MAX_BASINS = 4
 # A basin whose full-data objective is more than this many times the best one cannot win a
 # bootstrap replicate: resampling moves objectives by a few percent, not by factors.
 _BASIN_RATIO = 2.0
+# L-BFGS-B stopping rules for the final polish: far tighter than scipy's defaults, which stop early
+# on the near-L1 Huber loss (Besiroglu et al. 2024).
+_POLISH_TOLERANCES = {"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000}
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,17 @@ def distinct_minima(theta: Array, objective: Array, limit: int) -> tuple[Array, 
     return theta[kept], objective[kept]
 
 
-def polish(
-    law: Law, theta: Array, logx: Array, target: Array, weights: Array, delta: float
+def lbfgs(
+    law: Law,
+    theta: Array,
+    logx: Array,
+    target: Array,
+    weights: Array,
+    delta: float,
+    options: dict[str, float] | None = None,
 ) -> tuple[Array, float]:
-    """Refine a solution with L-BFGS-B at tight tolerances (Hoffmann et al.'s optimiser)."""
+    """scipy's L-BFGS-B from theta within the law's bounds (Hoffmann et al.'s optimiser): the end
+    point and its objective. options: scipy's (None: its default tolerances, what a plain user runs)."""
     bounds = list(zip(law.lower, law.upper, strict=True))
     result = minimize(
         huber_value_and_gradient,
@@ -78,9 +88,16 @@ def polish(
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 2000},
+        options=options,
     )
     return np.asarray(result.x), float(result.fun)
+
+
+def polish(
+    law: Law, theta: Array, logx: Array, target: Array, weights: Array, delta: float
+) -> tuple[Array, float]:
+    """Refine a solution with L-BFGS-B at tight tolerances."""
+    return lbfgs(law, theta, logx, target, weights, delta, _POLISH_TOLERANCES)
 
 
 def global_search(

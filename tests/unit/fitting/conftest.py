@@ -1,4 +1,4 @@
-"""Shared fixtures for the fitting tests: the published Chinchilla data and synthetic laws."""
+"""Shared fixtures for the fitting tests: the published Chinchilla data (the synthetic laws are in fitting.synthetic)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The synthetic Chinchilla law and its design live once, in the coverage benchmark.
-from bench.fit_coverage import TRUTH as CHINCHILLA_TRUTH
-from bench.fit_coverage import design as chinchilla_design
-from bench.fit_coverage import sample as chinchilla_sample
 from tests.conftest import CHINCHILLA_CSV
-
-__all__ = ["CHINCHILLA_TRUTH", "chinchilla_design", "chinchilla_sample"]
 
 
 @pytest.fixture(scope="session")

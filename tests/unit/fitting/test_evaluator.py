@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fitting
-from tests.unit.fitting.conftest import chinchilla_sample
+from fitting.synthetic import chinchilla_sample
 
 
 @pytest.fixture(scope="module")

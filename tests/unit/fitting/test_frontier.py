@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fitting.frontier import envelope_frontier, frontier_power_laws, isoflop_frontier
-from tests.unit.fitting.conftest import CHINCHILLA_TRUTH
+from fitting.synthetic import CHINCHILLA_TRUTH
 
 T = CHINCHILLA_TRUTH
 A_TRUE = T["beta"] / (T["alpha"] + T["beta"])  # Hoffmann et al. 2022, eq. 4

@@ -8,8 +8,7 @@ import pytest
 
 import fitting
 from fitting import critical_batch_curve, envelope_frontier, isoflop_frontier
-
-TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+from fitting.synthetic import CHINCHILLA_TRUTH as TRUTH
 
 
 def chinchilla_loss(n_params: np.ndarray, tokens: np.ndarray) -> np.ndarray:

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import fitting
-from bench.fit_coverage import coverage_trials
-from tests.unit.fitting.conftest import CHINCHILLA_TRUTH, chinchilla_design, chinchilla_sample
+from fitting.synthetic import CHINCHILLA_TRUTH, chinchilla_design, chinchilla_sample, coverage_trials
 
 
 def test_chinchilla_recovers_parameters():

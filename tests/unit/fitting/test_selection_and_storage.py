@@ -10,7 +10,7 @@ import pytest
 
 import fitting
 from fitting.result import Fit
-from tests.unit.fitting.conftest import chinchilla_design, chinchilla_sample
+from fitting.synthetic import chinchilla_design, chinchilla_sample
 
 
 def test_auto_reports_every_candidate_and_picks_the_best_extrapolator():

@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 
 import fitting
-from bench.fit_bootstrap import plain_lbfgs
 from fitting.bootstrap import resample_weights
 from fitting.laws import CHINCHILLA
-from fitting.search import huber_value_and_gradient
-from tests.unit.fitting.conftest import chinchilla_sample
+from fitting.search import huber_value_and_gradient, lbfgs
+from fitting.synthetic import chinchilla_sample
+
+
+def plain_lbfgs(start: np.ndarray, logx: np.ndarray, target: np.ndarray, weights: np.ndarray) -> float:
+    """The plain method: scipy L-BFGS-B from one start at its default tolerances (bench.fit_bootstrap)."""
+    return lbfgs(CHINCHILLA, start, logx, target, weights, 1e-3)[1]
 
 
 def _data():
