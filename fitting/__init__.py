@@ -1,33 +1,58 @@
 """hyperlaw.fitting: scaling laws fitted on numpy arrays, with honest bootstrap intervals.
 
-Public API:
+Public API (everything below is importable from `fitting`):
     fit(law, *, loss, N=, D=, C=, x=, bootstrap=1000, seed=0, delta=1e-3) -> Fit
-        law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto".
+        law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (known_laws()).
     Fit: .law .params .ci(level) .draws .objective .predict(level=, N=, D=) .holdout .warnings
-         .to_dict() / Fit.from_dict()
+        .evaluator (point and draws as one read-only batch) .to_dict() / Fit.from_dict()
     fit("lr_opt" | "batch_opt", *, loss, N, D, lr=, batch=, C=, form="auto", method="quadratic",
         bootstrap=1000, seed=0) -> OptimumFit: optima of (N, D) sweeps, then Step Law
         (LR = a N^b D^c, B = a D^c) or DeepSeek (a C^b) power laws; "auto" by leave-one-scale-out.
     OptimumFit: .law .form .params .ci(level) .draws .optima .predict(level=, N=, D=, C=) .warnings
-         .to_dict() / OptimumFit.from_dict()
+        .to_dict() / OptimumFit.from_dict()
     sweep_optima(*, loss, N, D, lr=, batch=, ...) -> list[SweepOptimum]: each sweep's optimum alone.
     optimal_allocation(fit, compute, flops_per_token=None, level=0.95) -> Allocation
-    envelope_frontier(*, run, N, tokens, loss) / isoflop_frontier(*, compute, N, loss) -> Frontier:
-        Hoffmann et al. 2022 approaches 1 and 2, N_opt = k C^a, D_opt = k' C^b with intervals.
+    envelope_frontier(*, run, N, tokens, loss) / isoflop_frontier(*, compute, N, loss) -> Frontier,
+        frontier_power_laws(compute, n_params, tokens) -> Frontier: Hoffmann et al. 2022
+        approaches 1 and 2, N_opt = k C^a, D_opt = k' C^b with intervals; BudgetOptimum per budget.
     steps_examples_tradeoff(batch, steps) -> CriticalBatch (McCandlish et al. 2018);
     critical_batch_curve(*, batch, steps, target_loss) -> CriticalBatchCurve (Kaplan B*/L^(1/alpha_B));
         .b_crit(loss) .to_dict() / CriticalBatchCurve.from_dict();
+    critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
     steps_to_target(steps, loss, target_loss, window=) / shared_targets(curves) / smooth_loss(loss, window):
         the critical-batch inputs from loss curves;
-    critical_batch_scaling(*, b_crit, D=, N=) -> PowerLaw (Zhang et al. 2024);
     fit_step_law(*, N, steps, batch, loss, b_star, alpha_b) -> KaplanStepLaw (Kaplan L(N, S_min)).
     load_fit(dict) -> Fit | OptimumFit | CriticalBatchCurve | Frontier: any stored to_dict()
         restored, by its "kind" ("loss", "optimum", "critical_batch", "frontier").
     minimum(law, form=None) -> Minimum: the least data (runs, groups, runs and values per group)
-        that law accepts, from the fitting functions' own checks.
+        each law accepts, read from the fitting functions' own checks.
     training_compute(n_params, tokens): C = 6ND training FLOPs (Kaplan et al. 2020).
-    Estimate: value, lo, hi at a level.
-    LOSS_LAWS: the law definitions by name.
+    Estimate: value, lo, hi at a level (.from_samples, .from_log_draws); Holdout: the extrapolation check.
+    LOSS_LAWS, HPARAM_LAWS: the loss-law definitions by name, and the hyperparameter-optimum laws.
+
+Layout, one job a module:
+    entry.py          fit(): validates runs, picks the law ("auto"), searches, holds out, bootstraps
+    result.py         Estimate, Fit (and its evaluator), OptimumFit, SweepOptimum, Holdout
+    storage.py        load_fit: a stored to_dict() back to its object, by "kind"
+    minimums.py       minimum(law): the least data each fitting function accepts
+    synthetic.py      known laws sampled with seeded noise, and interval coverage over trials
+    flops.py          training_compute: C = 6ND
+    _validate.py      input checks: a ValueError naming the argument and the fix
+    objective.py      Huber loss on log residuals and its derivatives
+    solve.py          many Huber problems solved at once (Levenberg-Marquardt on the IRLS surrogate)
+    search.py         multi-start global search, L-BFGS-B polish, the distinct local minima
+    bootstrap.py      resampling runs, every replicate to its own minimum, failures counted
+    allocation.py     compute-optimal N and D for a budget, from a fitted loss law
+    optimum.py        sweeps -> per-sweep optima -> LR / batch-size optimum power laws
+    bowl.py           one sweep's optimum: a robust quadratic near the best runs
+    log_linear.py     power laws fitted by least squares in log space (PowerLaw and the shared fit)
+    frontier.py       compute-optimal frontier from the runs themselves (approaches 1 and 2)
+    batch_size.py     the critical batch size measured from runs (McCandlish, Kaplan, Zhang)
+    loss_at_steps.py  Kaplan's L(N, S_min) fitted, and the loss after S steps at batch B
+    curves.py         loss-curve utilities: smoothing, steps to a target, shared targets
+    laws/             law forms, one file per family: base (the Law shape), chinchilla, kaplan, power,
+                      kaplan_steps (L(N, S_min)), hparams (sweep bowls, optimum forms),
+                      critical_batch (the B_crit relations)
 
 Pure numerics: imports numpy and scipy only.
 """

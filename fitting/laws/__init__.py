@@ -1,4 +1,5 @@
-"""Loss-law families, one module each; LOSS_LAWS maps a law's name to its definition."""
+"""Law forms, one module per family; LOSS_LAWS maps the name of each law fit() takes to its definition
+(the sweep bowls, optimum forms, Kaplan's step law and the B_crit relations are imported from their modules)."""
 
 from fitting.laws.base import Law
 from fitting.laws.chinchilla import CHINCHILLA, CHINCHILLA_EQUAL
