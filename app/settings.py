@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # API.
     sweep_cap: int = Field(1000, ge=1, description="Most runs one sweep request may create.")
     public_reads: bool = Field(True, description="Allow GET requests without a token.")
+    write_rate_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Writes one token may make per minute (bursts of up to a minute's worth), counted "
+        "in each API process; more get 429 with Retry-After. 0 turns the limit off.",
+    )
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body (JSON routes); larger ones get 413."
     )

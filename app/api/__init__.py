@@ -1,1 +1,3 @@
-"""The REST API: dependencies (deps.py), error mapping (errors.py), schemas and one router per resource."""
+"""The REST API: dependencies and auth guards (deps.py), error mapping (errors.py), the request guard
+that checks a write's token before its body and bounds bodies (guard.py), the per-token write rate
+limit (ratelimit.py), schemas and one router per resource."""

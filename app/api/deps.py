@@ -11,6 +11,7 @@ is parsed; whichever checks first leaves the result on the request for the other
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from app import tokens
 from app.db import Database
@@ -54,8 +57,10 @@ bearer_scheme = HTTPBearer(
     description="An API token: hyperlaw token create --scope read|write [--expires-in 30d]",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
-# Where the request guard leaves the token it checked: (the scope checked, the token row or None).
+# Where the request guard leaves the token it checked: (the scope checked, the token row or None),
+# and the write rate limit's buckets (app/api/ratelimit.py).
 CHECKED = "hyperlaw.checked_token"
+WRITE_BUCKETS = "hyperlaw.write_buckets"
 
 
 def bearer_token(headers) -> str | None:
@@ -86,17 +91,31 @@ def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
         return row
 
 
-def _check(request: Request, needed: str) -> ApiToken | None:
-    checked = request.scope.get(CHECKED)
+def check_request(scope: Scope, needed: str) -> ApiToken:
+    """The request's token, checked for `needed` once per request (the result is kept on the scope).
+    A write also spends one from the token's bucket when the request guard put the buckets on the
+    scope: 429 with Retry-After when it is empty."""
+    checked = scope.get(CHECKED)
     if checked is not None and checked[0] == needed:
         return checked[1]
-    row = authorize(request.app.state.database, bearer_token(request.headers), needed)
-    request.scope[CHECKED] = (needed, row)
+    row = authorize(scope["app"].state.database, bearer_token(Headers(scope=scope)), needed)
+    buckets = scope.get(WRITE_BUCKETS)
+    if needed == "write" and buckets is not None:
+        wait = buckets.take(row.prefix)
+        if wait is not None:
+            setting = "HYPERLAW_WRITE_RATE_PER_MINUTE"
+            raise HTTPException(
+                status_code=429,
+                detail=f"token hl_{row.prefix}_… wrote more than {buckets.capacity:.0f} times in a minute "
+                f"({setting}): retry after {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+    scope[CHECKED] = (needed, row)
     return row
 
 
 def require_write(request: Request, _credentials: Credentials = None) -> ApiToken | None:
-    return _check(request, "write")
+    return check_request(request.scope, "write")
 
 
 async def require_read(request: Request, _credentials: Credentials = None) -> ApiToken | None:
@@ -104,7 +123,7 @@ async def require_read(request: Request, _credentials: Credentials = None) -> Ap
     # runs its query in the threadpool.
     if request.app.state.settings.public_reads:
         return None
-    return await run_in_threadpool(_check, request, "read")
+    return await run_in_threadpool(check_request, request.scope, "read")
 
 
 WriteAccess = Depends(require_write)

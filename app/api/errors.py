@@ -68,8 +68,65 @@ def _unprocessable(field: str | None, message: str, where: str = "body") -> JSON
     )
 
 
+# The error answers each route may give, documented in the OpenAPI document by `_document`.
+_ERRORS = {
+    "401": "No bearer token, or an unknown, revoked or expired one (WWW-Authenticate: Bearer).",
+    "403": "The token's scope does not allow this (a read token on a write route).",
+    "404": "A resource named in the path does not exist.",
+    "409": "The request conflicts with existing data (a duplicate name, a finished run, a reused "
+    "Idempotency-Key).",
+    "413": "The body is larger than HYPERLAW_MAX_BODY_BYTES (HYPERLAW_MAX_IMPORT_BYTES for imports).",
+    "429": "More writes with this token than HYPERLAW_WRITE_RATE_PER_MINUTE; retry after Retry-After "
+    "seconds.",
+    "503": "The database is unavailable; nothing was written; retry after Retry-After seconds.",
+}
+_ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"detail": {"type": "string", "description": "What went wrong and what to do."}},
+    "required": ["detail"],
+    "examples": [{"detail": "study 42 does not exist"}],
+}
+
+
+def _codes(method: str, operation: dict[str, Any]) -> list[str]:
+    """The error statuses an operation can answer, from its shape: guard, body, path, write."""
+    codes = []
+    if operation.get("security"):
+        codes += ["401", "403"]
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        codes.append("404")
+    if method != "get":
+        codes += ["409", "429"]
+    if "requestBody" in operation:
+        codes.append("413")
+    return codes + (["503"] if codes else [])
+
+
+def _document(app: FastAPI) -> None:
+    """Add the error answers (and one Error schema) to every operation of the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                for code in _codes(method, operation):
+                    responses.setdefault(code, {"description": _ERRORS[code], "content": content})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on `app`."""
+    """Register the handlers on `app`, and document their answers in its OpenAPI document."""
+    _document(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

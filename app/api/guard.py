@@ -8,6 +8,10 @@ the service parse megabytes. Then it bounds the body: a Content-Length above the
 answered 413 before reading, and a body sent without one is counted as it arrives (413 as soon as
 it passes the limit). JSON routes take `max_body_bytes`; the import route `max_import_bytes`.
 
+It also holds the write rate limit's buckets (per token, in this process: app/api/ratelimit.py) and
+puts them on each request, so a write spends from its token's bucket where the token is checked,
+here or, for a write without a body, in its route's guard.
+
 Refusals are raised as HTTPException from `receive`: FastAPI passes those on to its handler
 whether the body is read for a body parameter or by a dependency.
 """
@@ -24,6 +28,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import deps, errors
+from app.api.ratelimit import TokenBuckets
 from app.settings import Settings
 
 # Routes with their own body limit, by endpoint name: the setting that holds it (else max_body_bytes).
@@ -52,11 +57,15 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        rate = settings.write_rate_per_minute
+        self.buckets = TokenBuckets(rate) if rate else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in deps.READ_METHODS:
             await self.app(scope, receive, send)
             return
+        if self.buckets is not None:
+            scope[deps.WRITE_BUCKETS] = self.buckets
         await self.app(scope, _Body(scope, receive, self.settings).receive, send)
 
 
@@ -83,22 +92,19 @@ class _Body:
     async def _open(self) -> None:
         route = self.scope.get("route")  # set by the router before the endpoint reads the body
         needed = needed_scope(route)
-        checked = self.scope.get(deps.CHECKED)
-        if needed is not None and (checked is None or checked[0] != needed):
-            self.scope[deps.CHECKED] = (needed, await self._authorize(needed))
+        if needed is not None:
+            await self._authorize(needed)
         self.setting = BODY_LIMITS.get(getattr(route, "name", ""), "max_body_bytes")
         self.limit = getattr(self.settings, self.setting)
         length = _content_length(self.scope)
         if length is not None and length > self.limit:
             raise HTTPException(413, detail=too_large(self.limit, self.setting))
 
-    async def _authorize(self, needed: str) -> Any:
+    async def _authorize(self, needed: str) -> None:
         if needed == "read" and self.settings.public_reads:
-            return None
-        database = self.scope["app"].state.database
-        token = deps.bearer_token(Headers(scope=self.scope))
+            return
         try:
-            return await run_in_threadpool(deps.authorize, database, token, needed)
+            await run_in_threadpool(deps.check_request, self.scope, needed)
         except DBAPIError as error:
             # Raised from `receive`, anything but an HTTPException would become a 400.
             unavailable = errors.outage(error)
