@@ -56,8 +56,9 @@ def submit_runs(
 
     Every spec is validated before anything is written, its data path against `data_roots` when
     given (the service's Settings.data_roots; app.specs.validate_spec). With an idempotency key, a
-    second submission returns the first one's runs (created=False); the unique index on
-    (study, key, index) settles a race between two identical requests.
+    second submission of the same runs returns the first one's (created=False), and one of other
+    runs is a Conflict naming the key; the unique index on (study, key, index) settles a race
+    between two identical requests.
     """
     if cap is not None and len(specs) > cap:
         raise InvalidInput(
@@ -65,12 +66,12 @@ def submit_runs(
         )
     if not specs:
         raise InvalidInput("the submission holds no runs", field="sweep")
+    checked = [validate_spec(spec, defaults=study.defaults, data_roots=data_roots) for spec in specs]
+    rows = [_row_for(study, spec) for spec in checked]
     if idempotency_key:
         existing = _runs_for_key(session, study.id, idempotency_key)
         if existing:
-            return existing, False
-    checked = [validate_spec(spec, defaults=study.defaults, data_roots=data_roots) for spec in specs]
-    rows = [_row_for(study, spec) for spec in checked]
+            return _replayed(existing, rows, idempotency_key), False
     for index, row in enumerate(rows):
         row.idempotency_key = idempotency_key
         row.submission_index = index if idempotency_key else None
@@ -86,8 +87,19 @@ def submit_runs(
         existing = _runs_for_key(session, study.id, idempotency_key)
         if not existing:
             raise
-        return existing, False
+        return _replayed(existing, rows, idempotency_key), False
     return rows, True
+
+
+def _replayed(existing: list[Run], rows: list[Run], key: str) -> list[Run]:
+    """The runs an earlier submission with `key` made, when this one asks for the same runs;
+    Conflict otherwise (a key names one request, so a different body under it is a client's error)."""
+    if [run.spec for run in existing] != [row.spec for row in rows]:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was used for a different submission ({len(existing)} runs with other "
+            f"specs): send a new key for a new request"
+        )
+    return existing
 
 
 def submit_plan(

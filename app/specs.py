@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,13 @@ from trainer.spec import RunSpec, SpecError, data_path
 
 # The fields that make a model's shape; the rest of a spec says how it is trained.
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
+
+# RunSpec's integer fields (int or int | None). JSON writers such as Python's json.dumps spell 1e5 as a
+# float, so an integral float is taken as the integer it names (within int64; 1.5 stays refused).
+INT_FIELDS = frozenset(
+    name for name, hint in typing.get_type_hints(RunSpec).items() if hint in (int, int | None)
+)
+_INT64 = 2**63
 
 # One answer for a path outside the data roots and for a path that does not exist, so the API
 # does not tell a client which files exist on the server.
@@ -49,6 +57,16 @@ def check_data(data: Any, roots: Sequence[Path]) -> None:
         raise InvalidInput(DATA_PATH_REFUSED, field="data")
 
 
+def integral(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each integral float of an integer field (INT_FIELDS) made an int: 1e5 -> 100000."""
+    return {
+        name: int(value)
+        if name in INT_FIELDS and isinstance(value, float) and value.is_integer() and abs(value) < _INT64
+        else value
+        for name, value in values.items()
+    }
+
+
 def validate_spec(
     spec: Mapping[str, Any],
     *,
@@ -62,7 +80,7 @@ def validate_spec(
     (`check_data`), checked before the trainer looks at the path. None means no confinement: a local
     command line training on its user's own files.
     """
-    values = {**dict(defaults or {}), **dict(spec)}
+    values = integral({**dict(defaults or {}), **dict(spec)})
     if data_roots is not None:
         check_data(values.get("data"), data_roots)
     try:
@@ -85,7 +103,7 @@ def accounting(spec: RunSpec) -> dict[str, float]:
 def seq_len_of(spec: Mapping[str, Any]) -> int:
     """The spec's seq_len, or RunSpec's default when it is unset or not a positive integer
     (validate_spec names a bad value later)."""
-    value = spec.get("seq_len")
+    value = integral({"seq_len": spec.get("seq_len")})["seq_len"]
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return next(f.default for f in dataclasses.fields(RunSpec) if f.name == "seq_len")
