@@ -42,7 +42,7 @@ def too_large(limit: int, setting: str) -> str:
 
 
 def needed_scope(route: Any) -> str | None:
-    """ "write" or "read" when the route declares that guard, else None."""
+    """The scope the route's guard asks for (write or read), or None for a route without a guard."""
     if not isinstance(route, APIRoute):
         return None
     calls = {dependency.call for dependency in route.dependant.dependencies}
