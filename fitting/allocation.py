@@ -90,7 +90,7 @@ def optimal_allocation(
         loss = np.exp(_log_loss(rows.law, rows.theta, log_n, np.log(tokens)))
 
     warnings = []
-    if np.any(~np.isfinite(log_n[0])):
+    if not np.isfinite(log_n[0]).all():
         warnings.append(
             "no interior optimum for the point estimate within N in [1e2, C/1e2]: the law has no optimum here"
         )
