@@ -266,9 +266,6 @@ def n_for_laws(run: Run) -> float:
     return run.n_params_non_embedding if run.n_params_non_embedding is not None else run.n_params
 
 
-law_params = n_for_laws  # the former name, until every caller has moved
-
-
 def counts_by_status(*, session: Session) -> dict[str, int]:
     counts = dict(session.execute(select(Run.status, func.count()).group_by(Run.status)).all())
     return {status: counts.get(status, 0) for status in STATUSES}

@@ -3,7 +3,9 @@
 Public API (everything below is importable from `fitting`):
     fit(law, *, loss, N=, D=, C=, x=, bootstrap=1000, seed=0, delta=1e-3) -> Fit
         law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (known_laws()).
-    Fit: .law .params .ci(level) .draws .objective .predict(level=, N=, D=) .holdout .warnings
+    Fit: .law .params .ci(level) .draws .objective .predict(level=, interval=, N=, D=) .holdout .warnings
+         .error_model; interval "prediction" (default: where a new run's loss lands, extrapolation
+         error included) or "parameter" (the bootstrap interval of the law alone)
         .evaluator (point and draws as one read-only batch) .to_dict() / Fit.from_dict()
     fit("lr_opt" | "batch_opt", *, loss, N, D, lr=, batch=, C=, form="auto", method="quadratic",
         bootstrap=1000, seed=0) -> OptimumFit: optima of (N, D) sweeps, then Step Law
@@ -35,6 +37,8 @@ Layout, one job a module:
     result.py         Estimate, Fit (and its evaluator), OptimumFit, SweepOptimum, Holdout
     storage.py        load_fit: a stored to_dict() back to its object, by "kind"
     minimums.py       minimum(law): the least data each fitting function accepts
+    extrapolation.py  the prediction interval's error model: run-to-run scatter, and the growth of
+                      the error beyond the fitted range measured on nested leave-largest-out refits
     synthetic.py      known laws sampled with seeded noise, and interval coverage over trials
     flops.py          training_compute: C = 6ND
     _validate.py      input checks: a ValueError naming the argument and the fix

@@ -9,6 +9,7 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import bootstrap_fit
+from fitting.extrapolation import estimate_error_model
 from fitting.flops import training_compute
 from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
 from fitting.laws.base import Array
@@ -249,6 +250,14 @@ def _finish(
                     f"{share:.0%} of bootstrap replicates put {name} on a bound: its interval is cut off there"
                 )
 
+    names = (variable,) if variable else law.inputs
+    error_model = estimate_error_model(law, names, logx, target, search.theta, search.basins, delta)
+    if error_model.refits == 0:
+        warnings.append(
+            f"too few runs ({target.shape[0]}) to measure how the law extrapolates (a refit without the largest "
+            "runs needs the law's parameters plus two runs): beyond the fitted range the prediction interval is "
+            "unbounded; add runs"
+        )
     natural = law.to_natural(search.theta)
     return Fit(
         law=law.name,
@@ -267,4 +276,5 @@ def _finish(
         variable=variable,
         candidates=candidates,
         warnings=warnings,
+        error_model=error_model,
     )

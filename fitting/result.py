@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fitting._validate import as_positive_array, level_in_unit_interval, same_length
+from fitting.extrapolation import ErrorModel
 from fitting.flops import training_compute
 from fitting.laws import LOSS_LAWS, Law
 from fitting.laws.base import Array
@@ -166,6 +167,9 @@ class Fit:
     # For "auto": the held-out error of every form tried (None: too few runs to hold any out).
     candidates: dict[str, float | None] | None = None
     warnings: list[str] = field(default_factory=list)
+    # Run-to-run scatter and the growth of the error beyond the fitted range (fitting.extrapolation);
+    # None for a fit stored before it was estimated: its prediction interval is the parameter interval.
+    error_model: ErrorModel | None = None
 
     @cached_property
     def evaluator(self) -> LawEvaluator:
@@ -210,13 +214,34 @@ class Fit:
         same_length(flat)
         return np.log(np.stack([flat[name] for name in names])), shape
 
-    def predict(self, level: float = 0.95, **inputs: Any) -> Estimate:
-        """Predicted loss at the given inputs (scalars or arrays) with a bootstrap interval."""
+    def predict(self, level: float = 0.95, interval: str = "prediction", **inputs: Any) -> Estimate:
+        """Predicted loss at the given inputs (scalars or arrays) with an interval at `level`.
+
+        interval="prediction" (the default): where a new run's final loss will land, the bootstrap's
+        parameter interval widened in log space, in quadrature, by run-to-run scatter and by the
+        extrapolation error measured on the study's own nested refits (fitting.extrapolation); an
+        infinite bound when the extrapolation error could not be measured and the query lies beyond
+        the fitted range. interval="parameter": the bootstrap interval of the law itself.
+        """
         level = level_in_unit_interval(level)
+        if interval not in ("prediction", "parameter"):
+            raise ValueError(f"interval must be 'prediction' or 'parameter', got {interval!r}")
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
         predictions = np.exp(self.evaluator.log_value(logx))
-        return Estimate.from_samples(predictions[0], predictions[1:], level, shape)
+        estimate = Estimate.from_samples(predictions[0], predictions[1:], level, shape)
+        if interval == "parameter" or self.error_model is None:
+            return estimate
+        width = self.error_model.half_width(level, logx).reshape(shape)
+        log_value = np.log(np.asarray(estimate.value, dtype=float))
+        # No bootstrap draws: the parameter part is unknown, taken as 0 (the warning says so).
+        below = np.nan_to_num(log_value - np.log(np.asarray(estimate.lo, dtype=float)))
+        above = np.nan_to_num(np.log(np.asarray(estimate.hi, dtype=float)) - log_value)
+        lo = np.exp(log_value - np.hypot(below, width))
+        hi = np.exp(log_value + np.hypot(above, width))
+        if not shape:
+            return Estimate(estimate.value, float(lo), float(hi), level)
+        return Estimate(estimate.value, lo, hi, level)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""
@@ -239,6 +264,7 @@ class Fit:
             "input_ranges": {k: list(v) for k, v in self.input_ranges.items()},
             "variable": self.variable,
             "candidates": self.candidates,
+            "error_model": self.error_model.to_dict() if self.error_model else None,
         }
 
     @classmethod
@@ -262,6 +288,7 @@ class Fit:
             input_ranges={k: (float(v[0]), float(v[1])) for k, v in data["input_ranges"].items()},
             variable=data.get("variable"),
             candidates=data.get("candidates"),
+            error_model=ErrorModel.from_dict(data["error_model"]) if data.get("error_model") else None,
             warnings=list(data.get("warnings", [])),
         )
 

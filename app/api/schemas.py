@@ -585,6 +585,17 @@ class Interval(BaseModel):
     hi: float | None
 
 
+class LossInterval(Interval):
+    """The predicted loss: lo and hi are the 95% prediction interval (where a new run's loss lands:
+    the law's uncertainty, run-to-run scatter and the extrapolation error measured on the study's own
+    nested refits); `parameter` is the interval of the law itself (bootstrap over runs)."""
+
+    interval: str = Field("prediction", description="What lo and hi are: the prediction interval.")
+    parameter: dict[str, float | None] | None = Field(
+        None, description="The parameter interval {lo, hi}: the bootstrap interval of the law alone."
+    )
+
+
 class BatchSize(BaseModel):
     tokens: Interval
     sequences: Interval | None = Field(description="tokens / the study's seq_len; null when it is unknown.")
@@ -642,7 +653,7 @@ class PredictPublic(BaseModel):
     study: int
     n_params: float
     tokens: float
-    loss: Interval | None
+    loss: LossInterval | None
     lr_opt: Interval | None = None
     batch_size_opt: BatchSize | None = None
     critical_batch_size: Interval | None = Field(None, description="B_crit at the predicted loss, in tokens.")

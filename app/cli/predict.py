@@ -79,8 +79,13 @@ def print_table(answer: dict[str, Any]) -> None:
 
     batch = answer.get("batch_size_opt") or {}
     optimal = answer.get("compute_optimal") or {}
+    loss = answer.get("loss")
     rows = [
-        ("loss", answer.get("loss")),
+        ("loss (95% prediction interval)", loss),
+        (
+            "loss (95% parameter interval)",
+            {**loss, **loss["parameter"]} if loss and loss.get("parameter") else None,
+        ),
         ("learning rate (optimal)", answer.get("lr_opt")),
         ("batch size, tokens (optimal)", batch.get("tokens")),
         ("batch size, sequences (optimal)", batch.get("sequences")),

@@ -94,11 +94,17 @@ class LossKind(KindDefaults):
             inputs = {"N": n_params, "D": tokens}
         try:
             estimate = fit.predict(level=LEVEL, **inputs)
+            law_only = fit.predict(level=LEVEL, interval="parameter", **inputs)
         except ValueError as error:
             raise InvalidInput(str(error), field="n_params") from error
         query.loss = estimate
         answer, warnings = query.answer, query.warnings
-        answer["loss"] = interval(estimate)
+        parameter = interval(law_only)
+        answer["loss"] = {
+            **interval(estimate),
+            "interval": "prediction" if fit.error_model is not None else "parameter",
+            "parameter": {"lo": parameter["lo"], "hi": parameter["hi"]},
+        }
         answer["fit_id"], answer["law"] = fit_id, fit.law
         warnings.extend(f"loss fit {fit_id}: {w}" for w in fit.warnings)
         ranges = fit.input_ranges

@@ -54,7 +54,10 @@ class ChinchillaForm(Law):
         """
         big_a, big_b = natural[:, 1], natural[:, 2]
         alpha, beta = (column[:, 0] for column in self.exponents(natural))
-        log_g = (np.log(alpha * big_a) - np.log(beta * big_b)) / (alpha + beta)
+        # A draw whose A or B underflowed to 0 has no interior optimum: its log G is infinite, which the
+        # allocation treats as "no optimum" (it tests finiteness), so the division warning is expected.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_g = (np.log(alpha * big_a) - np.log(beta * big_b)) / (alpha + beta)
         return log_g, beta / (alpha + beta)
 
 

@@ -1,0 +1,177 @@
+"""How far off a loss law is where a user asks for it: beyond the fitted range, estimated from the
+study's own runs.
+
+A bootstrap interval says how uncertain the law's parameters are. A new run's loss also scatters
+from run to run, and a law extrapolated beyond the runs it was fitted on is off by more the
+further it goes (the law is only approximately right, and its error grows with distance). The
+prediction interval adds both, each estimated from the data:
+
+- scatter: the residual standard error of the fit's log losses (corrected for the parameters
+  fitted), the run-to-run noise a new run at a fitted scale would show;
+- extrapolation: nested refits that hold out, in turn for each input (N, D, or the one input of a
+  single-variable law), the runs beyond 1/6 and 1/3 of that input's log range from its top, and
+  measure the log error on them. Each held-out run's error e is modelled as
+  e ~ Normal(0, scatter^2 + sum_axis (slope_axis * distance_axis)^2), distance_axis being how many
+  e-folds its input lies beyond the largest value the refit saw; the slopes are the maximum
+  likelihood estimates (scatter fixed).
+
+A prediction at distance d then has the log half-width sqrt((z scatter)^2 + (t sum (slope d)^2)),
+z the normal quantile and t Student's with as many degrees of freedom as refits (the slopes rest on
+that many independent refits; errors within one refit share its bias), combined with the
+bootstrap's parameter interval in quadrature. Assumptions: errors grow linearly in log-distance
+beyond the range (what the refits can measure: one extrapolation of at most a third of the range,
+then read further), and the law that held for the smaller runs holds in form for the larger ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+from fitting.laws.base import Array, Law
+from fitting.solve import solve_batch
+
+# Held out, in turn: the runs beyond these shares of an input's log range, from its top.
+HOLDOUT_SHARES = (1.0 / 6.0, 1.0 / 3.0)
+# A refit needs its law's parameters plus two runs and three distinct values of the held-out input.
+_MIN_DISTINCT = 3
+
+
+@dataclass(frozen=True)
+class HeldOutError:
+    """One nested refit: which input was cut, where, and the error on the runs beyond the cut."""
+
+    axis: str
+    share: float  # the top share of the axis's log range held out
+    n_heldout: int
+    relative_error: float  # mean |predicted / actual - 1| on the held-out runs
+    max_distance: float  # the largest e-folds beyond the refit's range among them
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """The log-loss error of a prediction: run-to-run scatter, and growth beyond the fitted range."""
+
+    scatter: float  # sd of log loss of a new run at a fitted scale
+    slopes: dict[str, float]  # per input: sd added per e-fold beyond the fitted maximum
+    maxima: dict[str, float]  # per input: the largest fitted value (natural units)
+    refits: int  # nested refits the slopes rest on (0: extrapolation error unknown)
+    held_out: tuple[HeldOutError, ...] = ()
+
+    def half_width(self, level: float, logx: Array) -> Array:
+        """Log half-width of the prediction interval (without the parameter part) at log inputs (k, n)."""
+        z = norm.ppf(0.5 + level / 2.0)
+        extrapolation = np.zeros(logx.shape[1])
+        for row, name in enumerate(self.maxima):
+            beyond = np.maximum(0.0, logx[row] - math.log(self.maxima[name]))
+            extrapolation = extrapolation + (self.slopes.get(name, 0.0) * beyond) ** 2
+        if self.refits == 0:
+            # No refit measured how the law extrapolates: beyond the range the error is unknown.
+            unknown = np.any(logx > np.log(np.array(list(self.maxima.values())))[:, None] + 1e-12, axis=0)
+            return np.where(unknown, np.inf, z * self.scatter)
+        t = student_t.ppf(0.5 + level / 2.0, self.refits)
+        return np.sqrt((z * self.scatter) ** 2 + t**2 * extrapolation)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scatter": self.scatter,
+            "slopes": dict(self.slopes),
+            "maxima": dict(self.maxima),
+            "refits": self.refits,
+            "held_out": [h.to_dict() for h in self.held_out],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorModel:
+        return cls(
+            scatter=float(data["scatter"]),
+            slopes={k: float(v) for k, v in data["slopes"].items()},
+            maxima={k: float(v) for k, v in data["maxima"].items()},
+            refits=int(data["refits"]),
+            held_out=tuple(HeldOutError(**h) for h in data.get("held_out", ())),
+        )
+
+
+def estimate_error_model(
+    law: Law, names: tuple[str, ...], logx: Array, target: Array, theta: Array, starts: Array, delta: float
+) -> ErrorModel:
+    """The error model of a fit: `theta` its point estimate, `starts` the competitive minima to
+    restart the nested refits from, `names` the inputs (rows of logx)."""
+    n_rows = target.shape[0]
+    residual = target - law.log_value(theta[None, :], logx)[0]
+    # The residual standard error, sum r^2 / (n - p): not the MAD, which a Huber fit with a small
+    # delta biases low (it behaves as a median fit, passing through some runs exactly).
+    scatter = math.sqrt(float(np.sum(residual**2)) / max(1, n_rows - law.n_params))
+    maxima = {name: float(np.exp(logx[row].max())) for row, name in enumerate(names)}
+
+    cuts = []  # (axis row, share, kept mask)
+    for row in range(len(names)):
+        top, bottom = logx[row].max(), logx[row].min()
+        for share in HOLDOUT_SHARES:
+            held = logx[row] > top - share * (top - bottom)
+            kept = ~held
+            if (
+                held.any()
+                and kept.sum() >= law.n_params + 2
+                and np.unique(logx[row][kept]).size >= _MIN_DISTINCT
+                and not any(np.array_equal(kept, other) for _, _, other in cuts)
+            ):
+                cuts.append((row, share, kept))
+    if not cuts:
+        return ErrorModel(scatter, {}, maxima, 0)
+
+    # Every refit from every start in one batched solve: the rows a refit holds out weigh zero.
+    starts = np.atleast_2d(starts)
+    theta0 = np.concatenate([starts] * len(cuts))
+    weights = np.concatenate(
+        [np.broadcast_to(kept.astype(float), (starts.shape[0], n_rows)) for _, _, kept in cuts]
+    )
+    solved = solve_batch(law, theta0, logx, target, weights, delta)
+    errors, distances, held_out = [], [], []
+    for index, (row, share, kept) in enumerate(cuts):
+        block = slice(index * starts.shape[0], (index + 1) * starts.shape[0])
+        best = solved.theta[block][int(np.argmin(solved.objective[block]))]
+        held = ~kept
+        error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
+        beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
+        errors.append(error)
+        distances.append(beyond)
+        held_out.append(
+            HeldOutError(
+                axis=names[row],
+                share=share,
+                n_heldout=int(held.sum()),
+                relative_error=float(np.mean(np.abs(np.exp(-error) - 1.0))),
+                max_distance=float(beyond[row].max()),
+            )
+        )
+    slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), scatter)
+    return ErrorModel(scatter, dict(zip(names, slopes, strict=True)), maxima, len(cuts), tuple(held_out))
+
+
+def _slopes(errors: Array, distances: Array, scatter: float) -> Array:
+    """Maximum-likelihood slopes of e ~ Normal(0, scatter^2 + sum (slope_k distance_k)^2), slopes >= 0."""
+    floor = max(scatter, 1e-6) ** 2
+    squared = distances**2  # (k, m)
+
+    def negative_log_likelihood(log_slopes: Array) -> float:
+        variance = floor + np.exp(2.0 * log_slopes) @ squared
+        return float(np.sum(0.5 * np.log(variance) + errors**2 / (2.0 * variance)))
+
+    start = np.full(distances.shape[0], math.log(max(float(np.std(errors)), 1e-4)))
+    found = minimize(
+        negative_log_likelihood, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-9}
+    )
+    slopes = np.exp(found.x)
+    # An input never extrapolated in any refit carries no information: its slope is 0, not the start.
+    slopes[~np.any(distances > 0, axis=1)] = 0.0
+    return slopes

@@ -1,0 +1,62 @@
+"""The prediction interval of a loss law: where a new run's loss lands. On a known law it covers
+new noisy runs at its nominal rate; it contains the parameter interval, widens with the distance
+beyond the fitted range (estimated from nested refits of the data itself), survives storage, and
+is unbounded beyond the range when too few runs leave no refit to measure extrapolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fitting
+from fitting.synthetic import CHINCHILLA_TRUTH, chinchilla_design, chinchilla_sample
+
+
+def _truth(n_params, tokens):
+    t = CHINCHILLA_TRUTH
+    return t["E"] + t["A"] / n_params ** t["alpha"] + t["B"] / tokens ** t["beta"]
+
+
+def test_new_runs_at_fitted_scales_land_inside_at_the_nominal_rate():
+    rng = np.random.default_rng(7)
+    inside = total = 0
+    for trial in range(8):
+        n_params, tokens, loss = chinchilla_sample(rng, sigma=0.01)
+        fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=60, seed=trial)
+        new = _truth(n_params, tokens) * np.exp(rng.normal(0.0, 0.01, n_params.size))
+        estimate = fit.predict(N=n_params, D=tokens)
+        inside += int(np.sum((estimate.lo <= new) & (new <= estimate.hi)))
+        total += new.size
+    assert 0.93 <= inside / total <= 0.985, inside / total
+
+
+def test_it_contains_the_parameter_interval_and_widens_beyond_the_range():
+    n_params, tokens, loss = chinchilla_sample(np.random.default_rng(3), sigma=0.01)
+    fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
+    model = fit.error_model
+    assert model.refits >= 2 and model.scatter == pytest.approx(0.01, rel=0.3)
+    assert {h.axis for h in model.held_out} == {"N", "D"}
+    widths = []
+    for factor in (1.0, 10.0, 100.0):
+        query = {"N": n_params.max() * factor, "D": tokens.max() * factor}
+        wide, narrow = fit.predict(**query), fit.predict(interval="parameter", **query)
+        assert wide.value == narrow.value and wide.lo <= narrow.lo and narrow.hi <= wide.hi
+        widths.append(np.log(wide.hi / wide.lo))
+    assert widths[0] < widths[1] < widths[2]
+    restored = fitting.load_fit(fit.to_dict())
+    assert restored.error_model == model
+    assert restored.predict(N=1e11, D=2e12).hi == fit.predict(N=1e11, D=2e12).hi
+    with pytest.raises(ValueError, match="interval must be"):
+        fit.predict(N=1e9, D=1e10, interval="confidence")
+
+
+def test_too_few_runs_to_refit_leave_extrapolation_unbounded_and_say_so():
+    n_params, tokens = chinchilla_design()
+    keep = slice(0, 80, 11)  # 8 runs for 5 parameters: no refit can hold any out
+    loss = _truth(n_params[keep], tokens[keep])
+    fit = fitting.fit("chinchilla", N=n_params[keep], D=tokens[keep], loss=loss, bootstrap=0)
+    assert fit.error_model.refits == 0
+    assert any("prediction interval is unbounded" in w for w in fit.warnings)
+    assert np.isinf(fit.predict(N=1e11, D=1e12).hi)
+    inside = fit.predict(N=float(n_params[keep][0]), D=float(tokens[keep][0]))
+    assert np.isfinite(inside.hi)
