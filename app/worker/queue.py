@@ -44,7 +44,7 @@ def _check_claim_transaction(session: Session) -> None:
 def _claim_statement(jobs: Jobs, by_study: bool, with_checkpoint: bool, by_id: bool):
     oldest = select(jobs.id).where(jobs.status == "queued")
     if by_study:
-        oldest = oldest.where(jobs.study_id == bindparam("study_id"))
+        oldest = oldest.where(jobs.study_id == bindparam("by_study"))
     if by_id:
         oldest = oldest.where(jobs.id == bindparam("job_id"))
     oldest = oldest.order_by(jobs.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
@@ -101,7 +101,7 @@ def claim(
         connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     params: dict[str, Any] = {"worker_id": worker_id, "now": now or utcnow()}
     if study_id is not None:
-        params["study_id"] = study_id
+        params["by_study"] = study_id
     if job_id is not None:
         params["job_id"] = job_id
     if checkpoint_root is not None:

@@ -154,3 +154,11 @@ def test_finish_records_the_result(database):
         run = runs.get_run(session=session, run_id=run_id)
         assert (run.status, run.loss, run.steps) == ("done", 2.5, 16)
         assert run.finished_at is not None
+
+
+def test_a_claim_restricted_to_a_study_takes_only_its_runs(database):
+    first, second = make_study(database, "first"), make_study(database, "second")
+    queue_runs(database, first, 1)
+    [theirs] = queue_runs(database, second, 1)
+    assert _claim(database, "w", study_id=second) == theirs
+    assert _claim(database, "w", study_id=second) is None  # the first study's run is not taken
