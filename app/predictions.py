@@ -22,7 +22,7 @@ from app import fits, law_kinds, studies
 from app.errors import InvalidInput
 from app.law_kinds import Query, StoredFit, StudyFits
 
-__all__ = ["StoredFit", "StudyFits", "answer", "latest_fits", "load", "restore"]
+__all__ = ["StoredFit", "StudyFits", "answer", "latest_fits", "load", "prediction_rows", "restore"]
 
 
 def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None = None) -> StudyFits:
@@ -102,3 +102,34 @@ def answer(
             out.setdefault(key, None)
         kind.predict({slot: stored[slot] for slot in kind.slots if slot in stored}, query)
     return out
+
+
+def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    """The predicted quantities a reader wants, each with its 95% interval (None: not fitted), labelled
+    as the CLI, the reports and the dashboard show them: the loss twice, prediction and parameter interval."""
+    batch = answer.get("batch_size_opt") or {}
+    optimal = answer.get("compute_optimal") or {}
+    loss = answer.get("loss")
+    rows = [
+        ("loss (95% prediction interval)", loss),
+        (
+            "loss (95% parameter interval)",
+            {**loss, **loss["parameter"]} if loss and loss.get("parameter") else None,
+        ),
+        ("learning rate (optimal)", answer.get("lr_opt")),
+        ("batch size, tokens (optimal)", batch.get("tokens")),
+        ("batch size, sequences (optimal)", batch.get("sequences")),
+        ("critical batch size, tokens", answer.get("critical_batch_size")),
+        ("compute, FLOPs (6ND)", answer.get("compute")),
+        ("tokens per parameter", answer.get("tokens_per_param")),
+        ("compute-optimal N", optimal.get("n_params")),
+        ("compute-optimal D", optimal.get("tokens")),
+    ]
+    for name, found in (answer.get("compute_optimal_approaches") or {}).items():
+        if found is not None and name != "approach_3":  # approach 3 is the loss law's, above
+            label = name.replace("_", " ")
+            rows += [
+                (f"compute-optimal N, {label}", found["n_params"]),
+                (f"compute-optimal D, {label}", found["tokens"]),
+            ]
+    return rows

@@ -77,31 +77,9 @@ def print_table(answer: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    batch = answer.get("batch_size_opt") or {}
-    optimal = answer.get("compute_optimal") or {}
-    loss = answer.get("loss")
-    rows = [
-        ("loss (95% prediction interval)", loss),
-        (
-            "loss (95% parameter interval)",
-            {**loss, **loss["parameter"]} if loss and loss.get("parameter") else None,
-        ),
-        ("learning rate (optimal)", answer.get("lr_opt")),
-        ("batch size, tokens (optimal)", batch.get("tokens")),
-        ("batch size, sequences (optimal)", batch.get("sequences")),
-        ("critical batch size, tokens", answer.get("critical_batch_size")),
-        ("compute, FLOPs (6ND)", answer.get("compute")),
-        ("tokens per parameter", answer.get("tokens_per_param")),
-        ("compute-optimal N", optimal.get("n_params")),
-        ("compute-optimal D", optimal.get("tokens")),
-    ]
-    for name, found in (answer.get("compute_optimal_approaches") or {}).items():
-        if found is not None and name != "approach_3":  # approach 3 is the row above
-            label = name.replace("_", " ")
-            rows += [
-                (f"compute-optimal N, {label}", found["n_params"]),
-                (f"compute-optimal D, {label}", found["tokens"]),
-            ]
+    from app.predictions import prediction_rows
+
+    rows = prediction_rows(answer)
     console = Console()
     table = Table(title=f"study {answer['study']}: N = {answer['n_params']:.4g}, D = {answer['tokens']:.4g}")
     table.add_column("quantity")

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from app.law_kinds.base import json_safe
+from app.predictions import prediction_rows
 from app.reports.content import Report, Section
 
 FORMATS = ("html", "pdf", "json", "csv")
@@ -111,31 +112,6 @@ def bounds(lo: Any, hi: Any, digits: int = 4) -> str:
     if lo is None or hi is None:
         return "-"
     return f"[{number(lo, digits)}, {number(hi, digits)}]"
-
-
-def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
-    """The predicted quantities a reader wants, each with its 95% interval (None: not fitted)."""
-    batch = answer.get("batch_size_opt") or {}
-    optimal = answer.get("compute_optimal") or {}
-    rows = [
-        ("loss", answer.get("loss")),
-        ("learning rate (optimal)", answer.get("lr_opt")),
-        ("batch size, tokens (optimal)", batch.get("tokens")),
-        ("batch size, sequences (optimal)", batch.get("sequences")),
-        ("critical batch size, tokens", answer.get("critical_batch_size")),
-        ("compute, FLOPs (6ND)", answer.get("compute")),
-        ("tokens per parameter", answer.get("tokens_per_param")),
-        ("compute-optimal N", optimal.get("n_params")),
-        ("compute-optimal D", optimal.get("tokens")),
-    ]
-    for name, found in (answer.get("compute_optimal_approaches") or {}).items():
-        if found is not None and name != "approach_3":  # approach 3 is the loss law's, above
-            label = name.replace("_", " ")
-            rows += [
-                (f"compute-optimal N, {label}", found["n_params"]),
-                (f"compute-optimal D, {label}", found["tokens"]),
-            ]
-    return rows
 
 
 # ------------------------------------------------------------------------------ JSON and CSV
