@@ -25,6 +25,7 @@ then read further), and the law that held for the smaller runs holds in form for
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,14 @@ from fitting.solve import solve_batch
 HOLDOUT_SHARES = (1.0 / 6.0, 1.0 / 3.0)
 # A refit needs its law's parameters plus two runs and three distinct values of the held-out input.
 _MIN_DISTINCT = 3
+
+
+@functools.lru_cache(maxsize=64)
+def _quantiles(level: float, refits: int) -> tuple[float, float]:
+    """The normal and Student t (refits degrees of freedom) quantiles of a two-sided `level`:
+    cached, since scipy's ppf costs more than the rest of a prediction."""
+    upper = 0.5 + level / 2.0
+    return float(norm.ppf(upper)), float(student_t.ppf(upper, max(refits, 1)))
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class ErrorModel:
 
     def half_width(self, level: float, logx: Array) -> Array:
         """Log half-width of the prediction interval (without the parameter part) at log inputs (k, n)."""
-        z = norm.ppf(0.5 + level / 2.0)
+        z, t = _quantiles(level, self.refits)
         extrapolation = np.zeros(logx.shape[1])
         for row, name in enumerate(self.maxima):
             beyond = np.maximum(0.0, logx[row] - math.log(self.maxima[name]))
@@ -78,7 +87,6 @@ class ErrorModel:
             # No refit measured how the law extrapolates: beyond the range the error is unknown.
             unknown = np.any(logx > np.log(np.array(list(self.maxima.values())))[:, None] + 1e-12, axis=0)
             return np.where(unknown, np.inf, z * self.scatter)
-        t = student_t.ppf(0.5 + level / 2.0, self.refits)
         return np.sqrt((z * self.scatter) ** 2 + t**2 * extrapolation)
 
     def to_dict(self) -> dict[str, Any]:

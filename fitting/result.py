@@ -223,15 +223,20 @@ class Fit:
         infinite bound when the extrapolation error could not be measured and the query lies beyond
         the fitted range. interval="parameter": the bootstrap interval of the law itself.
         """
-        level = level_in_unit_interval(level)
         if interval not in ("prediction", "parameter"):
             raise ValueError(f"interval must be 'prediction' or 'parameter', got {interval!r}")
+        prediction, parameter = self.predict_both(level, **inputs)
+        return prediction if interval == "prediction" else parameter
+
+    def predict_both(self, level: float = 0.95, **inputs: Any) -> tuple[Estimate, Estimate]:
+        """(prediction, parameter) intervals of the predicted loss from one evaluation of the law."""
+        level = level_in_unit_interval(level)
         logx, shape = self._log_inputs(inputs)
         # Row 0 is the point estimate, the rest the bootstrap draws: one batched evaluation.
         predictions = np.exp(self.evaluator.log_value(logx))
         estimate = Estimate.from_samples(predictions[0], predictions[1:], level, shape)
-        if interval == "parameter" or self.error_model is None:
-            return estimate
+        if self.error_model is None:
+            return estimate, estimate
         width = self.error_model.half_width(level, logx).reshape(shape)
         log_value = np.log(np.asarray(estimate.value, dtype=float))
         # No bootstrap draws: the parameter part is unknown, taken as 0 (the warning says so).
@@ -240,8 +245,8 @@ class Fit:
         lo = np.exp(log_value - np.hypot(below, width))
         hi = np.exp(log_value + np.hypot(above, width))
         if not shape:
-            return Estimate(estimate.value, float(lo), float(hi), level)
-        return Estimate(estimate.value, lo, hi, level)
+            return Estimate(estimate.value, float(lo), float(hi), level), estimate
+        return Estimate(estimate.value, lo, hi, level), estimate
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, draws included, so a stored fit can predict without refitting."""

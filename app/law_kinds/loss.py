@@ -93,8 +93,7 @@ class LossKind(KindDefaults):
         else:
             inputs = {"N": n_params, "D": tokens}
         try:
-            estimate = fit.predict(level=LEVEL, **inputs)
-            law_only = fit.predict(level=LEVEL, interval="parameter", **inputs)
+            estimate, law_only = fit.predict_both(LEVEL, **inputs)
         except ValueError as error:
             raise InvalidInput(str(error), field="n_params") from error
         query.loss = estimate
