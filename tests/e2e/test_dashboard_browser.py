@@ -111,7 +111,11 @@ def test_dashboard_live_curves_prediction_and_report(browser, tmp_path):
         page.wait_for_selector("#prediction")
         loss_row = page.locator("#prediction tr", has_text="loss").first.inner_text().split("\t")
         loss = predicted["loss"]
-        assert loss_row == ["loss", f"{loss['value']:.4g}", f"[{loss['lo']:.4g}, {loss['hi']:.4g}]"]
+        assert loss_row == [
+            "loss (95% prediction interval)",
+            f"{loss['value']:.4g}",
+            f"[{loss['lo']:.4g}, {loss['hi']:.4g}]",
+        ]
         page.locator(f"#fit-{fit['id']} img").scroll_into_view_if_needed()
         page.wait_for_function(f"document.querySelector('#fit-{fit['id']} img').naturalWidth > 0")
         page.screenshot(path=str(folder / "study-prediction.png"), full_page=True)

@@ -64,7 +64,7 @@ def test_study_page_shows_runs_fits_and_prediction(api, database):
     predicted = api.get("/v1/predict", params={"study": study, "n_params": 1e9, "tokens": 2e10}).json()
     loss = predicted["loss"]
     assert (
-        f'<td>loss</td><td class="num">{loss["value"]:.4g}</td><td class="num">[{loss["lo"]:.4g}, {loss["hi"]:.4g}]</td>'
+        f'<td>loss (95% prediction interval)</td><td class="num">{loss["value"]:.4g}</td><td class="num">[{loss["lo"]:.4g}, {loss["hi"]:.4g}]</td>'
         in page
     )
     assert (
