@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,28 @@ def fail(message: str) -> None:
     """One line on stderr and exit code 2: what went wrong and how to fix it."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def reading_database(database_url: str | None) -> Iterator[Any]:
+    """The configured Database for a command that reads it, disposed on exit; a domain error or an
+    unreachable database inside the block becomes fail()'s one line."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from app.db import Database
+    from app.errors import HyperlawError
+    from app.settings import load_settings
+
+    database = Database(load_settings(database_url=database_url).database_url)
+    try:
+        yield database
+    except HyperlawError as error:
+        fail(str(error))
+    except (OperationalError, InterfaceError) as error:
+        where = database.engine.url.render_as_string(hide_password=True)
+        fail(f"cannot read the database {where}: {str(error.orig).splitlines()[0]}")
+    finally:
+        database.dispose()
 
 
 def fit_summary(fit: Any) -> dict[str, Any]:

@@ -14,30 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.fit import fail
+from app.cli.fit import fail, reading_database
 
 
 def from_database(database_url: str | None, study: str, n_params: float, tokens: float) -> dict[str, Any]:
     """The answer read straight from the database."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     from app import predictions
-    from app.db import Database
-    from app.errors import HyperlawError
-    from app.settings import load_settings
 
-    database = Database(load_settings(database_url=database_url).database_url)
-    try:
+    with reading_database(database_url) as database:
         with database.transaction(immediate=False) as session:
             found, stored = predictions.load(session=session, study_ref=study)
         return predictions.answer(found, stored, n_params=n_params, tokens=tokens)
-    except HyperlawError as error:
-        fail(str(error))
-    except (OperationalError, InterfaceError) as error:
-        where = database.engine.url.render_as_string(hide_password=True)
-        fail(f"cannot read the database {where}: {str(error.orig).splitlines()[0]}")
-    finally:
-        database.dispose()
 
 
 def from_server(url: str, token: str | None, study: str, n_params: float, tokens: float) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.fit import fail
+from app.cli.fit import fail, reading_database
 
 FORMATS = ("html", "pdf", "json", "csv")
 
@@ -28,15 +28,9 @@ def write_report(
     output: Path,
 ) -> None:
     """Read the report from the database, render it and write it to `output`; fail() on any problem."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    from app.db import Database
-    from app.errors import HyperlawError
     from app.reports import content, render
-    from app.settings import load_settings
 
-    database = Database(load_settings(database_url=database_url).database_url)
-    try:
+    with reading_database(database_url) as database:
         if fit_id is None:
             report = content.study_report(database, study, n_params=n_params, tokens=tokens)
         else:
@@ -45,13 +39,6 @@ def write_report(
                 fail(
                     f"fit {fit_id} belongs to study {report.study.name!r} (id {report.study.id}), not {study!r}"
                 )
-    except HyperlawError as error:
-        fail(str(error))
-    except (OperationalError, InterfaceError) as error:
-        where = database.engine.url.render_as_string(hide_password=True)
-        fail(f"cannot read the database {where}: {str(error.orig).splitlines()[0]}")
-    finally:
-        database.dispose()
     if format == "json":
         body: str | bytes = json.dumps(render.to_json(report), indent=1)
     elif format == "csv":

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -127,15 +129,24 @@ class FitWorker:
     def run_once(self) -> tuple[int, str] | None:
         """Requeue stale fits, then claim and compute one queued fit: (id, status), or None."""
         requeue_stale(self.database, self.settings)
+        return self._claim_one()
+
+    def _claim_one(self) -> tuple[int, str] | None:
         outcome = claim_and_run(self.database, self.settings, worker_id=self.worker_id, on_done=self.on_done)
         if outcome is not None and self.on_finished is not None:
             self.on_finished(*outcome)
         return outcome
 
     def _loop(self) -> None:
+        # Stale fits are looked for once a heartbeat interval, as the pool does for runs, not at every
+        # idle poll: on SQLite each look takes the write lock.
+        last_requeue = -math.inf
         while not self._stop.is_set():
             try:
-                outcome = self.run_once()
+                if time.monotonic() - last_requeue >= self.settings.heartbeat_interval_s:
+                    requeue_stale(self.database, self.settings)
+                    last_requeue = time.monotonic()
+                outcome = self._claim_one()
             except (OperationalError, InterfaceError) as error:  # the database is away: next pass
                 log.warning("fit worker: database unavailable (%s)", error.orig)
                 outcome = None
