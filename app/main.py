@@ -2,8 +2,10 @@
 
 Everything the routes share lives on `app.state`: the settings, the database (engine and
 session factories), the metrics, the prediction cache and the dashboard's plot cache. The
-dashboard (`/`, server-rendered) and its static files (`/static`) come from app/reports/. Nothing is built at import
-time; migrations are a separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
+dashboard (`/`, server-rendered) and its static files (`/static`) come from app/reports/, as do
+the assets of /docs and /redoc (`/static/docs`, vendored: no CDN). CORS is off unless
+HYPERLAW_CORS_ORIGINS names origins. Nothing is built at import time; migrations are a
+separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
 While the server runs (its lifespan), a FitWorker thread computes queued fits (background
 ones, and those whose process died, once their heartbeat is stale) through the job queue.
 """
@@ -15,6 +17,9 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api import errors
@@ -47,6 +52,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         title="hyperlaw",
         version=version(),
         summary="Train proxy models, fit scaling laws with intervals, predict loss before a big run.",
+        docs_url=None,  # served by _docs from the vendored assets, never from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url)
@@ -59,6 +66,43 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         app.include_router(module.router)
     static = resources.files("app.reports") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _docs(app)
     app.add_middleware(RequestGuard, settings=settings)  # a write's token before its body, then its size
     app.add_middleware(TimingMiddleware, metrics=app.state.metrics)
+    if settings.cors_origins:  # off unless configured: browsers on other origins get no CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Location"],
+        )
     return app
+
+
+# Swagger UI and ReDoc from app/reports/static/docs/ (see its SOURCE), so both work offline.
+DOCS_ASSETS = "/static/docs"
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs (Swagger UI, with the Authorize button for the bearer scheme) and /redoc, on local assets."""
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} API",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            with_google_fonts=False,
+        )

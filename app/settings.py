@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # API.
     sweep_cap: int = Field(1000, ge=1, description="Most runs one sweep request may create.")
     public_reads: bool = Field(True, description="Allow GET requests without a token.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API from a browser (CORS), comma-separated in "
+        "HYPERLAW_CORS_ORIGINS, e.g. https://lab.example.org; * allows any. Empty (the default): no "
+        "CORS headers, so only pages served by the API itself (the dashboard, /docs) can call it.",
+    )
     write_rate_per_minute: int = Field(
         600,
         ge=0,
@@ -76,6 +82,13 @@ class Settings(BaseSettings):
                 f"database_url {value!r} is neither SQLite nor PostgreSQL: use sqlite:///path "
                 "or postgresql+psycopg://user@host/db"
             )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("data_roots", mode="before")
