@@ -94,13 +94,33 @@ def _codes(method: str, operation: dict[str, Any]) -> list[str]:
     codes = []
     if operation.get("security"):
         codes += ["401", "403"]
-    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
-        codes.append("404")
+    parameters = operation.get("parameters", [])
+    if any(p.get("in") == "path" or p.get("name") == "study" for p in parameters):
+        codes.append("404")  # a path's resource, or the study a query names
     if method != "get":
         codes += ["409", "429"]
     if "requestBody" in operation:
         codes.append("413")
     return codes + (["503"] if codes else [])
+
+
+# FastAPI's own 422 schemas, whose fields come without descriptions.
+_VALIDATION_FIELDS = {
+    "HTTPValidationError": {"detail": "One entry per invalid value."},
+    "ValidationError": {
+        "loc": "Where the value is: body, query or path, then the field's name (and index).",
+        "msg": "What is wrong with it and what is expected.",
+        "type": "The kind of error (e.g. missing, int_parsing, value_error).",
+        "input": "The value given, when short (long input is never echoed back).",
+        "ctx": "The constraint the value broke (e.g. {'gt': 0}).",
+    },
+}
+
+
+def _describe_validation_errors(schemas: dict[str, Any]) -> None:
+    for name, fields in _VALIDATION_FIELDS.items():
+        for field, properties in schemas.get(name, {}).get("properties", {}).items():
+            properties.setdefault("description", fields.get(field, "See the message."))
 
 
 def _document(app: FastAPI) -> None:
@@ -111,13 +131,16 @@ def _document(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = _ERROR_SCHEMA
+        _describe_validation_errors(schemas)
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for operations in schema.get("paths", {}).values():
             for method, operation in operations.items():
                 responses = operation.setdefault("responses", {})
                 for code in _codes(method, operation):
-                    responses.setdefault(code, {"description": _ERRORS[code], "content": content})
+                    # A route's own description of the code is kept; the body is always the Error.
+                    responses.setdefault(code, {"description": _ERRORS[code]}).setdefault("content", content)
         app.openapi_schema = schema
         return schema
 

@@ -57,9 +57,9 @@ SpecFields = Annotated[dict[str, Any], AfterValidator(_small_spec)]
 
 
 class Page(BaseModel):
-    total: int
-    limit: int
-    offset: int
+    total: int = Field(description="Items that match the query, across every page.")
+    limit: int = Field(description="Most items one page holds (the request's limit).")
+    offset: int = Field(description="Items skipped before this page.")
 
 
 # ------------------------------------------------------------------------------ studies
@@ -69,12 +69,12 @@ class StudyCreate(BaseModel):
     model_config = _example(
         {"name": "tiny-gpt", "data": "synthetic:markov", "defaults": {"seq_len": 64, "schedule": "cosine"}}
     )
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=MAX_DESCRIPTION)
+    name: str = Field(min_length=1, max_length=200, description="The study's name, unique in the service.")
+    description: str = Field("", max_length=MAX_DESCRIPTION, description="Free text: what the study is for.")
     data: str = Field(
         "synthetic:markov", max_length=200, description="Data source every run of the study trains on."
     )
-    architecture: str = Field("gpt", max_length=100)
+    architecture: str = Field("gpt", max_length=100, description="The model family its runs train (gpt).")
     defaults: SpecFields = Field(default_factory=dict, description="RunSpec fields runs start from.")
 
 
@@ -91,14 +91,16 @@ class StudyPublic(BaseModel):
             "created_at": "2026-01-01T00:00:00Z",
         }
     )
-    id: int
-    name: str
-    description: str
-    kind: str
-    data: str
-    architecture: str
-    defaults: dict[str, Any]
-    created_at: datetime
+    id: int = Field(description="The study's id.")
+    name: str = Field(description="The study's name, unique in the service.")
+    description: str = Field(description="Free text: what the study is for.")
+    kind: str = Field(
+        description="proxy (runs trained by the workers) or imported (losses measured elsewhere)."
+    )
+    data: str = Field(description="Data source every run of the study trains on.")
+    architecture: str = Field(description="The model family its runs train.")
+    defaults: dict[str, Any] = Field(description="RunSpec fields runs start from.")
+    created_at: datetime = Field(description="When the study was created (UTC).")
 
 
 class StudyList(Page):
@@ -110,12 +112,12 @@ class StudyList(Page):
             "offset": 0,
         }
     )
-    items: list[StudyPublic]
+    items: list[StudyPublic] = Field(description="This page's studies.")
 
 
 class Created(BaseModel):
     model_config = _example({"id": 1})
-    id: int
+    id: int = Field(description="The new resource's id.")
 
 
 # ------------------------------------------------------------------------------ runs
@@ -140,10 +142,10 @@ class Grid(BaseModel):
     `batch_tokens_around` replace the explicit `lr` and `batch_tokens` lists."""
 
     shapes: list[dict[str, int]] = Field(default_factory=list, description="n_layer/d_model/n_head sets.")
-    tokens: list[int] = Field(default_factory=list)
-    lr: list[float] = Field(default_factory=list)
-    batch_tokens: list[int] = Field(default_factory=list)
-    seed: list[int] = Field(default_factory=list)
+    tokens: list[int] = Field(default_factory=list, description="Training tokens D of a run.")
+    lr: list[float] = Field(default_factory=list, description="Peak learning rates.")
+    batch_tokens: list[int] = Field(default_factory=list, description="Tokens per optimizer step.")
+    seed: list[int] = Field(default_factory=list, description="Random seeds: repeats of every other point.")
     lr_around: Around | None = Field(None, description="LRs centre·factor^i, i = -k..k (instead of `lr`).")
     batch_tokens_around: Around | None = Field(
         None,
@@ -171,7 +173,10 @@ class Grid(BaseModel):
 
 class IsoFlop(BaseModel):
     compute: list[float] = Field(min_length=1, description="Budgets C in FLOPs (6·N·D).")
-    shapes: list[dict[str, int]] = Field(min_length=1)
+    shapes: list[dict[str, int]] = Field(
+        min_length=1,
+        description="n_layer/d_model/n_head sets; each trains at every budget on the tokens that spend it.",
+    )
 
     def size(self) -> int:
         return len(self.compute) * len(self.shapes)
@@ -192,8 +197,8 @@ class SweepCreate(BaseModel):
         }
     )
     base: SpecFields = Field(default_factory=dict, description="Spec fields shared by every run.")
-    grid: Grid | None = None
-    isoflop: IsoFlop | None = None
+    grid: Grid | None = Field(None, description="Axes of spec values multiplied together (or isoflop).")
+    isoflop: IsoFlop | None = Field(None, description="Every shape at every compute budget (or grid).")
 
     @model_validator(mode="after")
     def _one_design(self) -> SweepCreate:
@@ -208,8 +213,8 @@ class SweepCreate(BaseModel):
 class Submitted(BaseModel):
     model_config = _example({"id": 1, "ids": [1, 2, 3, 4], "count": 4, "created": True})
     id: int = Field(description="The first run's id.")
-    ids: list[int]
-    count: int
+    ids: list[int] = Field(description="The ids of every run of the request, in order.")
+    count: int = Field(description="How many runs the request holds.")
     created: bool = Field(
         description="False when an earlier request with the same Idempotency-Key made them."
     )
@@ -244,30 +249,36 @@ class RunPublic(BaseModel):
             "finished_at": None,
         }
     )
-    id: int
-    study_id: int
-    status: str
-    spec: dict[str, Any] | None
-    n_params: float | None
-    n_params_non_embedding: float | None
-    tokens: float | None
-    flops: float | None
-    flops_6nd: float | None
-    lr: float | None
-    batch_tokens: float | None
-    loss: float | None
-    final_train_loss: float | None
-    final_eval_loss: float | None
-    steps: int | None
-    tokens_per_s: float | None
-    error: str | None
-    attempts: int
-    worker_id: str | None
-    heartbeat_at: datetime | None
+    id: int = Field(description="The run's id.")
+    study_id: int = Field(description="The study it belongs to.")
+    status: str = Field(
+        description="queued, running, done, failed, diverged or cancelled; imported runs are done."
+    )
+    spec: dict[str, Any] | None = Field(
+        description="The full run spec (study defaults merged in); null for imported runs."
+    )
+    n_params: float | None = Field(description="Parameters, embeddings included.")
+    n_params_non_embedding: float | None = Field(description="Non-embedding parameters (the laws' N).")
+    tokens: float | None = Field(description="Training tokens D.")
+    flops: float | None = Field(description="Training FLOPs, counted exactly (or as given on import).")
+    flops_6nd: float | None = Field(description="The 6·N·D approximation of the training FLOPs.")
+    lr: float | None = Field(description="Peak learning rate.")
+    batch_tokens: float | None = Field(description="Tokens per optimizer step.")
+    loss: float | None = Field(
+        description="The loss the laws are fitted to (final eval loss, else train loss)."
+    )
+    final_train_loss: float | None = Field(description="Training loss at the end of the run.")
+    final_eval_loss: float | None = Field(description="Held-out loss at the end of the run.")
+    steps: int | None = Field(description="Optimizer steps taken.")
+    tokens_per_s: float | None = Field(description="Training throughput.")
+    error: str | None = Field(description="Why the run failed, diverged or was cancelled.")
+    attempts: int = Field(description="Times a worker claimed it (a lost worker's run is claimed again).")
+    worker_id: str | None = Field(description="The worker that claimed it last (host:pid).")
+    heartbeat_at: datetime | None = Field(description="The running worker's last sign of life (UTC).")
     progress: float | None = Field(None, description="Share of the run's tokens trained so far.")
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: datetime = Field(description="When it was queued or imported (UTC).")
+    started_at: datetime | None = Field(description="When a worker last started it (UTC).")
+    finished_at: datetime | None = Field(description="When it finished (UTC).")
 
     @classmethod
     def of(cls, run) -> RunPublic:
@@ -288,7 +299,7 @@ class RunList(Page):
             "offset": 0,
         }
     )
-    items: list[RunPublic]
+    items: list[RunPublic] = Field(description="This page's runs.")
 
 
 class CurvePointPublic(BaseModel):
@@ -303,25 +314,25 @@ class CurvePointPublic(BaseModel):
             "wall_time": 1.5,
         }
     )
-    step: int
-    tokens: float
-    train_loss: float | None
-    eval_loss: float | None
-    lr: float | None
-    noise_scale: float | None
-    wall_time: float | None
+    step: int = Field(description="Optimizer step.")
+    tokens: float = Field(description="Tokens trained on up to this step.")
+    train_loss: float | None = Field(description="Training loss at this step.")
+    eval_loss: float | None = Field(description="Held-out loss, at the steps that evaluate.")
+    lr: float | None = Field(description="Learning rate at this step (after the schedule).")
+    noise_scale: float | None = Field(description="Gradient noise scale B_simple in tokens, where measured.")
+    wall_time: float | None = Field(description="Seconds since the run started.")
 
 
 class Curve(BaseModel):
-    run_id: int
-    status: str
-    points: list[CurvePointPublic]
+    run_id: int = Field(description="The run.")
+    status: str = Field(description="The run's status now.")
+    points: list[CurvePointPublic] = Field(description="The curve's points, by step.")
 
 
 class Imported(BaseModel):
     model_config = _example({"count": 240, "ids": [1, 2]})
-    count: int
-    ids: list[int]
+    count: int = Field(description="Runs imported.")
+    ids: list[int] = Field(description="Their ids, in the order of the rows.")
 
 
 # ------------------------------------------------------------------------------ plan
@@ -472,7 +483,7 @@ class FitCreate(BaseModel):
         "to the bowl's depth, as in short proxy runs.",
     )
     bootstrap: int = Field(200, ge=0, le=100_000, description="Bootstrap replicates (resampling runs).")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="Seed of the bootstrap's resampling (same seed, same intervals).")
     run_ids: list[int] | None = Field(None, description="Fit these finished runs only (default: all).")
 
 
@@ -509,26 +520,34 @@ class FitPublic(BaseModel):
             "finished_at": "2026-01-01T00:00:03Z",
         }
     )
-    id: int
-    study_id: int
-    status: str
-    law: str
-    bootstrap: int
-    seed: int
-    n_points: int | None
-    data_hash: str | None
-    params: dict[str, float] | None
-    ci95: dict[str, list[float]] | None
-    objective: float | None
-    warnings: list[str]
-    error: str | None
-    converged: bool | None = None
-    n_bootstrap: int | None = None
-    n_failed_replicates: int | None = None
-    holdout: dict[str, Any] | None = None
-    candidates: dict[str, float | None] | None = None
-    variable: str | None = None
-    input_ranges: dict[str, list[float]] | None = None
+    id: int = Field(description="The fit's id.")
+    study_id: int = Field(description="The study whose runs it fits.")
+    status: str = Field(description="queued, running, done or failed.")
+    law: str = Field(description="The law fitted (see FitCreate.law).")
+    bootstrap: int = Field(description="Bootstrap replicates asked for.")
+    seed: int = Field(description="Seed of the bootstrap's resampling.")
+    n_points: int | None = Field(description="Runs (or points) the law was fitted to.")
+    data_hash: str | None = Field(description="Hash of the fitted data: equal hashes, equal inputs.")
+    params: dict[str, float] | None = Field(description="The fitted parameters by name.")
+    ci95: dict[str, list[float]] | None = Field(
+        description="Each parameter's 95% bootstrap interval [lo, hi]."
+    )
+    objective: float | None = Field(description="The fit's final objective (Huber loss on log residuals).")
+    warnings: list[str] = Field(description="What makes the fit doubtful, in words.")
+    error: str | None = Field(description="Why the fit failed.")
+    converged: bool | None = Field(None, description="Whether the optimizer converged.")
+    n_bootstrap: int | None = Field(None, description="Bootstrap replicates that succeeded.")
+    n_failed_replicates: int | None = Field(None, description="Bootstrap replicates that failed.")
+    holdout: dict[str, Any] | None = Field(
+        None, description="Extrapolation check: refits without the largest runs, their error on them."
+    )
+    candidates: dict[str, float | None] | None = Field(
+        None, description="form auto: each candidate form's leave-one-scale-out error."
+    )
+    variable: str | None = Field(None, description="Single-input laws: the input x is (N, D or C).")
+    input_ranges: dict[str, list[float]] | None = Field(
+        None, description="Each input's fitted range [min, max]: beyond it is extrapolation."
+    )
     form: str | None = Field(None, description="lr_opt / batch_opt: the power law's form.")
     window: float | None = Field(
         None, description="lr_opt / batch_opt: the bowl window the optima were fitted in."
@@ -544,9 +563,9 @@ class FitPublic(BaseModel):
     context: dict[str, Any] | None = Field(
         None, description="What the fit used beyond its runs: seq_len, model size, loss source."
     )
-    run_ids: list[int]
-    created_at: datetime
-    finished_at: datetime | None
+    run_ids: list[int] = Field(description="The runs fitted.")
+    created_at: datetime = Field(description="When the fit was asked for (UTC).")
+    finished_at: datetime | None = Field(description="When it finished (UTC).")
 
     @classmethod
     def of(cls, fit) -> FitPublic:
@@ -580,9 +599,9 @@ class FitPublic(BaseModel):
 
 
 class Interval(BaseModel):
-    value: float
-    lo: float | None
-    hi: float | None
+    value: float = Field(description="The estimate.")
+    lo: float | None = Field(description="Lower end of its 95% interval (null: none).")
+    hi: float | None = Field(description="Upper end of its 95% interval (null: none).")
 
 
 class LossInterval(Interval):
@@ -597,13 +616,13 @@ class LossInterval(Interval):
 
 
 class BatchSize(BaseModel):
-    tokens: Interval
+    tokens: Interval = Field(description="The optimal batch size in tokens.")
     sequences: Interval | None = Field(description="tokens / the study's seq_len; null when it is unknown.")
 
 
 class ComputeOptimal(BaseModel):
-    n_params: Interval
-    tokens: Interval
+    n_params: Interval = Field(description="Compute-optimal parameters N_opt.")
+    tokens: Interval = Field(description="Compute-optimal training tokens D_opt.")
 
 
 class FrontierOptimum(ComputeOptimal):
@@ -613,9 +632,9 @@ class FrontierOptimum(ComputeOptimal):
 class Approaches(BaseModel):
     """N_opt, D_opt for the query's compute by each of Hoffmann et al.'s three approaches (null: not fitted)."""
 
-    approach_1: FrontierOptimum | None = None
-    approach_2: FrontierOptimum | None = None
-    approach_3: FrontierOptimum | None = None
+    approach_1: FrontierOptimum | None = Field(None, description="From the loss curves' lower envelope.")
+    approach_2: FrontierOptimum | None = Field(None, description="From parabolas through IsoFLOP budgets.")
+    approach_3: FrontierOptimum | None = Field(None, description="From the fitted loss law L(N, D).")
 
 
 class PredictPublic(BaseModel):
@@ -650,15 +669,15 @@ class PredictPublic(BaseModel):
         }
     )
     model_config["extra"] = "allow"  # keys of law kinds beyond the built-in ones
-    study: int
-    n_params: float
-    tokens: float
-    loss: LossInterval | None
-    lr_opt: Interval | None = None
-    batch_size_opt: BatchSize | None = None
+    study: int = Field(description="The study whose fits answered.")
+    n_params: float = Field(description="The query's parameters N.")
+    tokens: float = Field(description="The query's training tokens D.")
+    loss: LossInterval | None = Field(description="The predicted loss with both intervals.")
+    lr_opt: Interval | None = Field(None, description="The optimal peak learning rate.")
+    batch_size_opt: BatchSize | None = Field(None, description="The optimal batch size.")
     critical_batch_size: Interval | None = Field(None, description="B_crit at the predicted loss, in tokens.")
-    compute: Interval
-    tokens_per_param: Interval
+    compute: Interval = Field(description="The query's training compute 6·N·D in FLOPs.")
+    tokens_per_param: Interval = Field(description="D / N of the query.")
     compute_optimal: ComputeOptimal | None = Field(
         None, description="N_opt and D_opt for this query's compute 6ND, from the loss fit."
     )
@@ -667,7 +686,9 @@ class PredictPublic(BaseModel):
         description="The same split by approaches 1 (loss envelope) and 2 (IsoFLOP) where fitted, beside "
         "approach 3 (the loss fit), so their agreement can be seen; a warning says when they disagree.",
     )
-    fit_id: int | None
-    law: str | None
-    fit_ids: dict[str, int]
-    warnings: list[str]
+    fit_id: int | None = Field(description="The loss fit used (also in fit_ids).")
+    law: str | None = Field(description="The loss fit's law.")
+    fit_ids: dict[str, int] = Field(description="Every fit used, by predicted quantity.")
+    warnings: list[str] = Field(
+        description="What to know before trusting the numbers: extrapolation, stale fits, laws not fitted."
+    )

@@ -80,44 +80,46 @@ class Design:
 class PlannedRun:
     """One proxy run: its full spec, non-embedding N, FLOPs (trainer count and 6·N·D) and GPU-hours."""
 
-    part: Literal["isoflop", "hparams"]
+    part: Literal["isoflop", "hparams"] = _described(
+        "The plan's part: isoflop (loss law) or hparams (LR × batch)."
+    )
     group: int = _described("Index of the run's IsoFLOP budget or hyperparameter scale.")
-    spec: dict[str, Any]
+    spec: dict[str, Any] = _described("The run's full RunSpec.")
     n_params: float = _described("Non-embedding parameters.")
     flops: float = _described("trainer FLOPs per token × tokens.")
-    flops_6nd: float
-    gpu_hours: float
+    flops_6nd: float = _described("6·N·D.")
+    gpu_hours: float = _described("GPU-hours at the plan's flops_per_gpu_s.")
 
 
 @dataclass(frozen=True)
 class IsoflopBudget:
     """One IsoFLOP budget and the shapes trained on it (the loss law)."""
 
-    budget_flops: float
+    budget_flops: float = _described("The budget C in trainer FLOPs.")
     n_params_optimal: float = _described("Compute-optimal N under the D = 20·N prior.")
-    runs: tuple[PlannedRun, ...]
+    runs: tuple[PlannedRun, ...] = _described("The shapes trained on it.")
 
 
 @dataclass(frozen=True)
 class HparamScale:
     """One hyperparameter scale: a shape and token count trained at every LR × batch of its grid."""
 
-    flops_per_run: float
-    n_params_optimal: float
-    lr_centre: float
-    batch_tokens_centre: int
-    lr: tuple[float, ...]
-    batch_tokens: tuple[int, ...]
-    runs: tuple[PlannedRun, ...]
+    flops_per_run: float = _described("Trainer FLOPs of each run of the grid.")
+    n_params_optimal: float = _described("Compute-optimal N under the D = 20·N prior.")
+    lr_centre: float = _described("The prior's optimal LR: the grid's centre.")
+    batch_tokens_centre: int = _described("The prior's optimal batch size in tokens: the centre.")
+    lr: tuple[float, ...] = _described("The grid's LRs.")
+    batch_tokens: tuple[int, ...] = _described("The grid's batch sizes in tokens.")
+    runs: tuple[PlannedRun, ...] = _described("Every LR × batch run of the grid.")
 
 
 @dataclass(frozen=True)
 class Cost:
     """What a part of the plan (or all of it) costs."""
 
-    runs: int
-    flops: float
-    gpu_hours: float
+    runs: int = _described("Runs.")
+    flops: float = _described("Their trainer FLOPs.")
+    gpu_hours: float = _described("Their GPU-hours at flops_per_gpu_s.")
     share: float = _described("Share of the budget.")
 
 
@@ -125,18 +127,18 @@ class Cost:
 class Budget:
     """The proxy budget in FLOPs, and in GPU-hours at flops_per_gpu_s."""
 
-    flops: float
-    gpu_hours: float
-    flops_per_gpu_s: float
+    flops: float = _described("The proxy budget in training FLOPs.")
+    gpu_hours: float = _described("The same in GPU-hours.")
+    flops_per_gpu_s: float = _described("Sustained training FLOP/s per GPU assumed.")
 
 
 @dataclass(frozen=True)
 class Target:
     """The model the proxies predict for: non-embedding parameters, tokens and 6·N·D."""
 
-    n_params: float
-    tokens: float
-    flops: float
+    n_params: float = _described("The target's non-embedding parameters N.")
+    tokens: float = _described("The target's training tokens D.")
+    flops: float = _described("6·N·D of the target.")
 
 
 @dataclass(frozen=True)
@@ -144,18 +146,18 @@ class Plan:
     """A proposed set of proxy runs, their costs and what they leave to extrapolation; once
     submitted, the queued runs' ids. The JSON of the API and of `hyperlaw plan --json`."""
 
-    budget: Budget
-    target: Target
+    budget: Budget = _described("The proxy budget.")
+    target: Target = _described("The model the proxies predict for.")
     scale: float = _described(
         "Share of the ideal plan (largest IsoFLOP budget 1/50 of the target's compute)."
     )
-    isoflop: tuple[IsoflopBudget, ...]
-    hparams: tuple[HparamScale, ...]
-    parts: dict[str, Cost]
-    total: Cost
+    isoflop: tuple[IsoflopBudget, ...] = _described("The IsoFLOP budgets (the loss law).")
+    hparams: tuple[HparamScale, ...] = _described("The LR × batch grids (the hyperparameter laws).")
+    parts: dict[str, Cost] = _described("What each part costs.")
+    total: Cost = _described("What the whole plan costs.")
     largest_proxy_flops: float = _described("6·N·D of the largest proxy run.")
     extrapolation: float = _described("The target's 6·N·D over the largest proxy's.")
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...] = _described("What the plan leaves doubtful: extrapolation, budget.")
     ids: tuple[int, ...] | None = _described("The queued runs, in plan order (submit=true).", default=None)
     created: bool | None = _described(
         "False when an earlier request with the same key queued them.", default=None
