@@ -1,28 +1,41 @@
-"""The optimum of one sweep: a robust quadratic of log loss in the log of the swept quantity (LR,
+"""The optimum of a sweep: a robust quadratic of log loss in the log of the swept quantity (LR,
 batch size, or model size on an IsoFLOP profile) fitted to the runs near the best one, its
 stationary point the optimum, and a bootstrap over those runs for its interval.
 
 Near its minimum any smooth loss landscape is a quadratic (its second-order model); the Step Law
 paper reports the (log LR, log B) landscape convex with a broad basin (Li et al. 2025, sec. 3), and
 Hoffmann et al. 2022 (approach 2) fit a parabola to each IsoFLOP profile in log N.
+
+Sweeps too small for a bowl with room for its bootstrap (3 to 5 runs on one axis) are located by
+a small-sweep rule instead (`small_sweep_optimum`): the vertex of the quadratic through all runs
+where it is a minimum between the best run's neighbours, else the centre of the runs near the best.
+
+All sweeps of a fit are solved together (`bowl_optima`): every sweep's point fit, then every
+sweep's bootstrap replicates, each in one batched solve (fitting.bowl_solve), so a study of a
+thousand sweeps costs a few array passes rather than a thousand solver calls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from fitting.bootstrap import resample_weights
+from fitting.bowl_solve import solve_designs
 from fitting.laws.base import Array
-from fitting.laws.hparams import BOWL_1D, BOWL_2D, bowl_minimum
-from fitting.solve import solve_batch
+from fitting.laws.hparams import BOWL_1D, BOWL_2D, Bowl, bowl_features, bowl_minimum
 
 # A bowl is fitted to at least its parameters + BOWL_EXTRA_RUNS runs (room for the bootstrap)
 # spanning at least BOWL_MIN_VALUES distinct values of every swept axis (a parabola through fewer
 # is determined exactly, with no residual to judge it by).
 BOWL_EXTRA_RUNS = 3
 BOWL_MIN_VALUES = 3
+# A sweep of fewer runs than its bowl needs, but of BOWL_MIN_VALUES distinct values or more, is
+# located by the small-sweep rule; runs within this fraction of the best loss count as "near the
+# best" for its centre (the Step Law authors' band, Li et al. 2025, code/fit_tool.py).
+SMALL_SWEEP_BAND = 0.0025
 
 
 @dataclass(frozen=True)
@@ -30,50 +43,226 @@ class BowlOptimum:
     """One sweep's optimum on the log scale, or why there is none.
 
     status: "found" (interior), "edge" (beyond the swept range, or the best run on its edge),
-    "not_convex" (the quadratic has no minimum) or "too_few_runs".
+    "not_convex" (the quadratic has no minimum) or "too_few_runs". located_by: "bowl" (the
+    windowed Huber quadratic), "vertex" or "centre" (the small-sweep rule), "" when not located.
     """
 
     status: str
     log_point: Array | None  # (k,) log optimum per swept axis; None for "not_convex", "too_few_runs"
     log_draws: Array  # (R, k) replicate log optima; NaN where a replicate has no minimum
+    located_by: str = "bowl"
+    log_bounds: Array | None = None  # (2, k) small sweeps: the bracket the optimum lies in
+    log_loss: float | None = None  # the log loss at the optimum (the bowl's minimum)
+    log_loss_draws: Array | None = None  # (R,) its replicates; NaN where a replicate has no minimum
 
 
 def bowl_runs_needed(n_axes: int) -> int:
     """Runs a sweep needs for its bowl over `n_axes` swept quantities (1: LR, B or N; 2: LR and B)."""
-    return (BOWL_1D if n_axes == 1 else BOWL_2D).n_params + BOWL_EXTRA_RUNS
+    return _law(n_axes).n_params + BOWL_EXTRA_RUNS
+
+
+def _law(n_axes: int) -> Bowl:
+    return BOWL_1D if n_axes == 1 else BOWL_2D
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One sweep's bowl problem: the windowed runs on standardised axes and the start of the solve."""
+
+    log_axes: Array  # (k, n) every run of the sweep
+    log_loss: Array  # (n,)
+    centre: Array  # (k,)
+    spread: Array  # (k,)
+    design: Array  # (P, m) quadratic features of the kept runs
+    target: Array  # (m,) their log losses
+    start: Array  # (P,) ordinary least squares, the solver's start
 
 
 def bowl_optimum(
     log_axes: Array, log_loss: Array, window: float, bootstrap: int, delta: float, rng: np.random.Generator
 ) -> BowlOptimum:
-    """The optimum of one sweep from a Huber quadratic of log loss in the standardised log axes (k, n),
-    fitted to the runs within `window` of the best log loss; the bootstrap resamples those runs."""
+    """The optimum of one sweep (see bowl_optima)."""
+    return bowl_optima([(log_axes, log_loss)], window, bootstrap, delta, rng)[0]
+
+
+def bowl_optima(
+    sweeps: Sequence[tuple[Array, Array]],
+    window: float,
+    bootstrap: int,
+    delta: float,
+    rng: np.random.Generator,
+    small: bool = False,
+) -> list[BowlOptimum]:
+    """The optimum of every sweep (log axes (k, n), log losses (n,)) from a Huber quadratic of log
+    loss in the standardised log axes, fitted to the runs within `window` of the best log loss; the
+    bootstrap resamples those runs. small: sweeps too small for a bowl take the small-sweep rule
+    instead of "too_few_runs".
+
+    The random stream is drawn sweep by sweep in order, as one sweep at a time would draw it."""
+    problems: list[_Problem | None] = [_prepare(axes, loss, window) for axes, loss in sweeps]
+    thetas: list[Array | None] = [None] * len(sweeps)
+    for k in (1, 2):
+        chosen = [
+            i for i, p in enumerate(problems) if p is not None and p.design.shape[0] == _law(k).n_params
+        ]
+        if not chosen:
+            continue
+        solved = solve_designs(
+            _law(k),
+            np.stack([problems[i].start for i in chosen]),
+            [problems[i].design for i in chosen],
+            [problems[i].target for i in chosen],
+            np.arange(len(chosen)),
+            None,
+            delta,
+        )
+        for j, i in enumerate(chosen):
+            thetas[i] = solved[j]
+    convex = [t is not None and bool(bowl_minimum(t)[1][0]) for t in thetas]
+    # Resample counts in sweep order: the stream a sweep-by-sweep loop would draw.
+    counts: list[Array | None] = [
+        resample_weights(problems[i].target.size, bootstrap, rng) if convex[i] and bootstrap else None
+        for i in range(len(sweeps))
+    ]
+    draws = _replicate_optima(problems, thetas, counts, bootstrap, delta)
+    out = []
+    for i, (axes, loss) in enumerate(sweeps):
+        k = axes.shape[0]
+        empty = np.full((bootstrap, k), np.nan)
+        problem = problems[i]
+        if problem is None:
+            if small and _small_enough(axes):
+                out.append(small_sweep_optimum(axes, loss, bootstrap))
+            else:
+                out.append(BowlOptimum("too_few_runs", None, empty))
+            continue
+        if not convex[i]:
+            out.append(BowlOptimum("not_convex", None, empty))
+            continue
+        stationary = bowl_minimum(thetas[i])[0]
+        log_point = problem.centre + problem.spread * stationary[0]
+        sweep_draws, loss_draws = draws[i] if draws[i] is not None else (empty, np.full(bootstrap, np.nan))
+        outside = (log_point < axes.min(axis=1)) | (log_point > axes.max(axis=1))
+        status = "edge" if np.any(outside) or best_on_edge(axes, loss) else "found"
+        minimum = float(_bowl_value(thetas[i][None, :], stationary)[0])
+        out.append(BowlOptimum(status, log_point, sweep_draws, log_loss=minimum, log_loss_draws=loss_draws))
+    return out
+
+
+def _prepare(log_axes: Array, log_loss: Array, window: float) -> _Problem | None:
+    """The windowed, standardised bowl problem of one sweep; None when its runs cannot determine one."""
     k = log_axes.shape[0]
-    law = BOWL_1D if k == 1 else BOWL_2D
-    empty = np.full((bootstrap, k), np.nan)
     kept = _window(log_axes, log_loss, window, bowl_runs_needed(k))
     if kept is None:
-        return BowlOptimum("too_few_runs", None, empty)
+        return None
     x, y = log_axes[:, kept], log_loss[kept]
     centre, spread = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
     z = (x - centre) / spread
-    design = law.log_predict(np.zeros((1, law.n_params)), z)[1][0].T
-    start = np.linalg.lstsq(design, y, rcond=None)[0]
-    point = solve_batch(law, start[None, :], z, y, np.ones(y.size), delta).theta
-    stationary, is_min = bowl_minimum(point)
-    log_point = centre[:, 0] + spread[:, 0] * stationary[0]
-    if not is_min[0]:
-        return BowlOptimum("not_convex", None, empty)
-    draws = empty
-    if bootstrap:
-        weights = resample_weights(y.size, bootstrap, rng)
-        replicate = solve_batch(law, np.repeat(point, bootstrap, axis=0), z, y, weights, delta)
-        stationary_r, ok = bowl_minimum(replicate.theta)
-        draws = np.where(ok[:, None], centre[:, 0] + spread[:, 0] * stationary_r, np.nan)
-    outside = (log_point < log_axes.min(axis=1)) | (log_point > log_axes.max(axis=1))
-    if np.any(outside) or best_on_edge(log_axes, log_loss):
-        return BowlOptimum("edge", log_point, draws)
-    return BowlOptimum("found", log_point, draws)
+    law = _law(k)
+    design = law.log_predict(np.zeros((1, law.n_params)), z)[1][0]
+    start = np.linalg.lstsq(design.T, y, rcond=None)[0]
+    return _Problem(log_axes, log_loss, centre[:, 0], spread[:, 0], design, y, start)
+
+
+def _bowl_value(theta: Array, stationary: Array) -> Array:
+    """Log loss of bowls theta (M, P) at standardised points (M, k)."""
+    return np.sum(theta * bowl_features(stationary.T).T, axis=1)
+
+
+def _replicate_optima(
+    problems: list[_Problem | None],
+    thetas: list[Array | None],
+    counts: list[Array | None],
+    bootstrap: int,
+    delta: float,
+) -> list[tuple[Array, Array] | None]:
+    """Every sweep's replicate log optima (R, k) and log losses there (R,), all replicates of all
+    sweeps of one dimension in one batched solve, each replicate starting from its sweep's point fit."""
+    out: list[tuple[Array, Array] | None] = [None] * len(problems)
+    for k in (1, 2):
+        chosen = [
+            i
+            for i, c in enumerate(counts)
+            if c is not None and problems[i].design.shape[0] == _law(k).n_params
+        ]
+        if not chosen:
+            continue
+        source = np.repeat(np.arange(len(chosen)), bootstrap)
+        solved = solve_designs(
+            _law(k),
+            np.concatenate([np.repeat(thetas[i][None, :], bootstrap, axis=0) for i in chosen]),
+            [problems[i].design for i in chosen],
+            [problems[i].target for i in chosen],
+            source,
+            [counts[i] for i in chosen],
+            delta,
+        )
+        stationary, ok = bowl_minimum(solved)
+        value = np.where(ok, _bowl_value(solved, stationary), np.nan)
+        for j, i in enumerate(chosen):
+            rows = slice(j * bootstrap, (j + 1) * bootstrap)
+            p = problems[i]
+            out[i] = (np.where(ok[rows, None], p.centre + p.spread * stationary[rows], np.nan), value[rows])
+    return out
+
+
+def _small_enough(log_axes: Array) -> bool:
+    """A sweep the small-sweep rule can locate: BOWL_MIN_VALUES distinct values on every axis."""
+    return all(np.unique(axis).size >= BOWL_MIN_VALUES for axis in log_axes)
+
+
+def small_sweep_optimum(log_axes: Array, log_loss: Array, bootstrap: int) -> BowlOptimum:
+    """The optimum of a sweep too small for a bowl with a bootstrap (3 to 5 runs on one axis).
+
+    A unimodal loss has its minimum between the best run's two neighbours on each axis: that bracket
+    is the interval. One axis: the vertex of the least-squares quadratic through all runs where its
+    curvature is positive and its vertex lies inside the bracket ("vertex"); otherwise the geometric
+    centre of the runs within SMALL_SWEEP_BAND of the best loss ("centre", Li et al. 2025's band).
+    Two axes: the centre. The replicates repeat the point: such a sweep's own noise reaches the
+    power law's interval only through the resampling of sweeps.
+    """
+    k = log_axes.shape[0]
+    best = int(np.argmin(log_loss))
+    bounds = np.empty((2, k))
+    for a, axis in enumerate(log_axes):
+        values = np.unique(axis)
+        at = int(np.searchsorted(values, axis[best]))
+        bounds[0, a] = values[max(at - 1, 0)]
+        bounds[1, a] = values[min(at + 1, values.size - 1)]
+    located_by, point, minimum = "centre", _band_centre(log_axes, log_loss), float(log_loss.min())
+    if k == 1:
+        vertex = _vertex(log_axes[0], log_loss)
+        if vertex is not None and bounds[0, 0] < vertex < bounds[1, 0]:
+            located_by, point = "vertex", np.array([vertex[0]])
+            minimum = min(vertex[1], minimum)
+    point = np.clip(point, bounds[0], bounds[1])
+    status = "edge" if best_on_edge(log_axes, log_loss) else "found"
+    return BowlOptimum(
+        status,
+        point,
+        np.repeat(point[None, :], bootstrap, axis=0),
+        located_by,
+        bounds,
+        minimum,
+        np.full(bootstrap, minimum),
+    )
+
+
+def _vertex(log_value: Array, log_loss: Array) -> tuple[float, float] | None:
+    """The minimum (log value, log loss) of the least-squares parabola of log loss in the log values;
+    None if it is concave."""
+    centre = log_value.mean()
+    c2, c1, c0 = np.polyfit(log_value - centre, log_loss, 2)
+    if c2 <= 0:
+        return None
+    u = -c1 / (2.0 * c2)
+    return float(centre + u), float(c0 + c1 * u + c2 * u * u)
+
+
+def _band_centre(log_axes: Array, log_loss: Array) -> Array:
+    """Mean log value per axis of the runs within SMALL_SWEEP_BAND of the best loss."""
+    near = np.exp(log_loss - log_loss.min()) - 1.0 < SMALL_SWEEP_BAND
+    return log_axes[:, near].mean(axis=1)
 
 
 def best_on_edge(log_axes: Array, log_loss: Array) -> bool:

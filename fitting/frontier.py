@@ -9,15 +9,16 @@ quadratic of log loss in log N near the best run; its minimum is N_opt(C).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
-from fitting.bowl import BOWL_MIN_VALUES, bowl_optimum
+from fitting.bowl import BOWL_MIN_VALUES, bowl_optima, bowl_runs_needed
 from fitting.flops import training_compute
+from fitting.frontier_loss import LossFrontier, fit_loss_frontier
 from fitting.laws.base import Array
 from fitting.log_linear import fit_log_linear
 from fitting.objective import DEFAULT_DELTA
@@ -28,6 +29,8 @@ from fitting.result import Estimate
 DEFAULT_ISOFLOP_WINDOW = 0.02
 # N_opt = k C^a has two parameters: optima at 3 compute values at least (budgets, or envelope FLOPs).
 MIN_BUDGETS = 3
+# A frontier on fewer budget optima than this is flagged (as an optimum law on fewer sweeps is).
+FEW_BUDGETS = 6
 # The envelope compares curves: 3 model sizes at least, so that an intermediate one can win; a
 # curve is interpolated between its points, so a run of one point covers no FLOPs.
 MIN_CURVES = 3
@@ -44,23 +47,32 @@ class BudgetOptimum:
     status: str  # "found", "edge" (best run at the smallest or largest N), "not_convex", "too_few_runs"
     n_params: Estimate | None = None
     tokens: Estimate | None = None
+    loss: Estimate | None = None  # the loss at the optimum (the bowl's minimum)
+    located_by: str = ""  # "bowl", or for budgets of 3-5 runs "vertex" / "centre" (fitting.bowl)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "compute": self.compute,
             "n_runs": self.n_runs,
             "status": self.status,
-            "n_params": self.n_params.to_dict() if self.n_params else None,
-            "tokens": self.tokens.to_dict() if self.tokens else None,
+            "located_by": self.located_by,
+            **{k: getattr(self, k).to_dict() if getattr(self, k) else None for k in _BUDGET_ESTIMATES},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BudgetOptimum:
-        """Inverse of to_dict."""
-        estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in ("n_params", "tokens")}
+        """Inverse of to_dict (fits stored before `loss` and `located_by` existed read as without them)."""
+        estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in _BUDGET_ESTIMATES}
         return cls(
-            compute=float(data["compute"]), n_runs=int(data["n_runs"]), status=data["status"], **estimates
+            compute=float(data["compute"]),
+            n_runs=int(data["n_runs"]),
+            status=data["status"],
+            located_by=data.get("located_by", ""),
+            **estimates,
         )
+
+
+_BUDGET_ESTIMATES = ("n_params", "tokens", "loss")
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,15 @@ class Frontier:
     seed: int
     optima: tuple[BudgetOptimum, ...] = ()  # approach 2: every budget, found or not
     warnings: list[str] = field(default_factory=list)
+    loss_law: LossFrontier | None = None  # approach 2: L_opt(C) through the budgets' optimum losses
+
+    def predict_loss(self, compute: Any, level: float = 0.95) -> Estimate:
+        """L_opt, the loss at the compute-optimal allocation, at `compute` FLOPs (approach 2 only)."""
+        if self.loss_law is None:
+            raise ValueError(
+                "this frontier has no L_opt(C) law: only IsoFLOP profiles (approach 2) carry one"
+            )
+        return self.loss_law.predict(compute, level)
 
     def predict(self, compute: Any, level: float = 0.95) -> tuple[Estimate, Estimate]:
         """N_opt and D_opt at `compute` FLOPs (scalar or array), with bootstrap intervals."""
@@ -95,10 +116,13 @@ class Frontier:
         )
         shape = () if scalar else log_c.shape
         out = []
-        for i in (0, 2):
-            value = np.exp(point[i] + point[i + 1] * log_c)
-            samples = np.exp(self.draws[:, i : i + 1] + self.draws[:, i + 1 : i + 2] * log_c)
-            out.append(Estimate.from_samples(value, samples, level, shape))
+        # A degenerate replicate (budgets whose optima barely move with C) can overflow: it reads as
+        # inf, and the percentile interval says how wide that makes it.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            for i in (0, 2):
+                value = np.exp(point[i] + point[i + 1] * log_c)
+                samples = np.exp(self.draws[:, i : i + 1] + self.draws[:, i + 1 : i + 2] * log_c)
+                out.append(Estimate.from_samples(value, samples, level, shape))
         return out[0], out[1]
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +141,7 @@ class Frontier:
             "optima": [o.to_dict() for o in self.optima],
             "warnings": list(self.warnings),
             "draws": self.draws.tolist(),
+            "loss_law": self.loss_law.to_dict() if self.loss_law is not None else None,
         }
 
     @classmethod
@@ -132,6 +157,7 @@ class Frontier:
             seed=int(data["seed"]),
             optima=tuple(BudgetOptimum.from_dict(o) for o in data.get("optima", [])),
             warnings=list(data.get("warnings", [])),
+            loss_law=LossFrontier.from_dict(data["loss_law"]) if data.get("loss_law") else None,
         )
 
 
@@ -195,68 +221,90 @@ def frontier_power_laws(
 def isoflop_frontier(
     *,
     compute: Any,
-    N: Any,
     loss: Any,
+    N: Any = None,
     D: Any = None,
     window: float = DEFAULT_ISOFLOP_WINDOW,
     weighted: bool = False,
+    loss_form: str = "auto",
     bootstrap: int = 1000,
     seed: int = 0,
     delta: float = DEFAULT_DELTA,
     level: float = 0.95,
 ) -> Frontier:
     """Approach 2 (Hoffmann et al. 2022, sec. 3.2): per budget the minimum of a quadratic of log loss
-    in log N, then N_opt ∝ C^a, D_opt ∝ C^b.
+    in log N, then N_opt ∝ C^a, D_opt ∝ C^b, and L_opt(C) through the loss at each optimum.
 
-    compute: the budget of every run (runs with equal compute form one profile); D: tokens per run
-    (default C / 6N). weighted: weight budgets by 1/var(log N_opt) from their own bootstrap.
+    compute: the budget of every run (runs with equal compute form one profile). N: parameters per
+    run, D: tokens per run; give either or both (N = C/6D, D = C/6N for the one left out).
+    Budgets of 3-5 runs, too few for a bowl with a bootstrap, are located by the small-sweep rule
+    (fitting.bowl.small_sweep_optimum) and named in a warning. weighted: weight budgets by
+    1/var(log N_opt) from their own bootstrap. loss_form: "auto", "power" or "offset" for L_opt(C)
+    (fitting.frontier_loss).
     """
     bootstrap = check.non_negative_int("bootstrap", bootstrap)
     seed = check.non_negative_int("seed", seed)
     window = check.positive_float("window", window)
     delta = check.positive_float("delta", delta)
+    if N is None and D is None:
+        raise ValueError("isoflop_frontier needs N= (parameters) or D= (tokens) of every run, or both")
     arrays, _ = check.positive_arrays(compute=compute, N=N, loss=loss, D=D)
     budgets = np.unique(arrays["compute"])
     if budgets.size < MIN_BUDGETS:
         raise ValueError(
             f"compute takes {budgets.size} distinct value(s): IsoFLOP profiles need {MIN_BUDGETS} or more budgets"
         )
-    log_n = np.log(arrays["N"])
-    # log D at the optimum from log D = log C - log(FLOPs per token(N)), linear in log N within a budget.
-    log_d = (
-        np.log(arrays["D"])
-        if D is not None
-        else np.log(arrays["compute"] / training_compute(arrays["N"], 1.0))  # D = C / 6N
-    )
+    # The size left out follows from C = 6ND (fitting.training_compute).
+    sizes = arrays["N"] if N is not None else arrays["compute"] / training_compute(1.0, arrays["D"])
+    log_n = np.log(sizes)
+    log_d = np.log(arrays["D"] if D is not None else arrays["compute"] / training_compute(sizes, 1.0))
+    log_loss = np.log(arrays["loss"])
     rng = np.random.default_rng(seed)
-    optima, rows = [], []
-    for budget in budgets:
-        members = arrays["compute"] == budget
-        if np.unique(log_n[members]).size < BOWL_MIN_VALUES:
-            optima.append(BudgetOptimum(float(budget), int(members.sum()), "too_few_runs"))
-            continue
-        bowl = bowl_optimum(
-            log_n[members][None, :], np.log(arrays["loss"][members]), window, bootstrap, delta, rng
+    members = [arrays["compute"] == budget for budget in budgets]
+    profiled = [i for i, m in enumerate(members) if np.unique(log_n[m]).size >= BOWL_MIN_VALUES]
+    bowls = dict(
+        zip(
+            profiled,
+            bowl_optima(
+                [(log_n[members[i]][None, :], log_loss[members[i]]) for i in profiled],
+                window, bootstrap, delta, rng, small=True,
+            ),
+            strict=True,
         )
-        status, point, draws = bowl.status, bowl.log_point, bowl.log_draws
-        if point is None:
-            optima.append(BudgetOptimum(float(budget), int(members.sum()), status))
+    )  # fmt: skip
+    optima, rows = [], []
+    for i, budget in enumerate(budgets):
+        mine, count = members[i], int(members[i].sum())
+        if i not in bowls:
+            optima.append(BudgetOptimum(float(budget), count, "too_few_runs"))
             continue
-        slope, intercept = np.polyfit(log_n[members], log_d[members], 1)
-        log_n_draws = draws[:, 0]
+        bowl = bowls[i]
+        if bowl.log_point is None:
+            optima.append(BudgetOptimum(float(budget), count, bowl.status))
+            continue
+        # log D at the optimum from log D = log C - log(6N), linear in log N within a budget.
+        slope, intercept = np.polyfit(log_n[mine], log_d[mine], 1)
+        log_n_draws = bowl.log_draws[:, 0]
         log_d_draws = intercept + slope * log_n_draws
-        log_d_point = intercept + slope * point[0]
+        log_d_point = intercept + slope * bowl.log_point[0]
+        n_estimate, d_estimate, loss_estimate = _budget_estimates(bowl, slope, intercept, level)
         optima.append(
             BudgetOptimum(
-                float(budget),
-                int(members.sum()),
-                status,
-                Estimate.from_log_draws(point[0], log_n_draws, level),
-                Estimate.from_log_draws(log_d_point, log_d_draws, level),
+                float(budget), count, bowl.status, n_estimate, d_estimate, loss_estimate, bowl.located_by
             )
         )
-        if status == "found":
-            rows.append((budget, point[0], log_d_point, log_n_draws, log_d_draws))
+        if bowl.status == "found":
+            rows.append(
+                (
+                    budget,
+                    bowl.log_point[0],
+                    log_d_point,
+                    log_n_draws,
+                    log_d_draws,
+                    bowl.log_loss,
+                    bowl.log_loss_draws,
+                )
+            )
     if len(rows) < MIN_BUDGETS:
         raise ValueError(
             f"only {len(rows)} of {budgets.size} budgets have an interior optimum (the rest sit at the edge of the "
@@ -283,11 +331,63 @@ def isoflop_frontier(
         approach=2,
         optima=tuple(optima),
     )
+    # A generator of its own, so N_opt(C) and D_opt(C) draw what they drew before L_opt(C) existed.
+    loss_law = fit_loss_frontier(
+        compute_used,
+        np.array([r[5] for r in rows]),
+        replicates=np.stack([r[6] for r in rows], axis=1) if bootstrap else None,
+        form=loss_form,
+        bootstrap=bootstrap,
+        rng=np.random.default_rng([seed, 1]),
+        level=level,
+    )
+    frontier = replace(frontier, loss_law=loss_law)
+    frontier.warnings.extend(_isoflop_warnings(optima, len(rows)))
+    return frontier
+
+
+def _budget_estimates(bowl: Any, slope: float, intercept: float, level: float) -> tuple[Estimate, ...]:
+    """N_opt, D_opt and the loss at the optimum of one budget (log D = intercept + slope log N within
+    it): bootstrap intervals for a bowl, the bracket between the best run's neighbours for a budget
+    the small-sweep rule located (its loss: the minimum of the quadratic, or the best run's)."""
+    log_d_point = intercept + slope * bowl.log_point[0]
+    if bowl.log_bounds is None:
+        return (
+            Estimate.from_log_draws(bowl.log_point[0], bowl.log_draws[:, 0], level),
+            Estimate.from_log_draws(log_d_point, intercept + slope * bowl.log_draws[:, 0], level),
+            Estimate.from_log_draws(bowl.log_loss, bowl.log_loss_draws, level),
+        )
+    n_bounds = bowl.log_bounds[:, 0]
+    d_bounds = np.sort(intercept + slope * n_bounds)
+    loss = float(np.exp(bowl.log_loss))
+    return (
+        Estimate(float(np.exp(bowl.log_point[0])), *np.exp(n_bounds).tolist(), 1.0),
+        Estimate(float(np.exp(log_d_point)), *np.exp(d_bounds).tolist(), 1.0),
+        Estimate(loss, loss, loss, 1.0),
+    )
+
+
+def _isoflop_warnings(optima: list[BudgetOptimum], n_used: int) -> list[str]:
+    """Budgets left out, budgets the small-sweep rule located, and a frontier on few budgets."""
+    out = []
     skipped = [o for o in optima if o.status != "found"]
     if skipped:
         listed = ", ".join(f"{o.compute:.3g} ({o.status})" for o in skipped)
-        frontier.warnings.append(f"{len(skipped)} budget(s) left out of the frontier: {listed}")
-    return frontier
+        out.append(f"{len(skipped)} budget(s) left out of the frontier: {listed}")
+    small = [o for o in optima if o.located_by in ("vertex", "centre")]
+    if small:
+        listed = ", ".join(f"{o.compute:.3g} ({o.located_by})" for o in small)
+        out.append(
+            f"{len(small)} budget(s) had too few runs for a bowl with a bootstrap (fewer than "
+            f"{bowl_runs_needed(1)}) and were located by the small-sweep rule (vertex of the quadratic through "
+            f"all runs, or centre of the runs near the best; interval: the best run's neighbours): {listed}"
+        )
+    if n_used < FEW_BUDGETS:
+        out.append(
+            f"the frontier rests on {n_used} budget optima (fewer than {FEW_BUDGETS}): its exponents and "
+            "intervals are loosely determined; add budgets"
+        )
+    return out
 
 
 def envelope_frontier(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fitting import _validate as check
-from fitting.bowl import best_on_edge, bowl_optimum
+from fitting.bowl import SMALL_SWEEP_BAND, best_on_edge, bowl_optima, bowl_runs_needed
 from fitting.flops import training_compute
 from fitting.laws.base import Array
 from fitting.laws.hparams import OPTIMUM_FORMS, OptimumForm
@@ -37,6 +37,11 @@ METHODS: tuple[str, ...] = ("quadratic", "band")
 DEFAULT_WINDOW = 0.02
 # The Step Law recipe keeps runs within 0.25% of the best (Li et al. 2025, code/fit_tool.py).
 DEFAULT_BAND = 0.0025
+# A law on fewer sweep optima than this, or on model sizes spanning less than this ratio, is
+# flagged: with 2-3 parameters a handful of optima leaves few degrees of freedom, and a narrow
+# range of N makes the N exponent an extrapolation of noise.
+FEW_OPTIMA = 6
+NARROW_N_SPAN = 4.0
 _SAME_SCALE = 1e-3  # groups whose log C differ by less than this are one scale for leave-one-out
 
 
@@ -92,8 +97,8 @@ def fit_optimum_law(
     sweeps = _validate_sweeps(law, loss=loss, N=N, D=D, lr=lr, batch=batch, C=C)
     rng = np.random.default_rng(seed)
 
-    optima, points = _optima(sweeps, law, method, window, band, bootstrap, delta, rng)
-    warnings = _optimum_warnings(optima)
+    optima, points, small = _optima(sweeps, law, method, window, band, bootstrap, delta, rng)
+    warnings = _optimum_warnings(optima) + _small_sweep_warnings(small)
     used = np.unique(points.group)
     forms = _candidate_forms(form)
     needed = sweeps_needed(law, form)
@@ -102,6 +107,7 @@ def fit_optimum_law(
             f"only {used.size} of {sweeps.n_groups} sweeps have an interior optimum, and the {law} power law "
             f"needs at least {needed}: widen the swept range of the sweeps flagged 'edge' or add sweeps at other scales"
         )
+    warnings += _support_warnings(points)
     errors = {name: _loso_error(OPTIMUM_FORMS[law, name], points) for name in forms}
     chosen = OPTIMUM_FORMS[law, min(errors, key=lambda k: errors[k])]
     if not np.isfinite(errors[chosen.name]) and form == "auto":
@@ -237,22 +243,21 @@ def _optima(
     bootstrap: int,
     delta: float,
     rng: np.random.Generator,
-) -> tuple[list[SweepOptimum], _Points]:
-    """Per-sweep optima (SweepOptimum records) and the regression rows they give."""
-    optima: list[SweepOptimum] = []
+) -> tuple[list[SweepOptimum], _Points, dict[str, list[SweepOptimum]]]:
+    """Per-sweep optima (SweepOptimum records), the regression rows they give, and the sweeps the
+    small-sweep rule located, by the way it located them ("vertex", "centre")."""
+    swept_name = "lr" if law == "lr_opt" else "batch"
+    records: list[SweepOptimum | None] = [None] * sweeps.n_groups
     rows: list[tuple[int, float, float, float, float, Array]] = []
+    pending: list[tuple[int, dict[str, Any], list[str], Array, Array]] = []
     for g in range(sweeps.n_groups):
         members = np.flatnonzero(sweeps.group == g)
-        axes = [
-            values[members]
-            for values in (sweeps.lr, sweeps.batch)
-            if values is not None and np.unique(values[members]).size > 1
-        ]
-        names = [
-            name
+        swept = [
+            (name, values[members])
             for name, values in (("lr", sweeps.lr), ("batch", sweeps.batch))
             if values is not None and np.unique(values[members]).size > 1
         ]
+        names = [name for name, _ in swept]
         log_loss = np.log(sweeps.loss[members])
         compute = float(np.exp(np.mean(np.log(sweeps.C[members]))))
         base = {
@@ -262,30 +267,42 @@ def _optima(
             "n_runs": int(members.size),
             "best_loss": float(sweeps.loss[members].min()),
         }
-        swept_name = "lr" if law == "lr_opt" else "batch"
         if swept_name not in names:
-            optima.append(SweepOptimum(**base, status="not_swept"))
+            records[g] = SweepOptimum(**base, status="not_swept")
             continue
-        log_axes = np.log(np.stack(axes))
+        log_axes = np.log(np.stack([values for _, values in swept]))
         if method == "band":
             record, kept = _band(log_axes, log_loss, names, band)
-            optima.append(SweepOptimum(**base, **record))
-            column = names.index(swept_name)
-            for value in log_axes[column, kept]:
+            records[g] = SweepOptimum(**base, **record)
+            for value in log_axes[names.index(swept_name), kept]:
                 rows.append((g, base["N"], base["D"], compute, float(value), np.empty(0)))
             continue
-        bowl = bowl_optimum(log_axes, log_loss, window, bootstrap, delta, rng)
-        status, point, draws = bowl.status, bowl.log_point, bowl.log_draws
-        record = {"status": status}
+        pending.append((g, base, names, log_axes, log_loss))
+    # Every sweep's bowl and bootstrap in one batched computation.
+    bowls = bowl_optima([(p[3], p[4]) for p in pending], window, bootstrap, delta, rng, small=True)
+    small: dict[str, list[SweepOptimum]] = {"vertex": [], "centre": []}
+    for (g, base, names, _, _), bowl in zip(pending, bowls, strict=True):
+        point, draws = bowl.log_point, bowl.log_draws
+        record: dict[str, Any] = {"status": bowl.status}
         for k, name in enumerate(names):
-            record[name] = Estimate.from_log_draws(point[k], draws[:, k], 0.95) if point is not None else None
-        optima.append(SweepOptimum(**base, **record))
-        if status == "found":
+            if point is None:
+                record[name] = None
+            elif bowl.log_bounds is not None:  # the small-sweep rule: its bracket is the interval
+                lo, hi = np.exp(bowl.log_bounds[:, k])
+                record[name] = Estimate(float(np.exp(point[k])), float(lo), float(hi), 1.0)
+            else:
+                record[name] = Estimate.from_log_draws(point[k], draws[:, k], 0.95)
+        records[g] = SweepOptimum(**base, **record)
+        if bowl.located_by in small:
+            small[bowl.located_by].append(records[g])
+        if bowl.status == "found":
             column = names.index(swept_name)
-            rows.append((g, base["N"], base["D"], compute, float(point[column]), draws[:, column]))
+            rows.append((g, base["N"], base["D"], base["C"], float(point[column]), draws[:, column]))
+    optima = [r for r in records if r is not None]
     if not rows:
         empty = np.empty(0)
-        return optima, _Points(empty, empty, empty, empty, empty, empty, np.empty((0, 0)))
+        return optima, _Points(empty, empty, empty, empty, empty, empty, np.empty((0, 0))), small
+    rows.sort(key=lambda row: row[0])
     group, n_params, tokens, compute, log_value, draws = zip(*rows, strict=True)
     weight = np.ones(len(rows))
     if method == "band":
@@ -295,7 +312,7 @@ def _optima(
     return optima, _Points(
         np.asarray(group), np.asarray(n_params), np.asarray(tokens), np.asarray(compute),
         np.asarray(log_value), weight, stacked,
-    )  # fmt: skip
+    ), small  # fmt: skip
 
 
 def _band(log_axes: Array, log_loss: Array, names: list[str], band: float) -> tuple[dict[str, Any], Array]:
@@ -324,6 +341,38 @@ def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
             scales = ", ".join(f"(N={o.N:.3g}, D={o.D:.3g})" for o in hit[:5])
             warnings.append(f"{len(hit)} sweep(s) left out of the power law because {text}: {scales}")
     return warnings
+
+
+def _small_sweep_warnings(small: dict[str, list[SweepOptimum]]) -> list[str]:
+    """Say which sweeps the small-sweep rule located, and how (the result states its method per sweep)."""
+    located = small["vertex"] + small["centre"]
+    if not located:
+        return []
+    scales = ", ".join(f"(N={o.N:.3g}, D={o.D:.3g})" for o in located[:5])
+    return [
+        f"{len(located)} sweep(s) had too few runs for a bowl with a bootstrap (fewer than "
+        f"{bowl_runs_needed(1)} on one axis) and were located by the small-sweep rule: {len(small['vertex'])} "
+        f"by the vertex of the quadratic through all their runs, {len(small['centre'])} by the centre of the "
+        f"runs within {SMALL_SWEEP_BAND:.2%} of their best loss; their intervals are the best run's neighbours: "
+        f"{scales}"
+    ]
+
+
+def _support_warnings(points: _Points) -> list[str]:
+    """A law that rests on few optima, or on a narrow range of model sizes, extrapolates poorly."""
+    out = []
+    n_optima = np.unique(points.group).size
+    if n_optima < FEW_OPTIMA:
+        out.append(
+            f"the power law rests on {n_optima} sweep optima (fewer than {FEW_OPTIMA}): "
+            "its exponents and intervals are loosely determined; add sweeps at other scales"
+        )
+    if points.N.size and points.N.max() / points.N.min() < NARROW_N_SPAN:
+        out.append(
+            f"the sweep optima span {points.N.max() / points.N.min():.2g}x in N (less than {NARROW_N_SPAN:g}x): "
+            "extrapolation to larger models rests on a narrow range; add sweeps at other model sizes"
+        )
+    return out
 
 
 def _loso_error(form: OptimumForm, points: _Points) -> float:

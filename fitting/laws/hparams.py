@@ -20,7 +20,7 @@ import numpy as np
 from fitting.laws.base import Array, Law, exp_columns, log_columns
 
 
-def _bowl_features(logx: Array) -> Array:
+def bowl_features(logx: Array) -> Array:
     """Quadratic design (P, n): (1, u, u^2) or (1, u, v, u^2, uv, v^2)."""
     ones = np.ones_like(logx[0])
     if logx.shape[0] == 1:
@@ -35,7 +35,7 @@ class Bowl(Law):
     """A quadratic in standardised log hyperparameters; linear in its raw parameters."""
 
     def log_predict(self, theta: Array, logx: Array) -> tuple[Array, Array]:
-        features = _bowl_features(logx)
+        features = bowl_features(logx)
         value = theta @ features
         # The solver writes into the Jacobian, so it gets its own copy per problem.
         return value, np.repeat(features[None], theta.shape[0], axis=0)
