@@ -232,7 +232,7 @@ def small_sweep_optimum(log_axes: Array, log_loss: Array, bootstrap: int) -> Bow
     located_by, point, minimum = "centre", _band_centre(log_axes, log_loss), float(log_loss.min())
     if k == 1:
         vertex = _vertex(log_axes[0], log_loss)
-        if vertex is not None and bounds[0, 0] < vertex < bounds[1, 0]:
+        if vertex is not None and bounds[0, 0] < vertex[0] < bounds[1, 0]:
             located_by, point = "vertex", np.array([vertex[0]])
             minimum = min(vertex[1], minimum)
     point = np.clip(point, bounds[0], bounds[1])

@@ -22,7 +22,7 @@ _FTOL = 1e-11
 _XTOL = 1e-9
 _LAMBDA_START = 1e-3
 _LAMBDA_MAX = 1e12
-# Doubles of design a chunk of problems may hold (problems x parameters x rows): about 32 MB.
+# Doubles a chunk of problems may hold per array (problems x rows x parameters^2): about 32 MB.
 _CHUNK_VALUES = 1 << 22
 
 
@@ -56,12 +56,11 @@ def solve_designs(
         row_weights = present[source]
     else:
         row_weights = np.zeros((source.size, width))
-        row_weights[:, :] = 0.0
         start = 0
         for w in weights:
             row_weights[start : start + w.shape[0], : w.shape[1]] = w
             start += w.shape[0]
-    chunk = max(1, _CHUNK_VALUES // (n_params * width))
+    chunk = max(1, _CHUNK_VALUES // (n_params * n_params * width))
     out = np.empty_like(theta0, dtype=float)
     for i in range(0, source.size, chunk):
         rows = slice(i, i + chunk)
@@ -77,6 +76,12 @@ def _evaluate(theta: Array, features: Array, target: Array, weights: Array, delt
     return huber_objective(residual, weights, delta), residual
 
 
+def _gram(row_weights: Array, outer: Array, n_params: int) -> Array:
+    """sum_n w_mn f_pn f_qn as (M, P, P), from the rows' outer products (M, n, P*P): one
+    matrix-vector product per problem, cheaper than a (P, n) x (n, P) product."""
+    return np.matmul(row_weights[:, None, :], outer)[:, 0, :].reshape(-1, n_params, n_params)
+
+
 def _solve_chunk(
     law: Law,
     theta0: Array,
@@ -90,38 +95,43 @@ def _solve_chunk(
     """fitting.solve's Levenberg-Marquardt on the IRLS surrogate, per-problem designs."""
     lower, upper = np.asarray(law.lower), np.asarray(law.upper)
     n_problems, n_params = theta0.shape
-    features, target = features_by_set[source], target_by_set[source]
+    outer_by_set = np.einsum("spn,sqn->snpq", features_by_set, features_by_set).reshape(
+        features_by_set.shape[0], features_by_set.shape[2], n_params * n_params
+    )
     theta = np.clip(theta0, lower, upper)
-    objective, residual = _evaluate(theta, features, target, weights, delta)
+    objective, residual = _evaluate(theta, features_by_set[source], target_by_set[source], weights, delta)
     damping = np.full(n_problems, _LAMBDA_START)
     active = np.arange(n_problems)
     eye = np.eye(n_params)
     for _ in range(max_iter):
         if active.size == 0:
             break
+        sets = source[active]
         th, obj, res, jc, wt, lam = (
             theta[active],
             objective[active],
             residual[active],
-            features[active],
+            features_by_set[sets],
             weights[active],
             damping[active],
         )
+        outer = outer_by_set[sets]
         gradient = np.matmul(jc, (wt * huber_psi(res, delta))[..., None])[..., 0]
         free = ~(((th <= lower + 1e-12) & (gradient > 0)) | ((th >= upper - 1e-12) & (gradient < 0)))
-        jac_t = jc.transpose(0, 2, 1)
-        inlier = (np.abs(res) <= delta) * wt
-        exact = np.matmul(jc * inlier[:, None, :], jac_t)
-        majoriser = np.matmul(jc * (wt * irls_weights(res, delta))[:, None, :], jac_t)
+        # Exact Gauss-Newton curvature (1 on inliers, 0 on outliers) plus the damped IRLS majoriser.
+        exact = _gram((np.abs(res) <= delta) * wt, outer, n_params)
+        majoriser = _gram(wt * irls_weights(res, delta), outer, n_params)
         diag = np.diagonal(majoriser, axis1=1, axis2=2)
         scale = diag + 1e-9 * diag.max(axis=1, keepdims=True) + 1e-300
         system = exact + lam[:, None, None] * (majoriser + scale[..., None] * eye)
-        mask = free[:, :, None] & free[:, None, :]
-        system = np.where(mask, system, eye)
-        rhs = np.where(free, -gradient, 0.0)
+        rhs = -gradient
+        if not free.all():  # parameters held on a bound: identity row and column, zero right-hand side
+            mask = free[:, :, None] & free[:, None, :]
+            system = np.where(mask, system, eye)
+            rhs = np.where(free, rhs, 0.0)
         step = np.linalg.solve(system, rhs[..., None])[..., 0]
         candidate = np.clip(th + step, lower, upper)
-        new_obj, new_res = _evaluate(candidate, jc, target[active], wt, delta)
+        new_obj, new_res = _evaluate(candidate, jc, target_by_set[sets], wt, delta)
         better = new_obj < obj
         moved = np.max(np.abs(candidate - th), axis=1)
         idx_better = active[better]
