@@ -7,16 +7,22 @@ staging table), so a retried or resumed write never duplicates a point and never
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.tables import CurvePoint, Run
 
 COLUMNS = ("step", "tokens", "train_loss", "eval_loss", "lr", "noise_scale", "wall_time")
+_TABLE = CurvePoint.__table__
+_SELECTED = tuple(_TABLE.c[name] for name in COLUMNS)
+# The fewest points a downsampled curve may be asked for: one span's low and high, the tail, the minima.
+MIN_DOWNSAMPLED = 10
 
 
 def _upsert_statement(dialect: str):
@@ -84,11 +90,145 @@ def _copy_upsert(connection, rows: list[dict[str, Any]]) -> None:
         cursor.execute(_MERGE)
 
 
-def get_curve(*, session: Session, run_id: int) -> list[CurvePoint]:
-    """All points of a run in step order."""
-    return list(
-        session.scalars(select(CurvePoint).where(CurvePoint.run_id == run_id).order_by(CurvePoint.step))
+def _range(run_id: int, from_step: int | None, to_step: int | None) -> list[Any]:
+    where = [_TABLE.c.run_id == run_id]
+    if from_step is not None:
+        where.append(_TABLE.c.step >= from_step)
+    if to_step is not None:
+        where.append(_TABLE.c.step <= to_step)
+    return where
+
+
+def get_curve(
+    *,
+    session: Session,
+    run_id: int,
+    from_step: int | None = None,
+    to_step: int | None = None,
+    limit: int | None = None,
+) -> list[Row]:
+    """Points of a run in step order (all, or those with from_step <= step <= to_step, at most
+    `limit`), as rows with the COLUMNS as attributes: a Core select, since building an ORM object
+    per point costs many times the read itself (18x at 100,000 points)."""
+    query = select(*_SELECTED).where(*_range(run_id, from_step, to_step)).order_by(_TABLE.c.step)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query))
+
+
+def next_step(
+    *, session: Session, run_id: int, from_step: int | None, to_step: int | None, limit: int
+) -> int | None:
+    """The step a page of `limit` points from `from_step` stops before (the next page's from_step),
+    or None when the page holds every point left in the range: one index seek, so the cursor is
+    known before a page is streamed."""
+    query = (
+        select(_TABLE.c.step)
+        .where(*_range(run_id, from_step, to_step))
+        .order_by(_TABLE.c.step)
+        .offset(limit)
+        .limit(1)
     )
+    return session.scalar(query)
+
+
+def iter_curve(
+    *,
+    database: Any,
+    run_id: int,
+    from_step: int | None = None,
+    to_step: int | None = None,
+    limit: int | None = None,
+    chunk: int = 10_000,
+) -> Iterator[Row]:
+    """The points `get_curve` would return, read `chunk` at a time, each chunk in its own short read
+    transaction of `database` (an app.db.Database): for streaming a curve of any length in bounded
+    memory, after the request's own session is closed. Chunks continue from the last step read, so a
+    run that is still writing neither repeats nor skips a point."""
+    left = limit
+    start = from_step
+    while left is None or left > 0:
+        size = chunk if left is None else min(chunk, left)
+        with database.session() as session, session.begin():
+            rows = get_curve(session=session, run_id=run_id, from_step=start, to_step=to_step, limit=size)
+        yield from rows
+        if len(rows) < size:
+            return
+        start = rows[-1].step + 1
+        if left is not None:
+            left -= len(rows)
+
+
+@dataclass(frozen=True)
+class Downsampled:
+    """A curve cut to at most `max_points`: `points` in step order, and how many the range held."""
+
+    points: list[Row]
+    total: int
+
+
+def downsample(
+    *,
+    session: Session,
+    run_id: int,
+    max_points: int,
+    from_step: int | None = None,
+    to_step: int | None = None,
+) -> Downsampled:
+    """At most `max_points` points of the range that keep what a reader of a loss curve looks at.
+
+    Min-max decimation over steps: the steps before the last stretch are cut into equal spans of
+    steps, and each span keeps its points of lowest and highest loss (the train loss, else the eval
+    loss), so spikes and the envelope survive, as they would not if one point per span were kept.
+    Every point of the last stretch (the last tenth of `max_points` points) is kept, and so are the
+    points of lowest train and lowest eval loss. The rows are read once, in step order, holding at
+    most two per span: memory does not grow with the curve.
+    """
+    if max_points < MIN_DOWNSAMPLED:
+        raise ValueError(f"max_points must be at least {MIN_DOWNSAMPLED}")
+    where = _range(run_id, from_step, to_step)
+    total, first, last = session.execute(
+        select(func.count(), func.min(_TABLE.c.step), func.max(_TABLE.c.step)).where(*where)
+    ).one()
+    if total <= max_points:
+        return Downsampled(
+            get_curve(session=session, run_id=run_id, from_step=from_step, to_step=to_step), total
+        )
+    tail = max(1, max_points // 10)
+    spans = (max_points - tail - 2) // 2
+    tail_start = session.scalar(
+        select(_TABLE.c.step).where(*where).order_by(_TABLE.c.step.desc()).offset(tail - 1).limit(1)
+    )
+    width = tail_start - first  # > 0: more than `tail` points lie in the range
+    lowest: dict[int, Row] = {}
+    highest: dict[int, Row] = {}
+    kept_tail: list[Row] = []
+    best_train = best_eval = None
+    for row in session.execute(select(*_SELECTED).where(*where).order_by(_TABLE.c.step)):
+        if row.train_loss is not None and (best_train is None or row.train_loss < best_train.train_loss):
+            best_train = row
+        if row.eval_loss is not None and (best_eval is None or row.eval_loss < best_eval.eval_loss):
+            best_eval = row
+        if row.step >= tail_start:
+            kept_tail.append(row)
+            continue
+        span = (row.step - first) * spans // width
+        loss = _loss(row)
+        low, high = lowest.get(span), highest.get(span)
+        if low is None or (loss is not None and (_loss(low) is None or loss < _loss(low))):
+            lowest[span] = row
+        if high is None or (loss is not None and (_loss(high) is None or loss > _loss(high))):
+            highest[span] = row
+    kept = {row.step: row for row in (*lowest.values(), *highest.values(), *kept_tail)}
+    for row in (best_train, best_eval):
+        if row is not None:
+            kept[row.step] = row
+    return Downsampled([kept[step] for step in sorted(kept)], total)
+
+
+def _loss(row: Row) -> float | None:
+    loss = row.train_loss if row.train_loss is not None else row.eval_loss
+    return None if loss is None or math.isnan(loss) else loss
 
 
 def count_points(*, session: Session, run_ids: Iterable[int] | None = None) -> int:

@@ -9,7 +9,6 @@ anything is written, and are idempotent per (study, Idempotency-Key); a plan's r
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import plan
+from app import imports, plan
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.specs import accounting, check_data, validate_spec
@@ -157,51 +156,22 @@ def _runs_for_key(session: Session, study_id: int, key: str) -> list[Run]:
     return list(session.scalars(query))
 
 
-IMPORT_FIELDS = ("n_params", "tokens", "flops", "loss", "lr", "batch_tokens")
+IMPORT_FIELDS = imports.FIELDS
 
 
 def import_runs(*, session: Session, study: Study, rows: Iterable[Mapping[str, Any]]) -> list[Run]:
-    """Add measurements trained elsewhere as finished runs.
-
-    Each row needs `loss` and two of `n_params`, `tokens`, `flops` (the third follows
-    from C = 6·N·D, Kaplan et al. 2020). Rows are checked before any is written.
-    """
-    runs = []
-    for number, raw in enumerate(rows, start=1):
-        row = {k: (None if raw.get(k) in (None, "") else float(raw[k])) for k in IMPORT_FIELDS}
-        where = f"row {number}"
-        if row["loss"] is None or not math.isfinite(row["loss"]) or row["loss"] <= 0:
-            raise InvalidInput(f"{where}: loss must be a positive number", field="loss")
-        n, d, c = row["n_params"], row["tokens"], row["flops"]
-        if sum(v is not None for v in (n, d, c)) < 2:
-            raise InvalidInput(f"{where}: give two of n_params, tokens and flops", field="n_params")
-        for name in ("n_params", "tokens", "flops", "lr", "batch_tokens"):
-            if row[name] is not None and not (math.isfinite(row[name]) and row[name] > 0):
-                raise InvalidInput(f"{where}: {name} must be a positive number", field=name)
-        if n is None:
-            n = c / (6.0 * d)
-        if d is None:
-            d = c / (6.0 * n)
-        runs.append(
-            Run(
-                study_id=study.id,
-                status="done",
-                n_params=n,
-                tokens=d,
-                flops=c if c is not None else 6.0 * n * d,
-                flops_6nd=6.0 * n * d,
-                loss=row["loss"],
-                final_eval_loss=row["loss"],
-                lr=row["lr"],
-                batch_tokens=row["batch_tokens"],
-                finished_at=utcnow(),
-            )
-        )
-    if not runs:
-        raise InvalidInput("the import holds no rows", field="file")
-    session.add_all(runs)
-    session.flush()
-    return runs
+    """Add measurements trained elsewhere as finished runs (mappings with IMPORT_FIELDS keys), in
+    bulk through app.imports, and return them. Each row needs `loss` and two of `n_params`,
+    `tokens`, `flops` (the third follows from C = 6·N·D, Kaplan et al. 2020); a bad row is an
+    InvalidInput naming it ("row 2") and nothing is written. Large imports go to
+    app.imports.import_runs directly, which does not load the runs back."""
+    made = imports.import_runs(session=session, study=study, source=imports.mapping_source(rows))
+    query = select(Run).where(Run.study_id == study.id)
+    if len(made.ids) == made.count:
+        query = query.where(Run.id.in_(made.ids))
+    else:
+        query = query.where(Run.id.between(made.first_id, made.last_id))
+    return list(session.scalars(query.order_by(Run.id)))
 
 
 def cancel_run(*, session: Session, run_id: int) -> Run:

@@ -64,10 +64,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body (JSON routes); larger ones get 413."
     )
-    # A CSV import holds its rows in memory about 185 times over while it is parsed, so 8 MiB
-    # (some 250,000 rows of N, D, loss) stays near 1.5 GB; raise it with the memory to match.
+    # A CSV import is spooled to a temporary file, then parsed and written in batches (app/imports.py),
+    # so its memory does not grow with its size: 64 MiB holds some two million rows of N, D, loss. A
+    # JSON import is parsed whole (some 20 times its size in memory), so it has a smaller limit.
     max_import_bytes: int = Field(
-        8 << 20, ge=1024, description="Largest body of POST /v1/studies/{id}/import (CSV or JSON)."
+        64 << 20, ge=1024, description="Largest body of POST /v1/studies/{id}/import (CSV or JSON)."
+    )
+    max_import_json_bytes: int = Field(
+        8 << 20, ge=1024, description="Largest JSON body of an import (parsed whole, unlike CSV)."
+    )
+    max_import_rows: int = Field(
+        2_000_000, ge=1, description="Most runs one import may add; more get 413, and nothing is written."
+    )
+    curve_page_points: int = Field(
+        10_000, ge=100, description="Most curve points one JSON answer holds (its default page size)."
     )
     fit_inline_max_bootstrap: int = Field(
         100, ge=0, description="Fits with more bootstrap replicates than this run in the background."

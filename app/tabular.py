@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,25 +28,58 @@ class Columns:
     c_col: str | None = None
 
 
+def iter_rows(
+    lines: Iterable[str], wanted: Sequence[str], source: str = "CSV"
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the wanted columns' cells) for each data row of CSV text given line by line,
+    read lazily: memory does not grow with the table. The header is line 1; a row's number is the
+    line it ends on, so it is the number an editor shows (blank lines are skipped, and counted).
+    The cells are strings, unchecked; a row shorter than the header has "" in its missing cells.
+    Errors (a missing column, a line that is not CSV, text that is not UTF-8) are TableErrors."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None) or []
+        wanted = list(wanted)
+        missing = [name for name in wanted if name not in header]
+        if missing:
+            shown = ", ".join(repr(_short(h)) for h in header[:50]) or "(none)"
+            raise TableError(
+                f"{source} has no column {', '.join(repr(_short(m)) for m in missing)}; its columns are "
+                f"{shown}: name the right ones with the column options"
+            )
+        where = [header.index(name) for name in wanted]
+        width = max(where) + 1
+        for row in reader:
+            if not row:
+                continue
+            if len(row) < width:
+                row = row + [""] * (width - len(row))
+            yield reader.line_num, [row[i] for i in where]
+    except csv.Error as error:
+        raise TableError(f"{source} line {reader.line_num + 1} is not valid CSV: {error}") from None
+    except UnicodeDecodeError as error:
+        raise TableError(
+            f"{source} is not UTF-8 text (byte 0x{error.object[error.start]:02x} after line "
+            f"{reader.line_num}): save it as UTF-8"
+        ) from None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def read_columns(text: str, wanted: Iterable[str], source: str = "CSV") -> dict[str, np.ndarray]:
     """The named numeric columns of CSV text as float arrays, checked cell by cell."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
     wanted = list(wanted)
-    missing = [name for name in wanted if name not in header]
-    if missing:
-        raise TableError(
-            f"{source} has no column {', '.join(repr(m) for m in missing)}; its columns are "
-            f"{', '.join(repr(h) for h in header) or '(none)'}: name the right ones with the column options"
-        )
     values: dict[str, list[float]] = {name: [] for name in wanted}
-    for line, row in enumerate(reader, start=2):
-        for name in wanted:
-            cell = (row.get(name) or "").strip()
+    for line, cells in iter_rows(io.StringIO(text, newline=""), wanted, source):
+        for name, cell in zip(wanted, cells, strict=True):
             try:
-                values[name].append(float(cell))
+                values[name].append(float(cell.strip()))
             except ValueError:
-                raise TableError(f"{source} line {line}, column {name!r}: {cell!r} is not a number") from None
+                raise TableError(
+                    f"{source} line {line}, column {name!r}: {_short(cell.strip())!r} is not a number"
+                ) from None
     if not values[wanted[0]]:
         raise TableError(f"{source} has a header but no rows")
     return {name: np.asarray(column) for name, column in values.items()}

@@ -327,12 +327,21 @@ class Curve(BaseModel):
     run_id: int = Field(description="The run.")
     status: str = Field(description="The run's status now.")
     points: list[CurvePointPublic] = Field(description="The curve's points, by step.")
+    next_step: int | None = Field(
+        None, description="More points follow: pass this as from_step for the next page."
+    )
+    downsampled_from: int | None = Field(
+        None, description="With max_points: how many points the range held before downsampling."
+    )
 
 
 class Imported(BaseModel):
     model_config = _example({"count": 240, "ids": [1, 2]})
     count: int = Field(description="Runs imported.")
     ids: list[int] = Field(description="Their ids, in the order of the rows.")
+    first_id: int | None = Field(None, description="The first new run's id.")
+    last_id: int | None = Field(None, description="The last new run's id.")
+    ids_complete: bool = Field(True, description="False when `ids` lists only the first 10,000 ids.")
 
 
 # ------------------------------------------------------------------------------ plan

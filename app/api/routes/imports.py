@@ -1,21 +1,33 @@
-"""POST /v1/studies/{id}/import: runs trained elsewhere, as CSV (a text/csv body or a
-multipart `file`) or JSON, with the same column options as `hyperlaw fit`. Its body may be larger
-than other routes' (HYPERLAW_MAX_IMPORT_BYTES, app/api/guard.py)."""
+"""POST /v1/studies/{id}/import: runs trained elsewhere, as CSV (a text/csv body or a multipart `file`)
+or JSON, with the same column options as `hyperlaw fit`.
+
+The body is spooled to a temporary file as it arrives (in memory up to SPOOL_IN_MEMORY bytes, on disk
+beyond), bounded by HYPERLAW_MAX_IMPORT_BYTES (app/api/guard.py), and only then is the request's
+transaction opened: a slow upload holds no database lock. A CSV is then read line by line and written
+in batches by app.imports, so neither the parse nor the write holds the whole table; a JSON body is
+parsed whole, so it has its own smaller limit (HYPERLAW_MAX_IMPORT_JSON_BYTES). Non-UTF-8 text, a
+malformed multipart body or bad rows are 422s naming what to fix; too many rows a 413; the same
+data imported twice into a study a 409 unless `allow_duplicates=true`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-from email.parser import BytesParser
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from typing import Annotated, Any
+from tempfile import SpooledTemporaryFile
+from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from app import runs, studies
-from app.api.deps import SessionDep, WriteAccess
+from app import imports, studies
+from app.api.deps import SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import Imported
 from app.errors import InvalidInput
-from app.tabular import Columns, read_columns, read_runs
 
 router = APIRouter(prefix="/v1", tags=["import"])
 
@@ -27,57 +39,50 @@ JSON_ALIASES = {
     "lr": ("lr",),
     "batch_tokens": ("batch_tokens", "batch"),
 }
+SPOOL_IN_MEMORY = 1 << 20
+CHUNK = 1 << 16
+MAX_PART_HEADERS = 16_384
 
 
-def _multipart_file(body: bytes, content_type: str) -> str:
-    # The stdlib MIME parser reads multipart/form-data; no extra dependency needed.
-    message = BytesParser(policy=default_policy).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            content = part.get_payload(decode=True) or b""
-            return content.decode("utf-8-sig")
-    raise InvalidInput("the multipart body has no part named 'file'", field="file")
+@dataclass
+class Body:
+    """The request body, spooled: its content type, the file holding it, and its size in bytes."""
+
+    content_type: str
+    file: IO[bytes]
+    size: int
 
 
-def _rows_from_json(payload: Any) -> list[dict[str, Any]]:
-    items = payload.get("runs") if isinstance(payload, dict) else payload
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise InvalidInput('JSON import takes a list of runs or {"runs": [...]}', field="runs")
-    rows = []
-    for item in items:
-        row = {}
-        for field, names in JSON_ALIASES.items():
-            row[field] = next((item[n] for n in names if item.get(n) is not None), None)
-        rows.append(row)
-    return rows
+async def spooled_body(request: Request) -> AsyncIterator[Body]:
+    """Read the body into a temporary file as it arrives (the guard counts it against the limit)."""
+    with SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as file:
+        size = 0
+        async for chunk in request.stream():
+            file.write(chunk)
+            size += len(chunk)
+        file.seek(0)
+        yield Body(request.headers.get("content-type", ""), file, size)
 
 
-def _rows_from_csv(
-    text: str, columns: Columns, lr_col: str | None, batch_col: str | None
-) -> list[dict[str, Any]]:
-    table = read_runs(text, columns, source="the CSV")
-    wanted = [c for c in (lr_col, batch_col) if c]
-    extra = read_columns(text, wanted, source="the CSV") if wanted else {}
-    count = len(table["loss"])
-    rows = []
-    for i in range(count):
-        rows.append(
-            {
-                "n_params": table["N"][i],
-                "tokens": table["D"][i] if "D" in table else None,
-                "flops": table["C"][i] if "C" in table else None,
-                "loss": table["loss"][i],
-                "lr": extra[lr_col][i] if lr_col else None,
-                "batch_tokens": extra[batch_col][i] if batch_col else None,
-            }
-        )
-    return rows
+@dataclass(frozen=True)
+class ImportOptions:
+    """Which CSV columns hold what (the options of `hyperlaw fit`), and whether a repeat is meant."""
+
+    n_col: str
+    d_col: str
+    c_col: str | None
+    loss_col: str
+    lr_col: str | None
+    batch_col: str | None
+    allow_duplicates: bool
+
+    def columns(self) -> list[str | None]:
+        """The CSV column of each of app.imports.FIELDS (tokens are derived when C is given)."""
+        tokens = None if self.c_col else self.d_col
+        return [self.n_col, tokens, self.c_col, self.loss_col, self.lr_col, self.batch_col]
 
 
-async def import_rows(
-    request: Request,
+def import_options(
     n_col: str = Query("N", max_length=200, description="CSV column of parameter counts."),
     d_col: str = Query("D", max_length=200, description="CSV column of training tokens."),
     c_col: str | None = Query(
@@ -86,28 +91,11 @@ async def import_rows(
     loss_col: str = Query("loss", max_length=200, description="CSV column of final losses."),
     lr_col: str | None = Query(None, max_length=200, description="CSV column of learning rates."),
     batch_col: str | None = Query(None, max_length=200, description="CSV column of batch sizes in tokens."),
-) -> list[dict[str, Any]]:
-    """The body's runs as rows of n_params, tokens, flops, loss, lr, batch_tokens."""
-    content_type = request.headers.get("content-type", "")
-    body = await request.body()
-    columns = Columns(n_col=n_col, d_col=d_col, loss_col=loss_col, c_col=c_col)
-    if content_type.startswith("application/json"):
-        try:
-            return _rows_from_json(json.loads(body))
-        except json.JSONDecodeError as error:
-            raise InvalidInput(f"the body is not valid JSON: {error}", field="runs") from error
-    if content_type.startswith("multipart/form-data"):
-        return _rows_from_csv(_multipart_file(body, content_type), columns, lr_col, batch_col)
-    if content_type.startswith(("text/csv", "text/plain")):
-        return _rows_from_csv(body.decode("utf-8-sig"), columns, lr_col, batch_col)
-    raise InvalidInput(
-        f"content type {content_type or '(none)'!r} is not importable: send text/csv, multipart/form-data "
-        "with a 'file' part, or application/json",
-        field="file",
-    )
-
-
-ImportRows = Annotated[list[dict[str, Any]], Depends(import_rows)]
+    allow_duplicates: bool = Query(
+        False, description="Import data this study already holds from an earlier import (409 otherwise)."
+    ),
+) -> ImportOptions:
+    return ImportOptions(n_col, d_col, c_col, loss_col, lr_col, batch_col, allow_duplicates)
 
 
 @router.post(
@@ -130,8 +118,159 @@ ImportRows = Annotated[list[dict[str, Any]], Depends(import_rows)]
         }
     },
 )
-def import_runs(study_id: int, session: SessionDep, rows: ImportRows) -> Imported:
+def import_runs(
+    study_id: int,
+    body: Annotated[Body, Depends(spooled_body)],
+    options: Annotated[ImportOptions, Depends(import_options)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Imported:
     """Add finished runs measured elsewhere (N, D or C, loss, optional LR and batch size)."""
     study = studies.get_study(session=session, study_id=study_id)
-    created = runs.import_runs(session=session, study=study, rows=rows)
-    return Imported(count=len(created), ids=[r.id for r in created])
+    kind = body.content_type.split(";")[0].strip().lower()
+    if kind == "application/json":
+        if body.size > settings.max_import_json_bytes:
+            limit = settings.max_import_json_bytes
+            raise HTTPException(
+                413,
+                detail=f"a JSON import is parsed whole, and this one is larger than {limit} bytes "
+                "(HYPERLAW_MAX_IMPORT_JSON_BYTES): send the runs as CSV, or raise the limit",
+            )
+        content = body.file.read()
+        source = imports.mapping_source(_json_runs(content), JSON_ALIASES)
+        digest = _digest(kind, "", [content])
+    elif kind in ("multipart/form-data", "text/csv", "text/plain"):
+        csv_file = body.file
+        if kind == "multipart/form-data":
+            csv_file = _multipart_file(body.file, body.content_type)
+        digest = _digest("csv", repr(options.columns()), _chunks(csv_file))
+        csv_file.seek(0)
+        text = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
+        source = imports.csv_source(text, options.columns())
+    else:
+        raise InvalidInput(
+            f"content type {_short(kind) or '(none)'!r} is not importable: send text/csv, multipart/form-data "
+            "with a 'file' part, or application/json",
+            field="file",
+        )
+    try:
+        made = imports.import_runs(
+            session=session,
+            study=study,
+            source=source,
+            digest=digest,
+            allow_duplicates=options.allow_duplicates,
+            max_rows=settings.max_import_rows,
+        )
+    except imports.TooManyRows as error:
+        raise HTTPException(413, detail=str(error)) from None
+    return Imported(
+        count=made.count,
+        ids=made.ids,
+        first_id=made.first_id,
+        last_id=made.last_id,
+        ids_complete=len(made.ids) == made.count,
+    )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _chunks(file: IO[bytes]) -> Iterator[bytes]:
+    file.seek(0)
+    while chunk := file.read(CHUNK):
+        yield chunk
+
+
+def _digest(kind: str, options: str, chunks) -> str:
+    """What names an import's data: its kind, column options and bytes (app.imports refuses a repeat)."""
+    digest = hashlib.sha256(f"{kind}\n{options}\n".encode())
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_runs(content: bytes) -> list[Any]:
+    try:
+        payload = json.loads(content)
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8 text: send JSON encoded as UTF-8", field="runs") from None
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise InvalidInput(f"the body is not valid JSON ({error.msg} at {where})", field="runs") from None
+    items = payload.get("runs") if isinstance(payload, dict) else payload
+    if not isinstance(items, list):
+        raise InvalidInput('JSON import takes a list of runs or {"runs": [...]}', field="runs")
+    return items
+
+
+def _multipart_file(body: IO[bytes], content_type: str) -> IO[bytes]:
+    """The content of the part named `file` of a multipart/form-data body, copied a chunk at a time
+    into a temporary file (the stdlib's MIME parser would hold the whole body, several times over)."""
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(
+        b"Content-Type: " + content_type.encode("utf-8", "replace") + b"\r\n\r\n"
+    )
+    boundary = headers.get_param("boundary")
+    if not boundary or not isinstance(boundary, str):
+        raise InvalidInput("the multipart body's Content-Type names no boundary", field="file")
+    reader = _Parts(body, boundary.encode("latin-1", "replace"))
+    while (part := reader.next_part()) is not None:
+        if part.get_param("name", header="content-disposition") == "file":
+            out = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+            reader.copy_part(out)
+            out.seek(0)
+            return out
+        reader.copy_part(None)
+    raise InvalidInput("the multipart body has no part named 'file'", field="file")
+
+
+class _Parts:
+    """A multipart body read part by part from a file: headers parsed, content streamed."""
+
+    def __init__(self, body: IO[bytes], boundary: bytes) -> None:
+        self.body = body
+        self.delimiter = b"\r\n--" + boundary
+        # The first delimiter may open the body without a line break before it.
+        self.buffer = b"\r\n"
+        if not self._skip_to_delimiter():
+            raise InvalidInput("the multipart body does not start with its boundary", field="file")
+
+    def _fill(self) -> bool:
+        chunk = self.body.read(CHUNK)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def _skip_to_delimiter(self) -> bool:
+        while (at := self.buffer.find(self.delimiter)) < 0:
+            self.buffer = self.buffer[-len(self.delimiter) :]
+            if not self._fill():
+                return False
+        self.buffer = self.buffer[at + len(self.delimiter) :]
+        return True
+
+    def next_part(self):
+        """The next part's headers (an email.message.Message), or None after the closing delimiter."""
+        while len(self.buffer) < 2 and self._fill():
+            pass
+        if self.buffer.startswith(b"--") or not self.buffer:
+            return None
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            if len(self.buffer) > MAX_PART_HEADERS or not self._fill():
+                raise InvalidInput("a part of the multipart body has no end to its headers", field="file")
+        raw, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        return BytesHeaderParser(policy=default_policy).parsebytes(raw.lstrip(b"\r\n") + b"\r\n\r\n")
+
+    def copy_part(self, out: IO[bytes] | None) -> None:
+        """The current part's content into `out` (or dropped), up to the next delimiter."""
+        keep = len(self.delimiter)
+        while (at := self.buffer.find(self.delimiter)) < 0:
+            if len(self.buffer) > keep:
+                if out is not None:
+                    out.write(self.buffer[:-keep])
+                self.buffer = self.buffer[-keep:]
+            if not self._fill():
+                raise InvalidInput("the multipart body ends inside a part: it was cut short", field="file")
+        if out is not None:
+            out.write(self.buffer[:at])
+        self.buffer = self.buffer[at + len(self.delimiter) :]

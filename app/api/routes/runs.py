@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 
 from app import curves, runs, specs, studies
-from app.api.deps import ReadAccess, SessionDep, SettingsDep, WriteAccess
+from app.api.deps import DatabaseDep, ReadAccess, SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import (
     Curve,
-    CurvePointPublic,
     Grid,
     RunCreate,
     RunList,
@@ -125,14 +125,23 @@ def _grid_axes(grid: Grid, *, seq_len: int) -> dict[str, list]:
     }
 
 
+# Ids and steps are stored as 64-bit integers: larger ones are refused here, not by the driver.
+MAX_INT = 2**63 - 1
+
+
 @router.get("/runs", response_model=RunList, dependencies=[ReadAccess])
 def list_runs(
     session: SessionDep,
-    study: int | None = Query(None, description="Only runs of this study id."),
+    study: int | None = Query(
+        None, ge=1, le=MAX_INT, description="Only runs of this study id (404 if none)."
+    ),
     status: Literal["queued", "running", "done", "failed", "diverged", "cancelled"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INT),
 ) -> RunList:
+    """One page of runs, oldest first; `total` counts every run that matches."""
+    if study is not None:
+        studies.get_study(session=session, study_id=study)  # 404, as every route naming a study
     rows, total = runs.list_runs(session=session, study_id=study, status=status, limit=limit, offset=offset)
     return RunList(items=[RunPublic.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
@@ -151,32 +160,123 @@ def get_run(run_id: int, session: SessionDep) -> RunPublic:
         200: {
             "content": {
                 "text/csv": {"example": "step,tokens,train_loss,eval_loss,lr,noise_scale,wall_time\n"}
-            }
+            },
+            "headers": {
+                "X-Next-Step": {
+                    "description": "CSV pages: the from_step of the next page (absent on the last).",
+                    "schema": {"type": "integer"},
+                }
+            },
         }
     },
 )
 def get_curve(
     run_id: int,
     session: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
     request: Request,
     format: Literal["json", "csv"] | None = Query(None, description="csv, json, or by the Accept header."),
+    from_step: int | None = Query(None, ge=0, le=MAX_INT, description="Only points at this step or later."),
+    to_step: int | None = Query(None, ge=0, le=MAX_INT, description="Only points at this step or earlier."),
+    limit: int | None = Query(
+        None,
+        ge=1,
+        le=MAX_INT,
+        description="Most points in this page (JSON: HYPERLAW_CURVE_PAGE_POINTS by default and at most; "
+        "CSV: every point, streamed, by default). The answer's next_step (CSV: the X-Next-Step header) "
+        "is the from_step of the next page.",
+    ),
+    max_points: int | None = Query(
+        None,
+        ge=curves.MIN_DOWNSAMPLED,
+        le=100_000,
+        description="Downsample the range to at most this many points (min-max over equal spans of "
+        "steps; every point of the last stretch and the lowest losses kept); no paging then.",
+    ),
 ):
-    """The run's loss curve, one point per logged step."""
+    """The run's loss curve, one point per logged step: a page of it, a step range, or a
+    downsampled outline of it (`max_points`, what a plot needs)."""
     run = runs.get_run(session=session, run_id=run_id)
-    points = curves.get_curve(session=session, run_id=run_id)
+    if to_step is not None and from_step is not None and to_step < from_step:
+        raise InvalidInput(f"to_step ({to_step}) is before from_step ({from_step})", field="to_step")
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    page = settings.curve_page_points
+    if max_points is not None:
+        outline = curves.downsample(
+            session=session, run_id=run_id, max_points=max_points, from_step=from_step, to_step=to_step
+        )
+        if wants_csv:
+            return _csv(iter(outline.points), next_step=None)
+        return _json(run, outline.points, next_step=None, total=outline.total)
     if wants_csv:
+        following = None
+        if limit is not None:
+            following = curves.next_step(
+                session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit
+            )
+        rows = curves.iter_curve(
+            database=database, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit, chunk=page
+        )
+        return _csv(rows, next_step=following)
+    if limit is not None and limit > page:
+        raise InvalidInput(
+            f"limit ({limit}) is more than one page of a curve as JSON ({page} points, "
+            "HYPERLAW_CURVE_PAGE_POINTS): page with from_step=next_step, or ask for CSV (streamed)",
+            field="limit",
+        )
+    limit = limit or page
+    points = curves.get_curve(
+        session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit
+    )
+    following = None
+    if len(points) == limit:
+        following = curves.next_step(
+            session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit
+        )
+    return _json(run, points, next_step=following, total=None)
+
+
+def _finite(value):
+    return value if value is None or math.isfinite(value) else None
+
+
+def _json(run, points, *, next_step: int | None, total: int | None) -> Response:
+    """The Curve body, serialised directly: a page of 10,000 points validated through pydantic
+    would cost several times the read. JSON has no NaN or Infinity, so those points are sent as
+    null, as pydantic would (a diverged run's losses)."""
+    body = {
+        "run_id": run.id,
+        "status": run.status,
+        "points": [dict(zip(curves.COLUMNS, p, strict=True)) for p in points],
+        "next_step": next_step,
+        "downsampled_from": total if total is not None and total > len(points) else None,
+    }
+    try:
+        content = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        body["points"] = [{k: _finite(v) if k != "step" else v for k, v in p.items()} for p in body["points"]]
+        content = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    return Response(content, media_type="application/json")
+
+
+def _csv(rows, *, next_step: int | None) -> StreamingResponse:
+    """The points as CSV, written a few thousand rows at a time as they are read."""
+
+    def lines():
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(curves.COLUMNS)
-        for p in points:
-            writer.writerow(["" if getattr(p, c) is None else getattr(p, c) for c in curves.COLUMNS])
-        return PlainTextResponse(out.getvalue(), media_type="text/csv")
-    return Curve(
-        run_id=run.id,
-        status=run.status,
-        points=[CurvePointPublic.model_validate(p, from_attributes=True) for p in points],
-    )
+        for count, row in enumerate(rows, start=1):
+            writer.writerow(["" if v is None else v for v in row])
+            if count % 2000 == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    headers = {} if next_step is None else {"X-Next-Step": str(next_step)}
+    return StreamingResponse(lines(), media_type="text/csv", headers=headers)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunPublic, dependencies=[WriteAccess])
