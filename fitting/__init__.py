@@ -1,11 +1,15 @@
 """hyperlaw.fitting: scaling laws fitted on numpy arrays, with honest bootstrap intervals.
 
 Public API (everything below is importable from `fitting`):
-    fit(law, *, loss, N=, D=, C=, x=, bootstrap=1000, seed=0, delta=1e-3) -> Fit
-        law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (known_laws()).
+    fit(law, *, loss, N=, D=, C=, x=, bootstrap=1000, seed=0, delta=1e-3, group=None) -> Fit
+        law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (known_laws()); "auto"
+        picks the form that extrapolates best to the largest model sizes and token counts.
+        group: a run id per row (checkpoints of one run): the bootstrap resamples whole runs.
     Fit: .law .params .ci(level) .draws .objective .predict(level=, interval=, N=, D=) .holdout .warnings
          .error_model; interval "prediction" (default: where a new run's loss lands, extrapolation
-         error included) or "parameter" (the bootstrap interval of the law alone)
+         error included) or "parameter" (the bootstrap interval of the law alone); .holdout.directions
+         the error extrapolating to the largest N and to the largest D; .candidates and
+         .candidate_errors every form's score and per-direction errors under "auto"; .n_groups
         .evaluator (point and draws as one read-only batch) .to_dict() / Fit.from_dict()
     fit("lr_opt" | "batch_opt", *, loss, N, D, lr=, batch=, C=, form="auto", method="quadratic",
         bootstrap=1000, seed=0) -> OptimumFit: optima of (N, D) sweeps, then Step Law
@@ -29,11 +33,14 @@ Public API (everything below is importable from `fitting`):
     minimum(law, form=None) -> Minimum: the least data (runs, groups, runs and values per group)
         each law accepts, read from the fitting functions' own checks.
     training_compute(n_params, tokens): C = 6ND training FLOPs (Kaplan et al. 2020).
-    Estimate: value, lo, hi at a level (.from_samples, .from_log_draws); Holdout: the extrapolation check.
+    Estimate: value, lo, hi at a level (.from_samples, .from_log_draws); Holdout: the extrapolation check,
+        DirectionHoldout: one direction of it (the largest N, or the largest D, held out).
     LOSS_LAWS, HPARAM_LAWS: the loss-law definitions by name, and the hyperparameter-optimum laws.
 
 Layout, one job a module:
     entry.py          fit(): validates runs, picks the law ("auto"), searches, holds out, bootstraps
+    holdout.py        the extrapolation check (largest N, then largest D held out) and "auto"'s choice
+    cuts.py           the nested leave-largest-out refits, and the groups (runs) rows belong to
     result.py         Estimate, Fit (and its evaluator), OptimumFit, SweepOptimum, Holdout
     storage.py        load_fit: a stored to_dict() back to its object, by "kind"
     minimums.py       minimum(law): the least data each fitting function accepts
@@ -45,7 +52,8 @@ Layout, one job a module:
     objective.py      Huber loss on log residuals and its derivatives
     solve.py          many Huber problems solved at once (Levenberg-Marquardt on the IRLS surrogate)
     search.py         multi-start global search, L-BFGS-B polish, the distinct local minima
-    bootstrap.py      resampling runs, every replicate to its own minimum, failures counted
+    bootstrap.py      resampling runs (or groups of checkpoints), every replicate to its own minimum,
+                      failures counted
     allocation.py     compute-optimal N and D for a budget, from a fitted loss law
     optimum.py        sweeps -> per-sweep optima -> LR / batch-size optimum power laws
     bowl.py           one sweep's optimum: a robust quadratic near the best runs
@@ -78,7 +86,7 @@ from fitting.log_linear import PowerLaw
 from fitting.loss_at_steps import KaplanStepLaw, fit_step_law
 from fitting.minimums import Minimum, minimum
 from fitting.optimum import HPARAM_LAWS, sweep_optima
-from fitting.result import Estimate, Fit, Holdout, OptimumFit, SweepOptimum
+from fitting.result import DirectionHoldout, Estimate, Fit, Holdout, OptimumFit, SweepOptimum
 from fitting.storage import load_fit
 
 __all__ = [
@@ -88,6 +96,7 @@ __all__ = [
     "BudgetOptimum",
     "CriticalBatch",
     "CriticalBatchCurve",
+    "DirectionHoldout",
     "Estimate",
     "Fit",
     "Frontier",

@@ -1,5 +1,6 @@
-"""Bootstrap over runs: resample rows with replacement, refit every replicate to its own
-global minimum, and account for the replicates that fail.
+"""Bootstrap over runs: resample rows (or whole groups of rows: every checkpoint of one run
+together) with replacement, refit every replicate to its own global minimum, and account for the
+replicates that fail.
 
 Every replicate restarts from each distinct local minimum of the full-data search (the point
 estimate first), all replicates and starts advancing together in one vectorised solve, and
@@ -37,9 +38,21 @@ class BootstrapResult:
     iterations: Array  # (n_replicates,) iterations of the winning start
 
 
-def resample_weights(n_rows: int, n_replicates: int, rng: np.random.Generator) -> Array:
-    """Row counts of `n_replicates` resamples with replacement: multinomial(n, 1/n) per replicate."""
-    return rng.multinomial(n_rows, np.full(n_rows, 1.0 / n_rows), size=n_replicates).astype(float)
+def resample_weights(
+    n_rows: int, n_replicates: int, rng: np.random.Generator, groups: Array | None = None
+) -> Array:
+    """Row counts of `n_replicates` resamples with replacement: multinomial(n, 1/n) per replicate.
+
+    groups: each row's group code 0..G-1 (fitting.cuts.group_codes). Then G groups are drawn with
+    replacement, multinomial(G, 1/G), and every row of a group weighs its group's count: the
+    checkpoints of one run enter a replicate together or not at all. With every row its own group
+    in row order this is the row bootstrap, draw for draw.
+    """
+    if groups is None:
+        return rng.multinomial(n_rows, np.full(n_rows, 1.0 / n_rows), size=n_replicates).astype(float)
+    n_groups = int(groups.max()) + 1
+    counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_replicates)
+    return counts[:, groups].astype(float)
 
 
 def bootstrap_fit(
@@ -50,10 +63,12 @@ def bootstrap_fit(
     starts: Array,
     n_replicates: int,
     rng: np.random.Generator,
+    groups: Array | None = None,
 ) -> BootstrapResult:
-    """Refit `n_replicates` resamples of the rows, each from every start in `starts` (K, P)."""
+    """Refit `n_replicates` resamples of the rows (of whole groups, when `groups` gives each row's
+    group code), each from every start in `starts` (K, P)."""
     n_rows = target.shape[0]
-    weights = resample_weights(n_rows, n_replicates, rng)
+    weights = resample_weights(n_rows, n_replicates, rng, groups)
     n_starts = starts.shape[0]
     all_weights = np.repeat(weights, n_starts, axis=0)
     all_starts = np.tile(starts, (n_replicates, 1))

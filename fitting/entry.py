@@ -9,17 +9,18 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import bootstrap_fit
+from fitting.cuts import group_codes, independent_units
 from fitting.extrapolation import estimate_error_model
 from fitting.flops import training_compute
+from fitting.holdout import DEFAULT_SHARE, Selection, holdout_check, select
 from fitting.laws import AUTO_CANDIDATES, LOSS_LAWS, Law
 from fitting.laws.base import Array
 from fitting.objective import DEFAULT_DELTA
 from fitting.optimum import HPARAM_LAWS, fit_optimum_law
-from fitting.result import Fit, Holdout, OptimumFit
+from fitting.result import Fit, OptimumFit
 from fitting.search import global_search
-from fitting.solve import solve_batch
 
-DEFAULT_HOLDOUT_FRACTION = 0.1
+DEFAULT_HOLDOUT_FRACTION = DEFAULT_SHARE
 # Share of bootstrap replicates on a bound above which an interval is reported as truncated.
 _BOUND_SHARE_WARNING = 0.02
 
@@ -46,20 +47,27 @@ def fit(
     seed: int = 0,
     delta: float = DEFAULT_DELTA,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
+    group: Any = None,
     **sweep: Any,
 ) -> Fit | OptimumFit:
     """Fit a loss law to runs and bootstrap its uncertainty.
 
     law: "chinchilla", "chinchilla_equal", "kaplan", "power" or "auto" (the N, D form with the
-    smallest held-out extrapolation error). N, D: parameters and training tokens per run; C
-    (training FLOPs) may replace D, then D = C / (6N). For "power" give exactly one of N, D, C or x.
+    smallest error extrapolating to the largest model sizes and, separately, to the largest token
+    counts). N, D: parameters and training tokens per run; C (training FLOPs) may replace D, then
+    D = C / (6N). For "power" give exactly one of N, D, C or x.
     bootstrap: replicates resampling runs with replacement (0 for none); seed makes it deterministic.
     delta: Huber threshold on log-loss residuals (Hoffmann et al. 2022 use 1e-3).
-    holdout_fraction: share of the largest-scale runs refitted without, to measure extrapolation.
+    holdout_fraction: the top share of each input's log range held out, one input at a time, to
+    measure extrapolation (fit.holdout, per direction; 0 for no check).
+    group: one label per row (e.g. the run id of each checkpoint): the bootstrap resamples whole
+    groups and the nested refits count groups, not rows; a row without one (None, NaN) is its own.
     law "lr_opt" / "batch_opt" fits the optimum of LR sweeps (lr=, batch=, form=, ...) instead:
     see fitting.optimum.fit_optimum_law.
     """
     if isinstance(law, str) and law in HPARAM_LAWS:
+        if group is not None:
+            raise ValueError(f"group is for loss laws; law {law!r} resamples its sweeps as groups already")
         return fit_optimum_law(
             law, loss=loss, N=N, D=D, C=C, bootstrap=bootstrap, seed=seed, delta=delta, **sweep
         )
@@ -76,7 +84,10 @@ def fit(
     seed = check.non_negative_int("seed", seed)
     delta = check.positive_float("delta", delta)
     if not 0.0 <= float(holdout_fraction) < 0.5:
-        raise ValueError(f"holdout_fraction must be in [0, 0.5), got {holdout_fraction!r}")
+        raise ValueError(
+            f"holdout_fraction (the top share of each input's log range held out) must be in [0, 0.5), "
+            f"got {holdout_fraction!r}"
+        )
     target = np.log(check.as_positive_array("loss", loss))
 
     laws = candidate_laws(law)
@@ -92,19 +103,20 @@ def fit(
     if variable is None:
         for name, values in inputs.items():
             check.distinct_values(name, values, law)
+    groups = group_codes(group, n_points)
     logx = np.log(np.stack(list(inputs.values())))
     ranges = {name: (float(v.min()), float(v.max())) for name, v in inputs.items()}
+    names = tuple(inputs)
 
+    share = float(holdout_fraction)
     if len(laws) == 1:
-        chosen, candidates = laws[0], None
-        search = global_search(chosen, logx, target, delta)
-        holdout = holdout_check(chosen, logx, target, delta, search.basins, holdout_fraction)
+        search = global_search(laws[0], logx, target, delta)
+        holdout = holdout_check(laws[0], names, logx, target, delta, search.basins, share, groups)
+        selection = Selection(laws[0], search, holdout, {}, {})
     else:
-        chosen, search, holdout, candidates = _select(laws, logx, target, delta, holdout_fraction)
+        selection = select(laws, names, logx, target, delta, share or DEFAULT_SHARE, groups)
     return _finish(
-        chosen,
-        search,
-        holdout,
+        selection,
         logx,
         target,
         delta,
@@ -112,8 +124,9 @@ def fit(
         seed,
         ranges,
         variable,
-        candidates,
-        holdout_requested=float(holdout_fraction) > 0 or law == "auto",
+        groups,
+        auto=len(laws) > 1,
+        holdout_requested=share > 0 or law == "auto",
     )
 
 
@@ -148,46 +161,6 @@ def _two_inputs(N: Any, D: Any, C: Any, x: Any) -> dict[str, Array]:
     return {"N": n_params, "D": tokens}
 
 
-def holdout_check(
-    law: Law, logx: Array, target: Array, delta: float, starts: Array, fraction: float
-) -> Holdout | None:
-    """Refit without the largest-scale runs (from `starts`) and measure the error on them."""
-    n_rows = target.shape[0]
-    n_out = min(max(1, round(fraction * n_rows)), n_rows - check.runs_needed(law.n_params))
-    if fraction <= 0 or n_out < 1:
-        return None
-    scale = law.log_scale(logx)
-    held = np.argsort(scale, kind="stable")[-n_out:]
-    weights = np.ones(n_rows)
-    weights[held] = 0.0
-    # Restart from every competitive full-data minimum: dropping a tenth of the runs moves the
-    # optimum, it does not create a better basin far from all of them.
-    refit = solve_batch(law, starts, logx, target, np.broadcast_to(weights, (starts.shape[0], n_rows)), delta)
-    theta = refit.theta[int(np.argmin(refit.objective))]
-    relative = np.abs(np.exp(law.log_predict(theta[None, :], logx)[0][0] - target) - 1.0)
-    return Holdout(
-        n_heldout=int(n_out),
-        scale_threshold=float(np.exp(scale[held].min())),
-        relative_error=float(relative[held].mean()),
-        max_relative_error=float(relative[held].max()),
-        in_sample_relative_error=float(relative[weights > 0].mean()),
-    )
-
-
-def _select(laws: list[Law], logx: Array, target: Array, delta: float, fraction: float):
-    """Fit every candidate form; the smallest held-out error wins."""
-    results = []
-    for law in laws:
-        search = global_search(law, logx, target, delta)
-        holdout = holdout_check(law, logx, target, delta, search.basins, fraction or 0.1)
-        error = holdout.relative_error if holdout else np.inf
-        results.append((error, law, search, holdout))
-    # A form with too few runs to hold any out has no measurable error: None, never chosen.
-    candidates = {law.name: (float(error) if np.isfinite(error) else None) for error, law, _, _ in results}
-    error, law, search, holdout = min(results, key=lambda item: item[0])
-    return law, search, holdout, candidates
-
-
 def _bound_names(law: Law, theta: Array) -> list[tuple[str, str, float]]:
     lower, upper = np.asarray(law.lower), np.asarray(law.upper)
     width = upper - lower
@@ -201,9 +174,7 @@ def _bound_names(law: Law, theta: Array) -> list[tuple[str, str, float]]:
 
 
 def _finish(
-    law: Law,
-    search: Any,
-    holdout: Holdout | None,
+    selection: Selection,
     logx: Array,
     target: Array,
     delta: float,
@@ -211,13 +182,22 @@ def _finish(
     seed: int,
     ranges: dict[str, tuple[float, float]],
     variable: str | None,
-    candidates: dict[str, float | None] | None,
+    groups: Array | None,
+    auto: bool,
     holdout_requested: bool,
 ) -> Fit:
+    law, search, holdout = selection.law, selection.search, selection.holdout
     warnings: list[str] = []
+    n_units = independent_units(np.ones(target.shape[0], dtype=bool), groups)
+    if groups is not None and n_units < check.runs_needed(law.n_params):
+        warnings.append(
+            f"the {target.shape[0]} rows come from {n_units} runs (groups), fewer than the "
+            f"{check.runs_needed(law.n_params)} the {law.n_params} parameters need: the intervals rest on too few "
+            "independent runs; add runs"
+        )
     if holdout is None and holdout_requested:
         warnings.append(
-            f"too few runs ({target.shape[0]}) to hold the largest out and still fit the "
+            f"too few runs ({n_units}) to hold the largest model sizes or token counts out and still fit the "
             f"{law.n_params} parameters: the extrapolation error is unknown; add runs"
         )
     if not search.converged:
@@ -232,7 +212,7 @@ def _finish(
     n_failed = 0
     if bootstrap:
         rng = np.random.default_rng(seed)
-        replicates = bootstrap_fit(law, logx, target, delta, search.basins, bootstrap, rng)
+        replicates = bootstrap_fit(law, logx, target, delta, search.basins, bootstrap, rng, groups)
         draws = law.to_natural(replicates.theta)
         n_failed = replicates.n_failed
         if n_failed:
@@ -251,7 +231,7 @@ def _finish(
                 )
 
     names = (variable,) if variable else law.inputs
-    error_model = estimate_error_model(law, names, logx, target, search.theta, search.basins, delta)
+    error_model = estimate_error_model(law, names, logx, target, search.theta, search.basins, delta, groups)
     if error_model.refits == 0:
         warnings.append(
             f"too few runs ({target.shape[0]}) to measure how the law extrapolates (a refit without the largest "
@@ -274,7 +254,9 @@ def _finish(
         holdout=holdout,
         input_ranges=ranges,
         variable=variable,
-        candidates=candidates,
+        candidates=selection.scores if auto else None,
+        candidate_errors=selection.errors if auto else None,
+        n_groups=n_units if groups is not None else None,
         warnings=warnings,
         error_model=error_model,
     )

@@ -35,13 +35,13 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from fitting.cuts import independent_units, refit_cuts, top_cuts
 from fitting.laws.base import Array, Law
-from fitting.solve import solve_batch
 
-# Held out, in turn: the runs beyond these shares of an input's log range, from its top.
+# Held out, in turn: the runs beyond these shares of an input's log range, from its top. A refit
+# needs its law's parameters plus two runs (groups) and three distinct values of the held-out input
+# (fitting.cuts).
 HOLDOUT_SHARES = (1.0 / 6.0, 1.0 / 3.0)
-# A refit needs its law's parameters plus two runs and three distinct values of the held-out input.
-_MIN_DISTINCT = 3
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,56 +110,48 @@ class ErrorModel:
 
 
 def estimate_error_model(
-    law: Law, names: tuple[str, ...], logx: Array, target: Array, theta: Array, starts: Array, delta: float
+    law: Law,
+    names: tuple[str, ...],
+    logx: Array,
+    target: Array,
+    theta: Array,
+    starts: Array,
+    delta: float,
+    groups: Array | None = None,
 ) -> ErrorModel:
     """The error model of a fit: `theta` its point estimate, `starts` the competitive minima to
-    restart the nested refits from, `names` the inputs (rows of logx)."""
+    restart the nested refits from, `names` the inputs (rows of logx), `groups` each row's group
+    code (checkpoints of one run) or None when every row is its own run."""
     n_rows = target.shape[0]
     residual = target - law.log_value(theta[None, :], logx)[0]
     # The residual standard error, sum r^2 / (n - p): not the MAD, which a Huber fit with a small
-    # delta biases low (it behaves as a median fit, passing through some runs exactly).
-    scatter = math.sqrt(float(np.sum(residual**2)) / max(1, n_rows - law.n_params))
+    # delta biases low (it behaves as a median fit, passing through some runs exactly). With groups
+    # the degrees of freedom are counted in groups, mean(r^2) * G / (G - p): the p parameters are
+    # pinned by G independent runs, not by n correlated checkpoints (the same as n - p when G = n).
+    units = independent_units(np.ones(n_rows, dtype=bool), groups)
+    mean_square = float(np.mean(residual**2))
+    scatter = math.sqrt(mean_square * units / max(1, units - law.n_params))
     maxima = {name: float(np.exp(logx[row].max())) for row, name in enumerate(names)}
 
-    cuts = []  # (axis row, share, kept mask)
-    for row in range(len(names)):
-        top, bottom = logx[row].max(), logx[row].min()
-        for share in HOLDOUT_SHARES:
-            held = logx[row] > top - share * (top - bottom)
-            kept = ~held
-            if (
-                held.any()
-                and kept.sum() >= law.n_params + 2
-                and np.unique(logx[row][kept]).size >= _MIN_DISTINCT
-                and not any(np.array_equal(kept, other) for _, _, other in cuts)
-            ):
-                cuts.append((row, share, kept))
+    cuts = top_cuts(names, logx, HOLDOUT_SHARES, law.n_params, groups)
     if not cuts:
         return ErrorModel(scatter, {}, maxima, 0)
 
     # Every refit from every start in one batched solve: the rows a refit holds out weigh zero.
-    starts = np.atleast_2d(starts)
-    theta0 = np.concatenate([starts] * len(cuts))
-    weights = np.concatenate(
-        [np.broadcast_to(kept.astype(float), (starts.shape[0], n_rows)) for _, _, kept in cuts]
-    )
-    solved = solve_batch(law, theta0, logx, target, weights, delta)
     errors, distances, held_out = [], [], []
-    for index, (row, share, kept) in enumerate(cuts):
-        block = slice(index * starts.shape[0], (index + 1) * starts.shape[0])
-        best = solved.theta[block][int(np.argmin(solved.objective[block]))]
-        held = ~kept
+    for cut, best in zip(cuts, refit_cuts(law, cuts, logx, target, starts, delta), strict=True):
+        held, kept = cut.held, cut.kept
         error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
         beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
         errors.append(error)
         distances.append(beyond)
         held_out.append(
             HeldOutError(
-                axis=names[row],
-                share=share,
+                axis=cut.axis,
+                share=cut.share,
                 n_heldout=int(held.sum()),
                 relative_error=float(np.mean(np.abs(np.exp(-error) - 1.0))),
-                max_distance=float(beyond[row].max()),
+                max_distance=float(beyond[cut.row].max()),
             )
         )
     slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), scatter)

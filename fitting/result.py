@@ -71,17 +71,44 @@ class Estimate:
 
 
 @dataclass(frozen=True)
-class Holdout:
-    """Extrapolation check: refit without the largest-scale runs, error on those runs."""
+class DirectionHoldout:
+    """One direction of the extrapolation check: refit without every run whose input `axis` is at
+    or above `threshold` (the largest model sizes, or the largest token counts), error on those."""
 
+    axis: str  # the input held out along: "N", "D" (or the one input of a single-variable law)
+    threshold: float  # runs with this input at or above it were held out
     n_heldout: int
-    scale_threshold: float  # runs at or above this scale (N*D, or x) were held out
     relative_error: float  # mean |predicted / actual - 1| over the held-out runs
     max_relative_error: float
     in_sample_relative_error: float  # same measure on the runs the refit saw
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Extrapolation check: refits without the largest runs along each input in turn (fitting.holdout);
+    the summary fields combine the directions, `directions` keeps each."""
+
+    n_heldout: int  # runs held out in at least one direction
+    scale_threshold: float  # the smallest scale (N*D, or x) among the held-out runs
+    relative_error: float  # mean over the directions of each one's mean |predicted / actual - 1|
+    max_relative_error: float  # the largest over every direction
+    in_sample_relative_error: float  # mean over the directions, on the runs each refit saw
+    directions: dict[str, DirectionHoldout] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "directions"}
+        out["directions"] = {axis: d.to_dict() for axis, d in self.directions.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Holdout:
+        """Inverse of to_dict; a check stored before directions were recorded has none."""
+        fields = {k: v for k, v in data.items() if k != "directions"}
+        directions = {axis: DirectionHoldout(**d) for axis, d in (data.get("directions") or {}).items()}
+        return cls(**fields, directions=directions)
 
 
 def percentile_interval(samples: Array, level: float, axis: int = 0) -> tuple[Array, Array]:
@@ -164,8 +191,12 @@ class Fit:
     holdout: Holdout | None
     input_ranges: dict[str, tuple[float, float]]
     variable: str | None = None  # for 'power': which input x is (N, D or C)
-    # For "auto": the held-out error of every form tried (None: too few runs to hold any out).
+    # For "auto": the score of every form tried, its mean held-out error over the directions all
+    # forms could hold out (None: too few runs to hold any out); candidate_errors: each per direction.
     candidates: dict[str, float | None] | None = None
+    candidate_errors: dict[str, dict[str, float]] | None = None
+    # How many independent groups (runs) the bootstrap resampled; None when rows were not grouped.
+    n_groups: int | None = None
     warnings: list[str] = field(default_factory=list)
     # Run-to-run scatter and the growth of the error beyond the fitted range (fitting.extrapolation);
     # None for a fit stored before it was estimated: its prediction interval is the parameter interval.
@@ -269,6 +300,8 @@ class Fit:
             "input_ranges": {k: list(v) for k, v in self.input_ranges.items()},
             "variable": self.variable,
             "candidates": self.candidates,
+            "candidate_errors": self.candidate_errors,
+            "n_groups": self.n_groups,
             "error_model": self.error_model.to_dict() if self.error_model else None,
         }
 
@@ -289,10 +322,12 @@ class Fit:
             n_failed_replicates=int(data["n_failed_replicates"]),
             delta=float(data["delta"]),
             seed=int(data["seed"]),
-            holdout=Holdout(**data["holdout"]) if data.get("holdout") else None,
+            holdout=Holdout.from_dict(data["holdout"]) if data.get("holdout") else None,
             input_ranges={k: (float(v[0]), float(v[1])) for k, v in data["input_ranges"].items()},
             variable=data.get("variable"),
             candidates=data.get("candidates"),
+            candidate_errors=data.get("candidate_errors"),
+            n_groups=data.get("n_groups"),
             error_model=ErrorModel.from_dict(data["error_model"]) if data.get("error_model") else None,
             warnings=list(data.get("warnings", [])),
         )

@@ -81,6 +81,9 @@ def test_compute_column_gives_the_same_fit(chinchilla_points, epoch_fit):
 
 
 def test_holdout_reports_extrapolation_error(epoch_fit):
+    """Held out in turn: every run of the largest model sizes, then of the largest token counts."""
     holdout = epoch_fit.holdout
-    assert holdout is not None and holdout.n_heldout == 24
-    assert 0.0 < holdout.in_sample_relative_error < holdout.relative_error < 0.05
+    assert holdout is not None and set(holdout.directions) == {"N", "D"}
+    assert (holdout.directions["N"].n_heldout, holdout.directions["D"].n_heldout) == (17, 10)
+    for direction in holdout.directions.values():
+        assert 0.0 < direction.in_sample_relative_error < direction.relative_error < 0.05
