@@ -1,8 +1,10 @@
-"""`fit("auto")` picks the form with the smallest held-out error and reports every candidate;
-a fit survives to_dict/from_dict; allocation by grid search agrees with the closed form."""
+"""`fit("auto")` picks the form that extrapolates best to the largest model sizes and to the largest
+token counts (each held out in turn) and reports every candidate's errors per direction; a fit
+survives to_dict/from_dict; allocation by grid search agrees with the closed form."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -23,6 +25,69 @@ def test_auto_reports_every_candidate_and_picks_the_best_extrapolator():
     assert fit.law in ("chinchilla", "chinchilla_equal")  # Kaplan's form has no floor E
     assert fit.candidates["kaplan"] > fit.candidates[fit.law]
     assert fit.holdout.relative_error == pytest.approx(fit.candidates[fit.law])
+    # The score is the mean of the two directions' errors, each reported.
+    for name, errors in fit.candidate_errors.items():
+        assert set(errors) == {"N", "D"}
+        assert fit.candidates[name] == pytest.approx((errors["N"] + errors["D"]) / 2)
+
+
+def test_holdout_holds_out_every_run_of_the_largest_sizes_then_of_the_largest_token_counts():
+    n_params, tokens, loss = chinchilla_sample(np.random.default_rng(1))
+    holdout = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=0).holdout
+    by_size, by_tokens = holdout.directions["N"], holdout.directions["D"]
+    # 10 sizes over 2.5 decades: the top sixth of the log range holds the two largest, 8 runs each.
+    sizes = np.unique(n_params)
+    assert by_size.threshold == pytest.approx(sizes[-2]) and by_size.n_heldout == 16
+    assert by_tokens.n_heldout == int(np.sum(tokens >= by_tokens.threshold * (1 - 1e-12)))
+    assert np.log(tokens.max() / by_tokens.threshold) <= np.log(tokens.max() / tokens.min()) / 6
+    for direction in (by_size, by_tokens):
+        assert 0.0 < direction.in_sample_relative_error < direction.relative_error < 0.05
+    assert holdout.relative_error == pytest.approx((by_size.relative_error + by_tokens.relative_error) / 2)
+    restored = Fit.from_dict(
+        json.loads(json.dumps(fitting.fit("auto", N=n_params, D=tokens, loss=loss, bootstrap=0).to_dict()))
+    )
+    assert set(restored.holdout.directions) == {"N", "D"} and set(restored.candidate_errors) == set(
+        restored.candidates
+    )
+
+
+@pytest.mark.parametrize(
+    ("truth", "law"),
+    [
+        (lambda n, d: 1.8 + 480 / n**0.28 + 2100 / d**0.45, "chinchilla"),
+        (lambda n, d: ((8.8e13 / n) ** (0.076 / 0.095) + 5.4e13 / d) ** 0.095, "kaplan"),
+    ],
+)
+def test_auto_picks_the_form_the_data_came_from(truth, law):
+    n_params, tokens = chinchilla_design()
+    loss = truth(n_params, tokens) * np.exp(np.random.default_rng(0).normal(0, 0.005, n_params.size))
+    fit = fitting.fit("auto", N=n_params, D=tokens, loss=loss, bootstrap=0)
+    assert fit.law == law, fit.candidates
+    for other, errors in fit.candidate_errors.items():
+        if other != law:  # the wrong forms extrapolate worse in at least one direction
+            assert (
+                max(
+                    errors["N"] / fit.candidate_errors[law]["N"], errors["D"] / fit.candidate_errors[law]["D"]
+                )
+                > 1.5
+            )
+
+
+@pytest.mark.parametrize("train_set", ["c4_original", "rpj", "rw_original"])
+def test_auto_picks_the_tied_form_on_the_overtraining_ladder(shared_data, train_set):
+    """Gadre et al. 2024 (10M-6.9B models, up to 640 tokens per parameter): their law is Chinchilla's with
+    alpha = beta, and that form extrapolates best to the 6.9B runs; auto must pick it. The old
+    largest-compute holdout chose the free form on RedPajama."""
+    with (shared_data / "gadre2024_overtraining" / "runs_losses.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["train_dataset"] == train_set and r["loss_c4_val"]]
+    columns = {k: np.array([float(r[k]) for r in rows]) for k in ("N_params", "D_tokens", "loss_c4_val")}
+    fit = fitting.fit(
+        "auto", N=columns["N_params"], D=columns["D_tokens"], loss=columns["loss_c4_val"], bootstrap=0
+    )
+    assert fit.law == "chinchilla_equal", fit.candidate_errors
+    to_largest = {name: errors["N"] for name, errors in fit.candidate_errors.items()}
+    assert min(to_largest, key=to_largest.get) == "chinchilla_equal"
+    assert fit.holdout.directions["N"].threshold == pytest.approx(columns["N_params"].max())
 
 
 def test_round_trip_through_json_keeps_predictions():
