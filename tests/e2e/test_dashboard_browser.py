@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app import curves
@@ -137,3 +138,116 @@ def test_dashboard_live_curves_prediction_and_report(browser, tmp_path):
         page.close()
     for name in ("study-before.png", "study-curve-grew.png", "study-prediction.png", "fit-report.png"):
         assert (folder / name).stat().st_size > 10_000, name
+
+
+def test_dashboard_writes_with_a_token(browser, tmp_path):
+    """Writes from the page, through the REST API with the token entered once in its header: none
+    without a token (the page says so), the API's 403 for a read token, then with a write token a
+    fit started from the page appears and finishes (in the background: past the inline bootstrap
+    limit), a sweep is queued, and one of its runs is cancelled from the runs table."""
+    folder = ARTIFACTS / "dashboard-writes"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{tmp_path / 'hyperlaw.db'}"
+    upgrade(url)
+    with ServerThread(Settings(database_url=url)) as server:
+        database = server.app.state.database
+        with write_client(server, database) as api:
+            measured = api.post("/v1/studies", json={"name": "measured"}).json()["id"]
+            assert api.post(f"/v1/studies/{measured}/import", json=loss_rows()).status_code == 201
+            proxies = api.post("/v1/studies", json={"name": "proxies", "defaults": {"seq_len": 32}}).json()[
+                "id"
+            ]
+            write_token = api.headers["Authorization"].removeprefix("Bearer ")
+            read_token = api.read_token
+        background = server.app.state.settings.fit_inline_max_bootstrap + 20
+
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server.url}/studies/{measured}")
+        assert page.inner_text("#token-state") == "no token: reads only"
+        page.select_option("#fit-form select[name=law]", "chinchilla")
+        page.fill("#fit-form input[name=bootstrap]", str(background))
+        page.click("#fit-form button[type=submit]")
+        page.wait_for_selector("#write-status.bad:has-text('Enter a token with the write scope')")
+
+        page.fill("#token", read_token)
+        page.click("#token-save")
+        page.click("#fit-form button[type=submit]")
+        page.wait_for_selector("#write-status.bad:has-text('403: token scope')")
+
+        page.fill("#token", write_token)
+        page.click("#token-save")
+        assert page.inner_text("#token-state") == f"token {'_'.join(write_token.split('_')[:2])}_… in use"
+        assert page.input_value("#token") == ""  # kept by the page, not left in the field
+        page.click("#fit-form button[type=submit]")
+        started = page.wait_for_selector("#started-fits tbody tr[data-fit]")
+        fit_id = int(started.get_attribute("data-fit"))
+        page.wait_for_selector(f'#started-fits tr[data-fit="{fit_id}"] .status.done', timeout=120_000)
+        page.wait_for_selector(f"#write-status.ok:has-text('Fit {fit_id} (chinchilla) is done')")
+        page.screenshot(path=str(folder / "fit-started.png"), full_page=True)
+        fit = httpx.get(f"{server.url}/v1/fits/{fit_id}").json()
+        assert (fit["study_id"], fit["law"], fit["bootstrap"]) == (measured, "chinchilla", background)
+        page.reload()  # the page's own rendering now shows it, with its key plot
+        page.wait_for_function(f"document.querySelector('#fit-{fit_id} img').naturalWidth > 0")
+
+        # Another page of the same tab keeps the token: a sweep, then a cancel from the runs table.
+        page.goto(f"{server.url}/studies/{proxies}")
+        assert "in use" in page.inner_text("#token-state")
+        page.fill("#sweep-form input[name=shapes]", "1x16x2 1x32x2")
+        page.fill("#sweep-form input[name=tokens]", "4096")
+        page.fill("#sweep-form input[name=lr]", "0.003")
+        page.fill("#sweep-form input[name=batch_tokens]", "256")
+        assert page.inner_text("#sweep-size") == "2 runs."
+        page.click("#sweep-form button[type=submit]")
+        page.wait_for_selector("#write-status.ok:has-text('Queued 2 runs')")
+        page.wait_for_selector("#runs-summary:has-text('2 queued')")
+        first, second = sorted(
+            int(r) for r in page.locator("#runs tbody tr").evaluate_all("rs => rs.map(r => r.dataset.run)")
+        )
+        cancel = f'button[data-cancel="{first}"]'
+        page.click(cancel)
+        assert page.inner_text(cancel) == "Confirm cancel"  # a first click only arms it
+        page.click(cancel)
+        page.wait_for_selector(f'#runs tr[data-run="{first}"] .status.cancelled')
+        page.wait_for_selector(f"#write-status.ok:has-text('Run {first} is cancelled')")
+        assert page.locator(cancel).count() == 0
+        page.screenshot(path=str(folder / "run-cancelled.png"), full_page=True)
+        statuses = {
+            r["id"]: r["status"]
+            for r in httpx.get(f"{server.url}/v1/runs", params={"study": proxies}).json()["items"]
+        }
+        assert statuses == {first: "cancelled", second: "queued"}
+        page.close()
+    for name in ("fit-started.png", "run-cancelled.png"):
+        assert (folder / name).stat().st_size > 10_000, name
+
+
+def test_api_docs_render_offline(browser, tmp_path):
+    """/docs (Swagger UI, with the bearer scheme's Authorize button) and /redoc render in the browser
+    from the server's own assets: every request the pages make goes to the server itself."""
+    folder = ARTIFACTS / "docs"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{tmp_path / 'hyperlaw.db'}"
+    upgrade(url)
+    with ServerThread(Settings(database_url=url)) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        requested: list[str] = []  # what the pages loaded
+        refused: dict[str, str] = {}  # what the browser did not load, and why
+        page.on("requestfinished", lambda request: requested.append(request.url))
+        page.on("requestfailed", lambda request: refused.setdefault(request.url, request.failure))
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".swagger-ui .btn.authorize")
+        page.wait_for_selector(".swagger-ui .opblock-summary-path:has-text('/v1/predict')")
+        page.screenshot(path=str(folder / "swagger-ui.png"))
+        page.goto(f"{server.url}/redoc")
+        page.wait_for_selector("[role=menuitem]:has-text('/v1/predict'), label:has-text('Predict')")
+        page.screenshot(path=str(folder / "redoc.png"))
+        page.close()
+    foreign = [u for u in requested if not u.startswith((server.url, "data:", "blob:"))]
+    assert not foreign, foreign
+    # ReDoc's menu asks for its vendor's logo: the pages' Content-Security-Policy stops it in the browser.
+    assert all(why == "csp" for why in refused.values()), refused
+    assert f"{server.url}/static/docs/swagger-ui-bundle.js" in requested
+    assert f"{server.url}/static/docs/redoc.standalone.js" in requested
+    assert (folder / "swagger-ui.png").stat().st_size > 10_000

@@ -83,9 +83,34 @@ def test_study_page_shows_runs_fits_and_prediction(api, database):
     assert api.get(f"/fits/{fit['id']}/plots/99.png").status_code == 404
 
 
+def test_study_page_offers_the_writes(api):
+    """The token field, the sweep and fit forms (every law kind), and Cancel on active runs only;
+    the page only renders them: its script sends them to the REST API with the token."""
+    study = api.post("/v1/studies", json={"name": "writable"}).json()["id"]
+    shape = {"n_layer": 1, "d_model": 16, "n_head": 2}
+    sweep = {"grid": {"shapes": [shape], "tokens": [4096, 8192], "lr": [3e-3], "batch_tokens": [256]}}
+    queued = api.post(f"/v1/studies/{study}/sweeps", json=sweep).json()["ids"]
+    assert api.post(f"/v1/runs/{queued[0]}/cancel").json()["status"] == "cancelled"
+
+    page = api.get(f"/studies/{study}").text
+    assert '<form id="token-form"' in page and 'id="token" name="token"' in page
+    assert '<form id="sweep-form"' in page and '<form id="fit-form"' in page
+    laws = re.findall(r'<option value="([^"]+)"', page)
+    assert {"chinchilla", "lr_opt", "batch_opt", "critical_batch"} <= set(laws)
+    assert '<option value="chinchilla" selected>' in page
+    assert re.findall(r'data-cancel="(\d+)"', page) == [str(queued[1])]  # the cancelled one has none
+    assert '<script src="/static/dashboard.js"></script>' in page
+
+    home = api.get("/").text
+    assert '<form id="token-form"' in home and '<script src="/static/dashboard.js"></script>' in home
+
+
 def test_static_files_are_served_locally(api):
     script = api.get("/static/dashboard.js")
     assert script.status_code == 200 and "/v1/runs?study=" in script.text
+    # The writes go to the REST API with the bearer token the page keeps.
+    for call in ('"/sweeps"', '"/fits"', '"/cancel"', '"Bearer "', "sessionStorage", "Idempotency-Key"):
+        assert call in script.text, call
     assert api.get("/static/hyperlaw.css").status_code == 200
 
 

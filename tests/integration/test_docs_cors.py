@@ -49,6 +49,8 @@ def test_docs_pages_use_only_local_assets(server, page, assets):
     assert {url.rsplit("/", 1)[-1] for url in urls if url.startswith("/static/docs/")} == assets
     assert all(url.startswith("/") for url in urls), urls
     assert "/openapi.json" in html
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
     for url in urls:
         asset = httpx.get(server.url + url)
         assert asset.status_code == 200, url

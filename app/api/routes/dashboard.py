@@ -3,10 +3,14 @@
 /                         the studies
 /studies/{id}             a study: its runs (status, progress, live loss curves: static/dashboard.js
                           polls /v1/runs and /v1/runs/{id}/curve), its fits with their key plot,
-                          verdict and warnings, a form asking N and D for the prediction, report links
+                          verdict and warnings, a form asking N and D for the prediction, report links,
+                          and the writes: submit a sweep, start a fit, cancel a run
 /fits/{id}/plots/{i}.png  a fit's i-th plot (drawn once per finished fit, then cached)
 
 Read access, like the API's GETs: with public reads off, these pages answer 401 as the API does.
+Writes go through the REST API itself, from the page's script, with the bearer token entered once
+in the page's header (kept in the browser's sessionStorage, or localStorage when remembered): the
+pages hold no write route of their own, so every write meets the API's checks and rate limit.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app import curves, fits, law_kinds, runs, studies
-from app.api.deps import DatabaseDep, ReadAccess
+from app.api.deps import DatabaseDep, ReadAccess, SettingsDep
 from app.errors import InvalidInput, NotFound
 from app.reports import content, render, version
 
@@ -69,6 +73,7 @@ def _number(name: str, text: str | None) -> float | None:
 def study_page(
     study_id: int,
     database: DatabaseDep,
+    settings: SettingsDep,
     n_params: str | None = Query(None, description="Target parameters N."),
     tokens: str | None = Query(None, description="Target training tokens D."),
 ) -> HTMLResponse:
@@ -95,6 +100,7 @@ def study_page(
         form={"n_params": n_params or "", "tokens": tokens or ""},
         form_error=error,
         laws=law_kinds.laws(),
+        inline_bootstrap=settings.fit_inline_max_bootstrap,
     )
 
 

@@ -1,8 +1,82 @@
-// hyperlaw dashboard: keeps a study's runs table and loss curves current without a reload.
+// hyperlaw dashboard: keeps a study's runs table and loss curves current without a reload, and
+// sends its writes (submit a sweep, start a fit, cancel a run) to the REST API.
 // Polls the JSON API every 2 s: GET /v1/runs?study=ID for the table, GET /v1/runs/{id}/curve for
-// the curves of running runs (and once more for each run after it finishes). No library, no build.
+// the curves of running runs (and once more for each run after it finishes). Every request carries
+// the bearer token entered once in the page's header (sessionStorage; localStorage when remembered),
+// so reads and writes meet the API's own access checks. No library, no build.
 (function () {
   "use strict";
+  const TOKEN_KEY = "hyperlaw-token";
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  // The header's token field: kept for this tab, or on this browser when "remember" is ticked.
+  function setupToken() {
+    const form = document.getElementById("token-form");
+    if (!form) return;
+    const input = document.getElementById("token");
+    const remember = document.getElementById("token-remember");
+    const forget = document.getElementById("token-forget");
+    const state = document.getElementById("token-state");
+    function show() {
+      const held = token();
+      state.textContent = held ? "token " + held.split("_").slice(0, 2).join("_") + "_… in use" + (localStorage.getItem(TOKEN_KEY) ? " (remembered)" : "") : "no token: reads only";
+      form.classList.toggle("held", Boolean(held));
+      forget.hidden = !held;
+      remember.checked = Boolean(localStorage.getItem(TOKEN_KEY));
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) { input.focus(); return; }
+      sessionStorage.removeItem(TOKEN_KEY);
+      localStorage.removeItem(TOKEN_KEY);
+      (remember.checked ? localStorage : sessionStorage).setItem(TOKEN_KEY, value);
+      input.value = "";
+      show();
+    });
+    forget.addEventListener("click", function () {
+      sessionStorage.removeItem(TOKEN_KEY);
+      localStorage.removeItem(TOKEN_KEY);
+      show();
+    });
+    show();
+  }
+
+  // The API's error as one line: its detail, or each validation error's field and message.
+  function problem(status, body) {
+    const detail = body && body.detail;
+    let text = typeof detail === "string" ? detail : "";
+    if (Array.isArray(detail)) {
+      text = detail.map(function (e) {
+        const where = (e.loc || []).slice(1).join(".");
+        return (where ? where + ": " : "") + e.msg;
+      }).join("; ");
+    }
+    return status + ": " + (text || "the API answered " + status);
+  }
+
+  // One API call with the token: the parsed JSON body, or an Error carrying the API's message.
+  async function api(method, url, body, headers) {
+    const sent = Object.assign({ Accept: "application/json" }, headers || {});
+    const held = token();
+    if (held) sent.Authorization = "Bearer " + held;
+    if (body !== undefined) sent["Content-Type"] = "application/json";
+    const response = await fetch(url, {
+      method: method,
+      headers: sent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+    let parsed = null;
+    try { parsed = await response.json(); } catch (ignored) { parsed = null; }
+    if (!response.ok) throw new Error(problem(response.status, parsed));
+    return parsed;
+  }
+
+  setupToken();
   const root = document.querySelector("[data-study]");
   const chart = document.getElementById("curves");
   if (!root || !chart) return;
@@ -36,6 +110,8 @@
   }
 
   const ORDER = { running: 0, queued: 1 };
+  const ACTIVE = new Set(["queued", "running"]);
+  const armed = new Set(); // runs whose Cancel was clicked once: the second click cancels
 
   function renderRuns(items, total) {
     const rows = document.createDocumentFragment();
@@ -57,6 +133,16 @@
       tr.appendChild(progress);
       tr.appendChild(cell(fmt(run.loss), true));
       tr.appendChild(cell(fmt(run.tokens_per_s), true));
+      const action = document.createElement("td");
+      if (ACTIVE.has(run.status)) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "small" + (armed.has(run.id) ? " armed" : "");
+        button.dataset.cancel = run.id;
+        button.textContent = armed.has(run.id) ? "Confirm cancel" : "Cancel";
+        action.appendChild(button);
+      }
+      tr.appendChild(action);
       rows.appendChild(tr);
     });
     table.replaceChildren(rows);
@@ -66,10 +152,8 @@
       "; updated " + new Date().toLocaleTimeString() + ".";
   }
 
-  async function getJSON(url) {
-    const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
-    if (!response.ok) throw new Error(url + " answered " + response.status);
-    return response.json();
+  function getJSON(url) {
+    return api("GET", url);
   }
 
   async function refreshCurve(id, entry) {
@@ -139,7 +223,17 @@
     });
   }
 
+  let timer = null;
+  let polling = false;
+
+  function schedule(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, delay);
+  }
+
   async function poll() {
+    if (polling) { schedule(300); return; }
+    polling = true;
     try {
       const page = await getJSON("/v1/runs?study=" + study + "&limit=1000");
       renderRuns(page.items, page.total);
@@ -155,9 +249,180 @@
     } catch (error) {
       summary.textContent = "Could not update: " + error.message;
     } finally {
-      setTimeout(poll, 2000);
+      polling = false;
+      schedule(2000);
     }
   }
+
+  // ---------------------------------------------------------------- writes, through the REST API
+  const status = document.getElementById("write-status");
+
+  function say(text, kind) {
+    if (!status) return;
+    status.textContent = text;
+    status.className = "write-status " + (kind || "");
+  }
+
+  function needToken() {
+    if (token()) return false;
+    say("Enter a token with the write scope at the top of the page first (hyperlaw token create --scope write).", "bad");
+    document.getElementById("token").focus();
+    return true;
+  }
+
+  function values(text) {
+    return String(text || "").split(/[\s,;]+/).filter(Boolean);
+  }
+
+  function numbers(text, name, integral) {
+    return values(text).map(function (v) {
+      const x = Number(v);
+      if (!isFinite(x) || x <= 0 || (integral && !Number.isInteger(x))) throw new Error(name + ": " + v + " is not a positive " + (integral ? "integer" : "number"));
+      return x;
+    });
+  }
+
+  function shapes(text) {
+    return values(text).map(function (v) {
+      const parts = v.split(/[x×*]/).map(Number);
+      if (parts.length !== 3 || !parts.every(function (x) { return Number.isInteger(x) && x > 0; })) {
+        throw new Error("shapes: " + v + " is not n_layer×d_model×n_head, e.g. 2x64x2");
+      }
+      return { n_layer: parts[0], d_model: parts[1], n_head: parts[2] };
+    });
+  }
+
+  function key() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "dashboard-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function sweepBody(form) {
+    const grid = {
+      shapes: shapes(form.elements.shapes.value),
+      tokens: numbers(form.elements.tokens.value, "tokens", true),
+      lr: numbers(form.elements.lr.value, "learning rates", false),
+      batch_tokens: numbers(form.elements.batch_tokens.value, "batch sizes", true),
+    };
+    if (!grid.shapes.length || !grid.tokens.length) throw new Error("give at least one shape and one token count");
+    return { grid: grid };
+  }
+
+  const sweepForm = document.getElementById("sweep-form");
+  if (sweepForm) {
+    const size = document.getElementById("sweep-size");
+    const count = function () {
+      try {
+        const grid = sweepBody(sweepForm).grid;
+        size.textContent = grid.shapes.length * grid.tokens.length * Math.max(1, grid.lr.length) * Math.max(1, grid.batch_tokens.length) + " runs.";
+      } catch (error) {
+        size.textContent = error.message;
+      }
+    };
+    sweepForm.addEventListener("input", count);
+    count();
+    sweepForm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (needToken()) return;
+      const button = sweepForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const body = sweepBody(sweepForm);
+        const answer = await api("POST", "/v1/studies/" + study + "/sweeps", body, { "Idempotency-Key": key() });
+        say("Queued " + answer.count + " runs (ids " + answer.ids[0] + "–" + answer.ids[answer.ids.length - 1] + ").", "ok");
+        schedule(0);
+      } catch (error) {
+        say("The sweep was not queued: " + error.message, "bad");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  const FIT_DONE = new Set(["done", "failed"]);
+
+  function fitRow(fit) {
+    const tr = document.createElement("tr");
+    tr.dataset.fit = fit.id;
+    tr.appendChild(cell(String(fit.id)));
+    tr.appendChild(cell(fit.law));
+    const state = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = "status " + fit.status;
+    badge.textContent = fit.status;
+    state.appendChild(badge);
+    tr.appendChild(state);
+    const links = document.createElement("td");
+    links.className = "downloads";
+    if (fit.status === "done") {
+      links.innerHTML = '<a href="/v1/fits/' + fit.id + '/report?format=html">HTML</a><a href="' + location.pathname + "#fit-" + fit.id + '">reload to see it below</a>';
+    } else if (fit.status === "failed") {
+      links.textContent = fit.error || "";
+    }
+    tr.appendChild(links);
+    return tr;
+  }
+
+  async function followFit(id) {
+    const table = document.getElementById("started-fits");
+    let fit = await getJSON("/v1/fits/" + id);
+    for (;;) {
+      const row = fitRow(fit);
+      const old = table.querySelector('tr[data-fit="' + id + '"]');
+      if (old) old.replaceWith(row); else table.tBodies[0].prepend(row);
+      table.hidden = false;
+      if (FIT_DONE.has(fit.status)) break;
+      await new Promise(function (resolve) { setTimeout(resolve, 1500); });
+      fit = await getJSON("/v1/fits/" + id);
+    }
+    if (fit.status === "done") say("Fit " + id + " (" + fit.law + ") is done" + (fit.warnings.length ? ", with " + fit.warnings.length + " warnings." : "."), "ok");
+    else say("Fit " + id + " (" + fit.law + ") failed: " + (fit.error || "no reason given"), "bad");
+  }
+
+  const fitForm = document.getElementById("fit-form");
+  if (fitForm) {
+    fitForm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (needToken()) return;
+      const button = fitForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      const law = fitForm.elements.law.value;
+      try {
+        const bootstrap = Number(fitForm.elements.bootstrap.value || 0);
+        const answer = await api("POST", "/v1/studies/" + study + "/fits", { law: law, bootstrap: bootstrap, seed: 0 });
+        say("Fit " + answer.id + " (" + law + ") started.", "ok");
+        await followFit(answer.id);
+      } catch (error) {
+        say("The " + law + " fit was not started: " + error.message, "bad");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  // Cancel: a run's first click arms its button, the second (within 5 s) cancels it.
+  table.addEventListener("click", async function (event) {
+    const button = event.target.closest("button[data-cancel]");
+    if (!button) return;
+    const id = Number(button.dataset.cancel);
+    if (!armed.has(id)) {
+      armed.add(id);
+      button.classList.add("armed");
+      button.textContent = "Confirm cancel";
+      setTimeout(function () { armed.delete(id); }, 5000);
+      return;
+    }
+    armed.delete(id);
+    if (needToken()) return;
+    button.disabled = true;
+    try {
+      const run = await api("POST", "/v1/runs/" + id + "/cancel");
+      say("Run " + id + " is " + run.status + ".", "ok");
+    } catch (error) {
+      say("Run " + id + " was not cancelled: " + error.message, "bad");
+    }
+    schedule(0);
+  });
 
   window.addEventListener("resize", draw);
   poll();
