@@ -25,7 +25,15 @@ import numpy as np
 from fitting.bootstrap import resample_weights
 from fitting.bowl_solve import solve_designs
 from fitting.laws.base import Array
-from fitting.laws.hparams import BOWL_1D, BOWL_2D, Bowl, bowl_features, bowl_minimum
+from fitting.laws.hparams import (
+    BOWL_1D,
+    BOWL_1D_CUBIC,
+    BOWL_2D,
+    BOWL_2D_CUBIC,
+    Bowl,
+    bowl_features,
+    bowl_minimum,
+)
 
 # A bowl is fitted to at least its parameters + BOWL_EXTRA_RUNS runs (room for the bootstrap)
 # spanning at least BOWL_MIN_VALUES distinct values of every swept axis (a parabola through fewer
@@ -36,6 +44,11 @@ BOWL_MIN_VALUES = 3
 # located by the small-sweep rule; runs within this fraction of the best loss count as "near the
 # best" for its centre (the Step Law authors' band, Li et al. 2025, code/fit_tool.py).
 SMALL_SWEEP_BAND = 0.0025
+# An asymmetric (cubic) bowl is fitted where the window holds at least this many runs per
+# parameter of the cubic and ASYMMETRIC_MIN_VALUES distinct values of every axis (a cubic through
+# three values is determined exactly); otherwise the quadratic.
+ASYMMETRIC_RUNS_PER_PARAM = 2
+ASYMMETRIC_MIN_VALUES = 4
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class BowlOptimum:
     status: str
     log_point: Array | None  # (k,) log optimum per swept axis; None for "not_convex", "too_few_runs"
     log_draws: Array  # (R, k) replicate log optima; NaN where a replicate has no minimum
-    located_by: str = "bowl"
+    located_by: str = "bowl"  # "bowl" (quadratic), "cubic" (asymmetric bowl), "vertex", "centre"
     log_bounds: Array | None = None  # (2, k) small sweeps: the bracket the optimum lies in
     log_loss: float | None = None  # the log loss at the optimum (the bowl's minimum)
     log_loss_draws: Array | None = None  # (R,) its replicates; NaN where a replicate has no minimum
@@ -69,8 +82,7 @@ def _law(n_axes: int) -> Bowl:
 class _Problem:
     """One sweep's bowl problem: the windowed runs on standardised axes and the start of the solve."""
 
-    log_axes: Array  # (k, n) every run of the sweep
-    log_loss: Array  # (n,)
+    law: Bowl
     centre: Array  # (k,)
     spread: Array  # (k,)
     design: Array  # (P, m) quadratic features of the kept runs
@@ -85,6 +97,9 @@ def bowl_optimum(
     return bowl_optima([(log_axes, log_loss)], window, bootstrap, delta, rng)[0]
 
 
+_LAWS = (BOWL_1D, BOWL_2D, BOWL_1D_CUBIC, BOWL_2D_CUBIC)
+
+
 def bowl_optima(
     sweeps: Sequence[tuple[Array, Array]],
     window: float,
@@ -92,23 +107,22 @@ def bowl_optima(
     delta: float,
     rng: np.random.Generator,
     small: bool = False,
+    asymmetric: bool = False,
 ) -> list[BowlOptimum]:
     """The optimum of every sweep (log axes (k, n), log losses (n,)) from a Huber quadratic of log
     loss in the standardised log axes, fitted to the runs within `window` of the best log loss; the
     bootstrap resamples those runs. small: sweeps too small for a bowl take the small-sweep rule
-    instead of "too_few_runs".
+    instead of "too_few_runs". asymmetric: a cubic bowl where the window holds enough runs for it.
 
     The random stream is drawn sweep by sweep in order, as one sweep at a time would draw it."""
-    problems: list[_Problem | None] = [_prepare(axes, loss, window) for axes, loss in sweeps]
+    problems = [_prepare(axes, loss, window, asymmetric) for axes, loss in sweeps]
     thetas: list[Array | None] = [None] * len(sweeps)
-    for k in (1, 2):
-        chosen = [
-            i for i, p in enumerate(problems) if p is not None and p.design.shape[0] == _law(k).n_params
-        ]
+    for law in _LAWS:
+        chosen = [i for i, p in enumerate(problems) if p is not None and p.law is law]
         if not chosen:
             continue
         solved = solve_designs(
-            _law(k),
+            law,
             np.stack([problems[i].start for i in chosen]),
             [problems[i].design for i in chosen],
             [problems[i].target for i in chosen],
@@ -144,12 +158,13 @@ def bowl_optima(
         sweep_draws, loss_draws = draws[i] if draws[i] is not None else (empty, np.full(bootstrap, np.nan))
         outside = (log_point < axes.min(axis=1)) | (log_point > axes.max(axis=1))
         status = "edge" if np.any(outside) or best_on_edge(axes, loss) else "found"
-        minimum = float(_bowl_value(thetas[i][None, :], stationary)[0])
-        out.append(BowlOptimum(status, log_point, sweep_draws, log_loss=minimum, log_loss_draws=loss_draws))
+        minimum = float(_bowl_value(thetas[i][None, :], stationary, problem.law.cubic)[0])
+        located_by = "cubic" if problem.law.cubic else "bowl"
+        out.append(BowlOptimum(status, log_point, sweep_draws, located_by, None, minimum, loss_draws))
     return out
 
 
-def _prepare(log_axes: Array, log_loss: Array, window: float) -> _Problem | None:
+def _prepare(log_axes: Array, log_loss: Array, window: float, asymmetric: bool) -> _Problem | None:
     """The windowed, standardised bowl problem of one sweep; None when its runs cannot determine one."""
     k = log_axes.shape[0]
     kept = _window(log_axes, log_loss, window, bowl_runs_needed(k))
@@ -159,14 +174,21 @@ def _prepare(log_axes: Array, log_loss: Array, window: float) -> _Problem | None
     centre, spread = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
     z = (x - centre) / spread
     law = _law(k)
+    cubic = BOWL_1D_CUBIC if k == 1 else BOWL_2D_CUBIC
+    if (
+        asymmetric
+        and y.size >= ASYMMETRIC_RUNS_PER_PARAM * cubic.n_params
+        and all(np.unique(axis).size >= ASYMMETRIC_MIN_VALUES for axis in x)
+    ):
+        law = cubic
     design = law.log_predict(np.zeros((1, law.n_params)), z)[1][0]
     start = np.linalg.lstsq(design.T, y, rcond=None)[0]
-    return _Problem(log_axes, log_loss, centre[:, 0], spread[:, 0], design, y, start)
+    return _Problem(law, centre[:, 0], spread[:, 0], design, y, start)
 
 
-def _bowl_value(theta: Array, stationary: Array) -> Array:
+def _bowl_value(theta: Array, stationary: Array, cubic: bool) -> Array:
     """Log loss of bowls theta (M, P) at standardised points (M, k)."""
-    return np.sum(theta * bowl_features(stationary.T).T, axis=1)
+    return np.sum(theta * bowl_features(stationary.T, cubic).T, axis=1)
 
 
 def _replicate_optima(
@@ -177,19 +199,15 @@ def _replicate_optima(
     delta: float,
 ) -> list[tuple[Array, Array] | None]:
     """Every sweep's replicate log optima (R, k) and log losses there (R,), all replicates of all
-    sweeps of one dimension in one batched solve, each replicate starting from its sweep's point fit."""
+    sweeps of one bowl law in one batched solve, each replicate starting from its sweep's point fit."""
     out: list[tuple[Array, Array] | None] = [None] * len(problems)
-    for k in (1, 2):
-        chosen = [
-            i
-            for i, c in enumerate(counts)
-            if c is not None and problems[i].design.shape[0] == _law(k).n_params
-        ]
+    for law in _LAWS:
+        chosen = [i for i, c in enumerate(counts) if c is not None and problems[i].law is law]
         if not chosen:
             continue
         source = np.repeat(np.arange(len(chosen)), bootstrap)
         solved = solve_designs(
-            _law(k),
+            law,
             np.concatenate([np.repeat(thetas[i][None, :], bootstrap, axis=0) for i in chosen]),
             [problems[i].design for i in chosen],
             [problems[i].target for i in chosen],
@@ -198,7 +216,7 @@ def _replicate_optima(
             delta,
         )
         stationary, ok = bowl_minimum(solved)
-        value = np.where(ok, _bowl_value(solved, stationary), np.nan)
+        value = np.where(ok, _bowl_value(solved, stationary, law.cubic), np.nan)
         for j, i in enumerate(chosen):
             rows = slice(j * bootstrap, (j + 1) * bootstrap)
             p = problems[i]

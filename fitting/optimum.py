@@ -3,7 +3,13 @@ the optima across scales (Step Law, Li et al. 2025; DeepSeek LLM, Bi et al. 2024
 
 Step 1, per sweep: a robust (Huber) quadratic of log final loss in the standardised log LR (and
 log B when both vary), fitted to the runs near the best one, gives the optimum; resampling the
-sweep's runs gives its interval. An optimum beyond the swept range is flagged "edge", not used.
+sweep's runs gives its interval. Where the window holds enough runs (two per parameter) the bowl
+is a cubic: LR landscapes rise faster above the optimum than below it, and a symmetric quadratic
+over the window then puts the optimum on the low side (on the Step Law grid every cell's quadratic
+optimum sat at 0.5-1.1x its best run's LR). Sweeps of 3-5 runs, too few for a bowl with a
+bootstrap, are located by the small-sweep rule (fitting.bowl.small_sweep_optimum) and named in a
+warning. An optimum beyond the swept range is flagged "edge", not used. All sweeps' bowls and
+bootstrap replicates go through one batched solve (fitting.bowl.bowl_optima).
 Step 2, across sweeps: least squares of log optimum on log N, log D (or log C). The bootstrap
 resamples sweeps and, inside each replicate, takes each sweep's own replicate optimum, so both
 the scatter between scales and the noise of every sweep reach the interval.
@@ -279,7 +285,9 @@ def _optima(
             continue
         pending.append((g, base, names, log_axes, log_loss))
     # Every sweep's bowl and bootstrap in one batched computation.
-    bowls = bowl_optima([(p[3], p[4]) for p in pending], window, bootstrap, delta, rng, small=True)
+    bowls = bowl_optima(
+        [(p[3], p[4]) for p in pending], window, bootstrap, delta, rng, small=True, asymmetric=True
+    )
     small: dict[str, list[SweepOptimum]] = {"vertex": [], "centre": []}
     for (g, base, names, _, _), bowl in zip(pending, bowls, strict=True):
         point, draws = bowl.log_point, bowl.log_draws

@@ -147,16 +147,19 @@ def test_steplaw_release_with_the_authors_recipe_gives_what_source_md_states(sha
 
 @pytest.mark.data
 def test_steplaw_release_with_bowl_optima_covers_the_published_law(shared_data):
-    """Per-cell quadratic optima on the release: the published exponents (-0.713, 0.307; 0.571)
-    lie inside our 95% intervals, and Step Law beats DeepSeek's C-only form out of sample."""
+    """Per-cell asymmetric (cubic) bowl optima on the release: the published N exponent (-0.713) and
+    batch exponent (0.571) lie inside our 95% intervals, and Step Law beats DeepSeek's C-only form
+    out of sample. The D exponent of LR: SOURCE.md finds 0.197 with the authors' own recipe on this
+    file (0.307 published, from more runs than were released); ours agrees with the recipe (0.207),
+    its interval covering 0.197 and reaching 0.30."""
     runs = _steplaw_release(shared_data)
     lr = fitting.fit("lr_opt", **runs, form="auto", bootstrap=300, seed=0)
     assert lr.form == "steplaw" and lr.candidates["steplaw"] < lr.candidates["deepseek"]
     ci = lr.ci(0.95)
     assert ci["b"][0] <= -0.713 <= ci["b"][1]
-    assert ci["c"][0] <= 0.307 <= ci["c"][1]
-    assert lr.params["b"] == pytest.approx(-0.713, abs=0.15)
-    assert lr.params["c"] == pytest.approx(0.307, abs=0.1)
+    assert ci["c"][0] <= 0.197 <= ci["c"][1] and ci["c"][1] >= 0.30
+    assert lr.params["b"] == pytest.approx(-0.713, abs=0.1)
+    assert lr.params["c"] == pytest.approx(0.197, abs=0.03)
     batch = fitting.fit("batch_opt", **runs, form="steplaw", bootstrap=300, seed=0)
     assert batch.params["c"] == pytest.approx(0.571, abs=0.02)
     assert batch.ci()["c"][0] <= 0.571 <= batch.ci()["c"][1]
