@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,16 @@ pytestmark = [
         reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; make test does it as root)",
     ),
 ]
+
+
+def wait_drawn(image, timeout_s: float = 15) -> None:
+    """Wait until the <img> located by `image` has loaded a picture. (The dashboard's pages forbid
+    eval in their Content-Security-Policy, which page.wait_for_function's string predicate needs.)"""
+    image.scroll_into_view_if_needed()  # the dashboard loads its plots lazily
+    deadline = time.monotonic() + timeout_s
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the image did not load"
+        time.sleep(0.1)
 
 
 def points(first: int, last: int) -> list[dict]:
@@ -118,7 +129,7 @@ def test_dashboard_live_curves_prediction_and_report(browser, tmp_path):
             f"[{loss['lo']:.4g}, {loss['hi']:.4g}]",
         ]
         page.locator(f"#fit-{fit['id']} img").scroll_into_view_if_needed()
-        page.wait_for_function(f"document.querySelector('#fit-{fit['id']} img').naturalWidth > 0")
+        wait_drawn(page.locator(f"#fit-{fit['id']} img"))
         page.screenshot(path=str(folder / "study-prediction.png"), full_page=True)
 
         # A report downloads (the study's PDF, with the prediction).
@@ -163,6 +174,12 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         background = server.app.state.settings.fit_inline_max_bootstrap + 20
 
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []  # the page's script failing, or refused by its Content-Security-Policy
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "console",
+            lambda message: errors.append(message.text) if "Content Security" in message.text else None,
+        )
         page.goto(f"{server.url}/studies/{measured}")
         assert page.inner_text("#token-state") == "no token: reads only"
         page.select_option("#fit-form select[name=law]", "chinchilla")
@@ -188,7 +205,7 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         fit = httpx.get(f"{server.url}/v1/fits/{fit_id}").json()
         assert (fit["study_id"], fit["law"], fit["bootstrap"]) == (measured, "chinchilla", background)
         page.reload()  # the page's own rendering now shows it, with its key plot
-        page.wait_for_function(f"document.querySelector('#fit-{fit_id} img').naturalWidth > 0")
+        wait_drawn(page.locator(f"#fit-{fit_id} img"))
 
         # Another page of the same tab keeps the token: a sweep, then a cancel from the runs table.
         page.goto(f"{server.url}/studies/{proxies}")
@@ -212,6 +229,7 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         page.wait_for_selector(f"#write-status.ok:has-text('Run {first} is cancelled')")
         assert page.locator(cancel).count() == 0
         page.screenshot(path=str(folder / "run-cancelled.png"), full_page=True)
+        assert errors == []
         statuses = {
             r["id"]: r["status"]
             for r in httpx.get(f"{server.url}/v1/runs", params={"study": proxies}).json()["items"]

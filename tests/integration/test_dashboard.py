@@ -101,8 +101,15 @@ def test_study_page_offers_the_writes(api):
     assert re.findall(r'data-cancel="(\d+)"', page) == [str(queued[1])]  # the cancelled one has none
     assert '<script src="/static/dashboard.js"></script>' in page
 
-    home = api.get("/").text
-    assert '<form id="token-form"' in home and '<script src="/static/dashboard.js"></script>' in home
+    home = api.get("/")
+    assert (
+        '<form id="token-form"' in home.text and '<script src="/static/dashboard.js"></script>' in home.text
+    )
+    # Only the page's own script runs (no inline script could read the token), talking only to the API.
+    for response in (home, api.get(f"/studies/{study}")):
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "connect-src 'self'" in policy
+        assert "<script>" not in response.text
 
 
 def test_static_files_are_served_locally(api):
