@@ -94,7 +94,7 @@ def test_fit_of_a_non_numeric_cell(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.data
 def test_demo_reproduces_the_published_fit():
-    result = run("demo", "--bootstrap", "200")
+    result = run("demo", "--published", "--bootstrap", "200")
     assert result.returncode == 0, result.stderr
     assert "objective 0.00101827" in result.stdout
     assert "0.3473" in result.stdout and "0.3672" in result.stdout
