@@ -1,13 +1,21 @@
 """Loss laws: L(N, D) fitted to the final losses of finished runs (Chinchilla, its α = β form,
 Kaplan's joint law, "auto" choosing among them by held-out error), or L(C) as one power law.
 
+A loss law describes the envelope: the loss of each (N, D) at its best learning rate and batch
+size. A study that sweeps LR or batch holds off-optimum runs above that envelope, which would pull
+E and the exponents up; so by default (option runs="best_per_size") a fit takes, of each (N, D),
+the runs of its best setting (the lowest mean loss; replicates of that setting are all kept), and
+says how many it left out. runs="all" fits every run.
+
 Predicts the loss at (N, D) and, for laws of N and D, the compute-optimal split at C = 6ND.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +40,72 @@ from app.law_kinds.base import (
     run_columns,
 )
 
+# Which runs a loss fit uses: each (N, D)'s best LR/batch setting, or every run.
+RUN_CHOICES = ("best_per_size", "all")
+DEFAULT_RUNS = "best_per_size"
+# Runs whose N and D agree within this relative distance are one (N, D): token counts of a batch
+# sweep differ by the rounding of steps to whole batches.
+SAME_SIZE = 1e-3
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Which runs are each (N, D)'s best setting: indices kept, and the runs of other settings."""
+
+    kept: list[int]
+    left_out: list[int]
+    sweeps: int  # (N, D) cells with more than one LR/batch setting
+
+
+def _clusters(values: Sequence[float]) -> list[int]:
+    """A label per value: values within SAME_SIZE (relative) of their sorted neighbour share one."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    labels = [0] * len(values)
+    label = 0
+    for previous, current in zip(order, order[1:], strict=False):
+        if values[current] > values[previous] * (1.0 + SAME_SIZE):
+            label += 1
+        labels[current] = label
+    return labels
+
+
+def envelope(
+    n_params: Sequence[float], tokens: Sequence[float], losses: Sequence[float], settings: Sequence[Any]
+) -> Envelope:
+    """Of each (N, D), the runs of the setting (LR, batch) with the lowest mean loss.
+
+    Runs of one setting are replicates (seeds), all kept: taking the best of several seeds would
+    bias the law low. A cell whose runs share one setting is not a sweep and is kept whole.
+    """
+    cells: dict[tuple[int, int], dict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, key in enumerate(zip(_clusters(n_params), _clusters(tokens), strict=True)):
+        cells[key][settings[i]].append(i)
+    kept: list[int] = []
+    left_out: list[int] = []
+    sweeps = 0
+    for by_setting in cells.values():
+        best = min(by_setting.values(), key=lambda rows: (sum(losses[i] for i in rows) / len(rows), rows[0]))
+        sweeps += len(by_setting) > 1
+        for rows in by_setting.values():
+            (kept if rows is best else left_out).extend(rows)
+    return Envelope(sorted(kept), sorted(left_out), sweeps)
+
+
+def _cells(runs: Sequence[Run]) -> list[tuple[int, int]]:
+    """The (N, D) cell of each run: labels of N and of D, equal within SAME_SIZE."""
+    n_params = _clusters([float(runs_module.n_for_laws(r)) for r in runs])
+    return list(zip(n_params, _clusters([float(r.tokens) for r in runs]), strict=True))
+
+
+def run_envelope(runs: Sequence[Run]) -> Envelope:
+    """envelope() of finished runs: their law N, tokens, loss and (LR, batch) setting."""
+    return envelope(
+        [float(runs_module.n_for_laws(r)) for r in runs],
+        [float(r.tokens) for r in runs],
+        [float(r.loss) for r in runs],
+        [(r.lr, r.batch_tokens) for r in runs],
+    )
+
 
 def law_inputs(fit: Any, n_params: Any, tokens: Any) -> dict[str, Any]:
     """What a loss fit's predict takes at (N, D): N and D, or its one variable (C = 6ND for "power")."""
@@ -46,28 +120,58 @@ class LossKind(KindDefaults):
 
     name = "loss"
     laws = ("chinchilla", "chinchilla_equal", "kaplan", "power", "auto")
+    options = ("runs",)
     slots = ("loss",)
     # "auto" picks the loss law with the best held-out error.
     expected = {"loss": "auto"}
     answer_keys = ("loss", "compute_optimal")
 
+    def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
+        runs = options.get("runs") or DEFAULT_RUNS
+        if runs not in RUN_CHOICES:
+            raise InvalidInput(
+                f"runs must be {' or '.join(RUN_CHOICES)}, got {runs!r}: best_per_size fits each (N, D)'s best "
+                "LR/batch setting (the envelope a loss law describes), all fits every run",
+                field="runs",
+            )
+        return {"runs": runs}
+
     def select(self, *, session: Session, request: FitRequest) -> list[Run]:
         law = request.law
         runs = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
+        dropped = 0
+        if request.options.get("runs", DEFAULT_RUNS) == "best_per_size":
+            chosen = run_envelope(runs)
+            runs, dropped = [runs[i] for i in chosen.kept], len(chosen.left_out)
         needed = fitting.minimum(law).runs
         if len(runs) < needed:
+            aside = (
+                f' ({dropped} runs of other LR/batch settings at the same (N, D) do not count; runs="all" fits them)'
+                if dropped
+                else ""
+            )
             raise InvalidInput(
                 f"the {law} law needs at least {needed} finished runs with a loss; this study has "
-                f"{len(runs)}: {needed - len(runs)} more needed",
+                f"{len(runs)}: {needed - len(runs)} more needed{aside}",
                 field="runs",
             )
         return runs
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, list[float]]:
+    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, Any]:
+        # The runs of the same (N, D) that the fit did not take: the study's other settings there
+        # (among the runs asked for, when the fit was asked for some).
+        asked = (fit.run_filter or {}).get("run_ids")
+        others = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=asked)
+        used = {r.id for r in runs}
+        union = list(runs) + [r for r in others if r.id not in used]
+        cells = _cells(union)
+        used_cells = set(cells[: len(runs)])
         return {
             "N": [runs_module.n_for_laws(r) for r in runs],
             "D": [r.tokens for r in runs],
             "loss": [r.loss for r in runs],
+            "sweeps": run_envelope(runs).sweeps,
+            "left_out": sum(cell in used_cells for cell in cells[len(runs) :]),
         }
 
     def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
@@ -77,9 +181,17 @@ class LossKind(KindDefaults):
             inputs = {"N": data["N"], "D": data["D"]}
         result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
         params, intervals = draws_summary(result)
-        # Stored as it is: a loss fit's dict is NaN-free and restores exactly.
+        runs = options.get("runs", DEFAULT_RUNS)
+        left_out, sweeps = data.get("left_out", 0), data.get("sweeps", 0)
+        notes = _run_notes(runs, len(data["loss"]), left_out, sweeps)
+        # Stored as it is (a loss fit's dict is NaN-free and restores exactly), with the runs it took.
         return Fitted(
-            result.law, params, intervals, float(result.objective), list(result.warnings), result.to_dict()
+            result.law,
+            params,
+            intervals,
+            float(result.objective),
+            [*notes, *result.warnings],
+            {**result.to_dict(), "context": {"runs": runs, "left_out": left_out, "sweeps": sweeps}},
         )
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
@@ -153,3 +265,19 @@ class LossKind(KindDefaults):
                 }
             )
         return rows
+
+
+def _run_notes(runs: str, n_used: int, left_out: int, sweeps: int) -> list[str]:
+    """What a loss fit says about the runs it took, when the study swept LR or batch size."""
+    if runs == "best_per_size" and left_out:
+        return [
+            f"fitted to the best LR/batch setting of each (N, D): {n_used} runs; {left_out} runs of other "
+            'settings at those sizes are left out (a loss law describes the envelope); runs="all" fits every run'
+        ]
+    if runs == "all" and sweeps:
+        return [
+            f'runs="all": {sweeps} (N, D) hold several LR/batch settings and all {n_used} runs are fitted, '
+            'off-optimum ones included, which lifts the law above the envelope (E too high); runs="best_per_size" '
+            "fits each (N, D)'s best setting"
+        ]
+    return []
