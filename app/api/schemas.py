@@ -41,6 +41,11 @@ def _example(value: dict[str, Any]) -> ConfigDict:
 MAX_DESCRIPTION = 10_000
 MAX_DATA = 1_000
 MAX_SPEC_CHARS = 16_384
+# The largest id the databases store (ids are INTEGER columns: 32-bit in PostgreSQL) and the largest
+# offset (64-bit). Larger ones are a 422, never a query that overflows.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
+RunId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _small_spec(value: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +59,11 @@ def _small_spec(value: dict[str, Any]) -> dict[str, Any]:
 
 
 SpecFields = Annotated[dict[str, Any], AfterValidator(_small_spec)]
+# Training runs queued into a study holding imported losses would be fitted together with them.
+MIX_IMPORTED = (
+    "Queue these training runs even though the study holds imported runs (409 otherwise): they will "
+    "be fitted together."
+)
 
 
 class Page(BaseModel):
@@ -126,6 +136,7 @@ class Created(BaseModel):
 class RunCreate(BaseModel):
     model_config = _example({"spec": EXAMPLE_SPEC})
     spec: SpecFields = Field(description="trainer.RunSpec fields; the study's defaults fill the rest.")
+    mix_imported: bool = Field(False, description=MIX_IMPORTED)
 
 
 class Around(BaseModel):
@@ -199,6 +210,7 @@ class SweepCreate(BaseModel):
     base: SpecFields = Field(default_factory=dict, description="Spec fields shared by every run.")
     grid: Grid | None = Field(None, description="Axes of spec values multiplied together (or isoflop).")
     isoflop: IsoFlop | None = Field(None, description="Every shape at every compute budget (or grid).")
+    mix_imported: bool = Field(False, description=MIX_IMPORTED)
 
     @model_validator(mode="after")
     def _one_design(self) -> SweepCreate:
@@ -376,8 +388,9 @@ class PlanCreate(BaseModel):
         None, ge=2, description="Default: the study's defaults, else the data's own."
     )
     data: str | None = Field(
-        None, max_length=MAX_DATA, description="Default: the study's defaults, else pystdlib."
+        None, max_length=MAX_DATA, description="Default: the study's data (or its defaults')."
     )
+    mix_imported: bool = Field(False, description=MIX_IMPORTED)
     isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
     shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")
     hparam_scales: int = Field(3, ge=3, le=6, description="Compute scales of the LR × batch grids.")
@@ -493,7 +506,11 @@ class FitCreate(BaseModel):
     )
     bootstrap: int = Field(200, ge=0, le=100_000, description="Bootstrap replicates (resampling runs).")
     seed: int = Field(0, ge=0, description="Seed of the bootstrap's resampling (same seed, same intervals).")
-    run_ids: list[int] | None = Field(None, description="Fit these finished runs only (default: all).")
+    run_ids: list[RunId] | None = Field(
+        None,
+        max_length=1_000_000,
+        description="Fit these finished runs only (default: all); ids that are no run of the study are a 422.",
+    )
 
 
 class FitPublic(BaseModel):
@@ -602,6 +619,20 @@ class FitPublic(BaseModel):
             if public.input_ranges is None and "input_ranges" in context:
                 public.input_ranges = context["input_ranges"]
         return public
+
+
+class FitList(Page):
+    """One page of a study's fits, oldest first."""
+
+    model_config = _example(
+        {
+            "items": [FitPublic.model_config["json_schema_extra"]["examples"][0]],
+            "total": 1,
+            "limit": 100,
+            "offset": 0,
+        }
+    )
+    items: list[FitPublic] = Field(description="This page's fits.")
 
 
 # ------------------------------------------------------------------------------ predict
