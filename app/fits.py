@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from app import law_kinds
 from app import runs as runs_module
-from app.db.tables import Fit, utcnow
+from app.db.tables import Fit, Run, utcnow
 from app.errors import InvalidInput, NotFound
 from app.law_kinds import FitRequest, Fitted, LawKind
 
@@ -75,6 +75,8 @@ def create_fit(
     """
     kind = kind_of(law)
     checked = check_options(kind, law, options)
+    if run_ids is not None:
+        _check_run_ids(session, study_id, run_ids)
     request = FitRequest(study_id=study_id, law=law, run_ids=run_ids, options=checked)
     runs = kind.select(session=session, request=request)
     run_filter: dict[str, Any] = {"run_ids": list(run_ids)} if run_ids is not None else {"status": "done"}
@@ -93,6 +95,26 @@ def create_fit(
     session.add(fit)
     session.flush()
     return fit
+
+
+def _check_run_ids(session: Session, study_id: int, run_ids: Sequence[int]) -> None:
+    """InvalidInput listing the `run_ids` that are no run of the study: a fit on fewer runs than asked
+    for would be silently wrong. (Runs that exist but are not finished are the kind's to judge.)"""
+    asked = sorted(set(run_ids))
+    found = set()
+    for start in range(0, len(asked), 500):  # bounded IN lists: SQLite caps a statement's variables
+        chunk = asked[start : start + 500]
+        found.update(session.scalars(select(Run.id).where(Run.study_id == study_id, Run.id.in_(chunk))))
+    missing = [i for i in asked if i not in found]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (
+            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
+        raise InvalidInput(
+            f"run_ids: {len(missing)} of them are no run of study {study_id} ({shown}): list runs of this "
+            f"study (GET /v1/runs?study={study_id}), or leave run_ids out to fit every finished run",
+            field="run_ids",
+        )
 
 
 def get_fit(*, session: Session, fit_id: int) -> Fit:
@@ -130,8 +152,14 @@ def latest_fit_ids(*, session: Session, study_id: int, loss_law: str | None = No
     return latest
 
 
-def list_fits(*, session: Session, study_id: int) -> list[Fit]:
-    return list(session.scalars(select(Fit).where(Fit.study_id == study_id).order_by(Fit.id)))
+def list_fits(*, session: Session, study_id: int, limit: int | None = None, offset: int = 0) -> list[Fit]:
+    """The study's fits, oldest first: all of them, or one page of `limit` after `offset`."""
+    query = select(Fit).where(Fit.study_id == study_id).order_by(Fit.id).offset(offset)
+    return list(session.scalars(query.limit(limit) if limit is not None else query))
+
+
+def count_fits(*, session: Session, study_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Fit).where(Fit.study_id == study_id)) or 0
 
 
 def _held(session: Session, fit_id: int, worker_id: str) -> Fit | None:

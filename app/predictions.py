@@ -12,22 +12,70 @@ law of the loss, so it needs the predicted loss.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import fitting
 from app import fits, law_kinds, studies
+from app.db.tables import Run
 from app.errors import InvalidInput
 from app.law_kinds import Query, StoredFit, StudyFits
 
-__all__ = ["StoredFit", "StudyFits", "answer", "latest_fits", "load", "prediction_rows", "restore"]
+__all__ = [
+    "FoundFits",
+    "StoredFit",
+    "StudyFits",
+    "answer",
+    "latest_fits",
+    "load",
+    "prediction_rows",
+    "restore",
+]
 
 
-def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None = None) -> StudyFits:
-    """The study (by id or name) and its latest finished fit per slot; InvalidInput when there is none
-    (or none of the requested loss law)."""
+@dataclasses.dataclass(frozen=True)
+class FoundFits(StudyFits):
+    """StudyFits and, when read, the stale-fit warnings of its fits (`stale_warnings`)."""
+
+    stale: tuple[str, ...] = ()
+
+
+def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) -> list[str]:
+    """A warning for each fit that no longer covers the study's runs: one made on every finished run
+    (not a chosen subset) while more runs have finished since, with the counts and the refit to ask for."""
+    warnings = []
+    for slot, fit_id in fit_ids.items():
+        fit = fits.get_fit(session=session, fit_id=fit_id)
+        if (fit.run_filter or {}).get("run_ids") is not None:
+            continue  # the fit was asked for on chosen runs: later ones are not its business
+        newer = session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(
+                Run.study_id == study_id,
+                Run.status == "done",
+                Run.loss.is_not(None),
+                Run.finished_at > fit.created_at,
+            )
+        )
+        if newer:
+            covered = len(fit.run_ids or [])
+            warnings.append(
+                f"stale fit: the {slot} fit {fit_id} covers {covered} of the study's {covered + newer} finished "
+                f"runs ({newer} finished after it): refit with POST /v1/studies/{study_id}/fits "
+                + json.dumps({"law": fit.law})
+            )
+    return warnings
+
+
+def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None = None) -> FoundFits:
+    """The study (by id or name) and its latest finished fit per slot, with a warning for each that is
+    stale (`stale_warnings`); InvalidInput when there is none (or none of the requested loss law)."""
     study = studies.find_study(session=session, ref=study_ref)
     fit_ids = fits.latest_fit_ids(session=session, study_id=study.id, loss_law=loss_law)
     if loss_law is not None and "loss" not in fit_ids:
@@ -40,7 +88,8 @@ def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None 
             f"study {study.name!r} has no finished fit: POST /v1/studies/{study.id}/fits first", field="study"
         )
     seq_len = (study.defaults or {}).get("seq_len")
-    return StudyFits(study.id, study.name, float(seq_len) if seq_len else None, fit_ids)
+    stale = tuple(stale_warnings(session=session, study_id=study.id, fit_ids=fit_ids))
+    return FoundFits(study.id, study.name, float(seq_len) if seq_len else None, fit_ids, stale)
 
 
 def restore(fit_id: int, law: str, result: dict[str, Any]) -> StoredFit:
@@ -68,10 +117,20 @@ def answer(
     """The prediction for (n_params, tokens) as a JSON-ready dict (PredictPublic's shape): every law
     kind, in registry order, adds its part from its restored fits.
 
-    Raises InvalidInput when a law refuses the inputs.
+    Raises InvalidInput (naming n_params) when a law refuses the inputs or when they are so far out
+    that a number of the answer is not finite: an answer is valid JSON or it is not given.
     """
+    for name, value in (("n_params", n_params), ("tokens", tokens)):
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidInput(f"{name} ({value}) must be a positive finite number", field=name)
+    if not math.isfinite(6.0 * n_params * tokens):  # 6·N·D, before numpy warns of the overflow
+        raise InvalidInput(
+            f"n_params × tokens ({n_params:.3g} × {tokens:.3g}) overflows: the compute 6·N·D is beyond "
+            "floating point; ask for a model and data within reach of the fits",
+            field="n_params",
+        )
     compute = float(fitting.training_compute(n_params, tokens))
-    warnings: list[str] = []
+    warnings: list[str] = list(getattr(found, "stale", ()))
     for kind in law_kinds.KINDS:
         for slot, law in kind.expected.items():
             if slot not in stored:
@@ -101,7 +160,49 @@ def answer(
         for key in kind.answer_keys:
             out.setdefault(key, None)
         kind.predict({slot: stored[slot] for slot in kind.slots if slot in stored}, query)
+    if "loss" in stored:
+        warnings.extend(_below_range(stored["loss"].restored, n_params, tokens, compute))
+    where = _not_finite(out)
+    if where is not None:
+        raise InvalidInput(
+            f"the prediction's {where} at n_params={n_params:.3g}, tokens={tokens:.3g} is not a finite number: "
+            "the inputs are too far outside the fitted runs for the laws to answer; ask for values nearer them",
+            field="n_params",
+        )
     return out
+
+
+def _below_range(fit: Any, n_params: float, tokens: float, compute: float) -> list[str]:
+    """A warning for each input of the loss law below the smallest fitted value: a law fitted on
+    larger runs says little about smaller ones (its irreducible and power terms trade off there)."""
+    ranges = getattr(fit, "input_ranges", None) or {}
+    asked = {"N": ("n_params", n_params), "D": ("tokens", tokens), "C": ("compute", compute)}
+    warnings = []
+    for symbol, (name, value) in asked.items():
+        if symbol in ranges and value < ranges[symbol][0]:
+            low, high = ranges[symbol]
+            warnings.append(
+                f"loss: {name} ({value:.3g}) is below the fitted range ({low:.3g} to {high:.3g}): the law is "
+                "extrapolated downwards and the interval does not cover that"
+            )
+    return warnings
+
+
+def _not_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first non-finite number in a JSON-ready value, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path or "value"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _not_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app import imports, plan
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.specs import accounting, check_data, validate_spec
+from app.specs import Capacity, accounting, check_data, validate_spec
 from trainer.spec import RunSpec
 
 STATUSES = ("queued", "running", "done", "failed", "diverged", "cancelled")
@@ -42,6 +42,34 @@ def _row_for(study: Study, spec: RunSpec) -> Run:
     )
 
 
+# Studies created before a study's data was a full source name stored "synthetic" for the default chain.
+_LEGACY_DATA = {"synthetic": "synthetic:markov"}
+
+
+def spec_defaults(study: Study) -> dict[str, Any]:
+    """What a run of `study` starts from: the study's data source, overlaid by its defaults (the
+    spec overlays both). A study's `data` is what its runs train on unless a run says otherwise."""
+    data = _LEGACY_DATA.get(study.data, study.data)
+    return {**({"data": data} if data else {}), **dict(study.defaults or {})}
+
+
+def holds_imported(*, session: Session, study: Study) -> bool:
+    """Whether the study holds measurements made elsewhere (an imported study, or imported rows)."""
+    if study.kind == "imported":
+        return True
+    query = select(Run.id).where(Run.study_id == study.id, Run.spec.is_(None)).limit(1)
+    return session.scalar(query) is not None
+
+
+def _refuse_mixing(session: Session, study: Study) -> None:
+    if holds_imported(session=session, study=study):
+        raise Conflict(
+            f"study {study.id} ({study.name!r}) holds imported runs (losses measured elsewhere): runs "
+            "trained here would be fitted together with them; create a study for them, or send "
+            '"mix_imported": true to queue them here anyway'
+        )
+
+
 def submit_runs(
     *,
     session: Session,
@@ -50,11 +78,16 @@ def submit_runs(
     idempotency_key: str | None = None,
     cap: int | None = None,
     data_roots: Sequence[Path] | None = None,
+    capacity: Capacity | None = None,
+    mix_imported: bool = False,
 ) -> tuple[list[Run], bool]:
     """Queue one run per spec; returns (runs, created).
 
-    Every spec is validated before anything is written, its data path against `data_roots` when
-    given (the service's Settings.data_roots; app.specs.validate_spec). With an idempotency key, a
+    Each spec overlays the study's data and defaults (`spec_defaults`). Every spec is validated
+    before anything is written, its data path against `data_roots` when given (the service's
+    Settings.data_roots; app.specs.validate_spec), and against what the pool can run when
+    `capacity` is given. A study holding imported runs takes training runs only with
+    `mix_imported` (Conflict otherwise). With an idempotency key, a
     second submission of the same runs returns the first one's (created=False), and one of other
     runs is a Conflict naming the key; the unique index on (study, key, index) settles a race
     between two identical requests.
@@ -65,12 +98,18 @@ def submit_runs(
         )
     if not specs:
         raise InvalidInput("the submission holds no runs", field="sweep")
-    checked = [validate_spec(spec, defaults=study.defaults, data_roots=data_roots) for spec in specs]
+    defaults = spec_defaults(study)
+    checked = [validate_spec(spec, defaults=defaults, data_roots=data_roots) for spec in specs]
+    if capacity is not None:
+        for spec in checked:
+            capacity.check(spec)
     rows = [_row_for(study, spec) for spec in checked]
     if idempotency_key:
         existing = _runs_for_key(session, study.id, idempotency_key)
         if existing:
             return _replayed(existing, rows, idempotency_key), False
+    if not mix_imported:
+        _refuse_mixing(session, study)
     for index, row in enumerate(rows):
         row.idempotency_key = idempotency_key
         row.submission_index = index if idempotency_key else None
@@ -118,13 +157,15 @@ def submit_plan(
     idempotency_key: str | None = None,
     cap: int | None = None,
     data_roots: Sequence[Path] | None = None,
+    capacity: Capacity | None = None,
+    mix_imported: bool = False,
 ) -> plan.Plan:
     """Plan proxy runs for the study's target (app/plan, from the study's defaults overlaid with
     seq_len, vocab_size and data) and queue them all, as `submit_runs` does; the plan returned
     carries their ids and `created`. With dry_run the plan is only proposed: nothing is written.
     The data path is checked against `data_roots` first, when given, dry run or not.
     """
-    base = plan.base_spec(study.defaults, seq_len=seq_len, vocab_size=vocab_size, data=data)
+    base = plan.base_spec(spec_defaults(study), seq_len=seq_len, vocab_size=vocab_size, data=data)
     if data_roots is not None:
         check_data(base.get("data"), data_roots)
     planned = plan.plan_runs(
@@ -145,6 +186,8 @@ def submit_plan(
         idempotency_key=idempotency_key,
         cap=cap,
         data_roots=data_roots,
+        capacity=capacity,
+        mix_imported=mix_imported,
     )
     return dataclasses.replace(planned, ids=tuple(r.id for r in queued), created=created)
 

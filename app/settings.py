@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,6 +45,26 @@ class Settings(BaseSettings):
     )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle wait between claim attempts.")
     curve_batch_size: int = Field(64, ge=1, description="Curve points buffered before one upsert.")
+
+    # What the pool can run: a submission the workers could not train is refused at once (422 saying
+    # why) rather than failing its attempts. Unset limits take the device's defaults
+    # (app.specs.DEVICE_MEMORY_GB, DEVICE_FLOPS).
+    worker_device: Literal["cpu", "cuda", "mps"] = Field(
+        "cpu",
+        description="The device the worker pool trains on; runs asking for another (device: cuda on a "
+        "CPU pool) are refused.",
+    )
+    max_run_memory_gb: float | None = Field(
+        None,
+        gt=0,
+        description="Most memory one run may need (estimated: 16 bytes per parameter plus activations); "
+        "default 64 on cpu, 80 on cuda, 16 on mps.",
+    )
+    max_run_flops: float | None = Field(
+        None,
+        gt=0,
+        description="Most training FLOPs one run may take; default 1e17 on cpu, 1e21 on cuda, 1e19 on mps.",
+    )
 
     # API.
     sweep_cap: int = Field(1000, ge=1, description="Most runs one sweep request may create.")

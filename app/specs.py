@@ -8,6 +8,7 @@ trainer.spec and trainer.accounting are imported, so the API validates specs wit
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import math
 import typing
@@ -17,7 +18,7 @@ from typing import Any
 
 from app.errors import InvalidInput
 from trainer.accounting import count_params, flops_per_token
-from trainer.spec import RunSpec, SpecError, data_path
+from trainer.spec import RunSpec, SpecError, data_kind, data_path, parse_synthetic
 
 # The fields that make a model's shape; the rest of a spec says how it is trained.
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head")
@@ -57,6 +58,32 @@ def check_data(data: Any, roots: Sequence[Path]) -> None:
         raise InvalidInput(DATA_PATH_REFUSED, field="data")
 
 
+def check_source(data: Any, *, field: str = "data") -> None:
+    """InvalidInput naming `field` for a data source the trainer does not know ("nosuch:thing", a
+    malformed synthetic chain); whether a file source may be read is `check_data`'s question."""
+    try:
+        if data_kind(data) == "synthetic":
+            parse_synthetic(data.partition(":")[2])
+    except SpecError as error:
+        raise InvalidInput(str(error), field=field) from error
+
+
+def check_defaults(defaults: Mapping[str, Any]) -> None:
+    """Refuse study defaults a run could never use: a key that is no RunSpec field (with the nearest
+    field named) or an unknown data source. Values that depend on the rest of a spec (batch_tokens
+    against seq_len) are checked with each run, when the spec is whole."""
+    known = sorted(f.name for f in dataclasses.fields(RunSpec))
+    for name in sorted(set(defaults) - set(known)):
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise InvalidInput(
+            f"defaults: {name!r} is not a RunSpec field: {hint}use one of {', '.join(known)}",
+            field="defaults",
+        )
+    if "data" in defaults:
+        check_source(defaults["data"], field="defaults")
+
+
 def integral(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` with each integral float of an integer field (INT_FIELDS) made an int: 1e5 -> 100000."""
     return {
@@ -87,6 +114,75 @@ def validate_spec(
         return RunSpec.from_dict(values)
     except SpecError as error:
         raise InvalidInput(str(error), field=error.field) from error
+
+
+# Training memory. AdamW in fp32 keeps four numbers per parameter: the weight, its gradient and the two
+# moments (Rajbhandari et al. 2020, ZeRO, §3.1: 16 bytes per parameter in mixed precision; fp32
+# weights here, so the same 16). Activations kept for the backward pass: about 34·d_model bytes per
+# token and layer in 16-bit (Korthikanti et al. 2022, eq. 2, less the s² attention term that fused
+# attention avoids), doubled for fp32; and the logits with their gradient, 8 bytes per vocab entry.
+_BYTES_PER_PARAM = 16
+_ACTIVATION_BYTES = 2 * 34
+_GB = 1e9
+# What one run may take on each kind of device when the settings do not say (HYPERLAW_MAX_RUN_*):
+# the memory of a large host, an 80 GB accelerator, a laptop's shared memory; and FLOPs a device
+# does in about a week (1e11 FLOP/s on CPU cores, 1e15 on a GPU, 1e13 on MPS).
+DEVICE_MEMORY_GB = {"cpu": 64.0, "cuda": 80.0, "mps": 16.0}
+DEVICE_FLOPS = {"cpu": 1e17, "cuda": 1e21, "mps": 1e19}
+
+
+def memory_estimate(spec: RunSpec) -> float:
+    """Bytes a run needs to train: weights, gradients and AdamW's moments, plus one micro-batch's
+    activations and logits (a floor: allocator slack and the data are not counted)."""
+    micro = spec.micro_batch_tokens or spec.batch_tokens
+    state = _BYTES_PER_PARAM * count_params(spec).total
+    activations = micro * (_ACTIVATION_BYTES * spec.d_model * spec.n_layer + 8 * spec.vocab)
+    return float(state + activations)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capacity:
+    """What the worker pool can run: its device kind, and the most memory and FLOPs one run may take
+    (Settings.worker_device, max_run_memory_gb, max_run_flops). Checked at submission, so a run the
+    workers cannot train is refused with the reason instead of failing its attempts later."""
+
+    device: str = "cpu"
+    max_memory_gb: float | None = None
+    max_flops: float | None = None
+
+    @classmethod
+    def of(cls, settings: Any) -> Capacity:
+        return cls(settings.worker_device, settings.max_run_memory_gb, settings.max_run_flops)
+
+    def check(self, spec: RunSpec) -> None:
+        """InvalidInput saying why the pool cannot run `spec`: a device it does not have, or a memory
+        or FLOP estimate beyond the limits, with the setting that raises them."""
+        wanted = spec.device.partition(":")[0]
+        if wanted in ("cuda", "mps") and wanted != self.device:
+            raise InvalidInput(
+                f"device {spec.device!r}: the workers train on {self.device} (HYPERLAW_WORKER_DEVICE): use "
+                f"device 'auto' or '{self.device}'",
+                field="device",
+            )
+        memory_gb = memory_estimate(spec) / _GB
+        limit_gb = self.max_memory_gb or DEVICE_MEMORY_GB[self.device]
+        if memory_gb > limit_gb:
+            raise InvalidInput(
+                f"the run needs about {memory_gb:.3g} GB to train ({count_params(spec).total:.3g} parameters "
+                f"at {_BYTES_PER_PARAM} bytes each with AdamW, plus activations), more than the "
+                f"{limit_gb:.3g} GB one run may use on the workers' {self.device} "
+                "(HYPERLAW_MAX_RUN_MEMORY_GB): use a smaller model or micro_batch_tokens, or raise the setting",
+                field="d_model",
+            )
+        flops = float(flops_per_token(spec).kaplan) * spec.tokens
+        limit = self.max_flops or DEVICE_FLOPS[self.device]
+        if flops > limit:
+            raise InvalidInput(
+                f"the run needs about {flops:.3g} FLOPs, more than the {limit:.3g} one run may take on the "
+                f"workers' {self.device} (HYPERLAW_MAX_RUN_FLOPS): lower tokens or the model size, or "
+                "raise the setting",
+                field="tokens",
+            )
 
 
 def accounting(spec: RunSpec) -> dict[str, float]:

@@ -14,8 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Study
 from app.errors import Conflict, NotFound
+from app.specs import check_defaults, check_source
 
 KINDS = ("proxy", "imported")
+# Ids are INTEGER columns (32-bit in PostgreSQL): a larger number names no study, and would overflow
+# the query's parameter.
+MAX_ID = 2**31 - 1
 
 
 def create_study(
@@ -24,11 +28,15 @@ def create_study(
     name: str,
     description: str = "",
     kind: str = "proxy",
-    data: str = "synthetic",
+    data: str = "synthetic:markov",
     architecture: str = "gpt",
     defaults: dict[str, Any] | None = None,
 ) -> Study:
-    """Add a study; a name already taken is a Conflict."""
+    """Add a study; a name already taken is a Conflict. Its data source and defaults are what its
+    runs start from (app.runs.spec_defaults), so an unknown source or a default that is no RunSpec
+    field is an InvalidInput now rather than a failure of every run later."""
+    check_defaults(defaults or {})
+    check_source(data)
     if session.scalar(select(Study.id).where(Study.name == name)) is not None:
         raise Conflict(f"a study named {name!r} already exists: pick another name or use that study")
     study = Study(
@@ -45,7 +53,7 @@ def create_study(
 
 
 def get_study(*, session: Session, study_id: int) -> Study:
-    study = session.get(Study, study_id)
+    study = session.get(Study, study_id) if 0 < study_id <= MAX_ID else None
     if study is None:
         raise NotFound("study", study_id)
     return study
@@ -53,7 +61,7 @@ def get_study(*, session: Session, study_id: int) -> Study:
 
 def find_study(*, session: Session, ref: str | int) -> Study:
     """A study by id (an integer or a string of digits) or else by name."""
-    if isinstance(ref, int) or str(ref).isdigit():
+    if (isinstance(ref, int) or str(ref).isdigit()) and 0 < int(ref) <= MAX_ID:
         study = session.get(Study, int(ref))
         if study is not None:
             return study

@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tabular import TableError
@@ -58,6 +58,12 @@ def outage(error: DBAPIError) -> HTTPException | None:
         detail="the database is unavailable; nothing was written, retry later",
         headers={"Retry-After": "5"},
     )
+
+
+_OUT_OF_RANGE = (
+    "a number in the request is beyond what the database stores (ids up to 2147483647, counts and "
+    "offsets up to 9223372036854775807): use a smaller one"
+)
 
 
 def _unprocessable(field: str | None, message: str, where: str = "body") -> JSONResponse:
@@ -168,6 +174,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TableError)
     async def _bad_table(_request: Request, error: TableError) -> JSONResponse:
         return _unprocessable("file", str(error))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, _error: OverflowError) -> JSONResponse:
+        # SQLite binds integers as 64-bit: a larger id, offset or count overflows there. Routes bound
+        # their integers (app.api.schemas.MAX_ID); this answers for any that do not.
+        return _unprocessable(None, _OUT_OF_RANGE, where="request")
+
+    @app.exception_handler(DataError)
+    async def _out_of_range(_request: Request, error: DataError) -> JSONResponse:
+        # PostgreSQL's "integer out of range" (ids are 32-bit there) and other values a column cannot hold.
+        log.info("data error: %s", error.orig)
+        return _unprocessable(None, f"{_OUT_OF_RANGE} ({str(error.orig).splitlines()[0]})", where="request")
 
     @app.exception_handler(Conflict)
     async def _conflict(_request: Request, error: Conflict) -> JSONResponse:

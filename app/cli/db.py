@@ -8,18 +8,26 @@ db_cli = typer.Typer(help="Database schema: apply or inspect the migrations.", n
 
 
 def _url(database_url: str | None) -> str:
-    from app.settings import load_settings
+    from app.cli.fit import settings_or_fail
 
-    return load_settings(database_url=database_url).database_url
+    return settings_or_fail(database_url=database_url).database_url
 
 
 def _migrate(direction: str, database_url: str | None, revision: str) -> None:
-    """Run migrate.upgrade or migrate.downgrade to `revision`, then say where the database is."""
+    """Run migrate.upgrade or migrate.downgrade to `revision`, then say where the database is; an
+    unreachable database is one line and exit 2."""
+    from alembic.util import CommandError
+
+    from app.cli.fit import fail, reading_database
     from app.db import migrate
 
     url = _url(database_url)
-    getattr(migrate, direction)(url, revision)
-    typer.echo(f"database at {migrate.current(url) or 'base'}")
+    with reading_database(url):
+        try:
+            getattr(migrate, direction)(url, revision)
+        except CommandError as error:  # an unknown revision
+            fail(f"{error}: `hyperlaw db current` shows where the database is")
+        typer.echo(f"database at {migrate.current(url) or 'base'}")
 
 
 @db_cli.command("upgrade")
@@ -45,9 +53,12 @@ def current(
     database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
 ) -> None:
     """Print the revision the database is at."""
+    from app.cli.fit import reading_database
     from app.db import migrate
 
-    typer.echo(migrate.current(_url(database_url)) or "base")
+    url = _url(database_url)
+    with reading_database(url):
+        typer.echo(migrate.current(url) or "base")
 
 
 def register(cli: typer.Typer) -> None:

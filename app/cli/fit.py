@@ -20,24 +20,46 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+def settings_or_fail(**overrides: Any) -> Any:
+    """The command's Settings (app.settings.load_settings); a bad value, such as a database URL of an
+    unknown kind, is fail()'s one line naming the setting, not a validation traceback."""
+    from pydantic import ValidationError
+
+    from app.settings import load_settings
+
+    try:
+        return load_settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        fail(message if message.startswith(name) else f"{name}: {message}")
+
+
 @contextmanager
 def reading_database(database_url: str | None) -> Iterator[Any]:
     """The configured Database for a command that reads it, disposed on exit; a domain error or an
     unreachable database inside the block becomes fail()'s one line."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, ProgrammingError
 
     from app.db import Database
     from app.errors import HyperlawError
-    from app.settings import load_settings
 
-    database = Database(load_settings(database_url=database_url).database_url)
+    url = settings_or_fail(database_url=database_url).database_url
+    try:
+        database = Database(url)
+    except (ArgumentError, ImportError) as error:  # a malformed URL, or a driver not installed
+        fail(f"cannot use the database URL ({url.partition('://')[0]}://…): {error}")
     try:
         yield database
     except HyperlawError as error:
         fail(str(error))
-    except (OperationalError, InterfaceError) as error:
+    except (OperationalError, InterfaceError, ProgrammingError) as error:
         where = database.engine.url.render_as_string(hide_password=True)
-        fail(f"cannot read the database {where}: {str(error.orig).splitlines()[0]}")
+        reason = str(error.orig).splitlines()[0]
+        unmigrated = "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+        fix = ": run `hyperlaw db upgrade` first" if unmigrated else ""
+        fail(f"cannot read the database {where}: {reason}{fix}")
     finally:
         database.dispose()
 
@@ -68,6 +90,15 @@ def _load(csv_path: Path, law: str, columns: Columns, against: str | None) -> di
         text = csv_path.read_text(encoding="utf-8")
     except OSError as exc:
         fail(f"cannot read {csv_path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{csv_path} is not a UTF-8 text file (byte {exc.start} cannot be decoded): give a CSV with a "
+            "header row such as N,D,loss and one row per run, saved as UTF-8"
+        )
+    if "\0" in text:
+        fail(
+            f"{csv_path} holds NUL bytes, so it is not a CSV file: give a CSV with a header row such as N,D,loss"
+        )
     source = str(csv_path)
     if law != "power":
         runs = read_runs(text, columns, source)

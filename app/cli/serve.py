@@ -21,14 +21,16 @@ def serve(
 
     import uvicorn
 
+    from app.cli.fit import reading_database, settings_or_fail
     from app.db import upgrade
     from app.main import create_app
-    from app.settings import load_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(database_url=database_url)
+    settings = settings_or_fail(database_url=database_url)
     if migrate:
-        upgrade(settings.database_url)
+        # A database that cannot be reached or migrated is one line and exit 2, as in every command.
+        with reading_database(settings.database_url):
+            upgrade(settings.database_url)
     pool = pool_thread = None
     if workers:
         from app.worker.pool import Pool

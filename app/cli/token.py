@@ -9,13 +9,6 @@ token_cli = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 DatabaseUrl = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
 
 
-def _database(database_url: str | None):
-    from app.db import Database
-    from app.settings import load_settings
-
-    return Database(load_settings(database_url=database_url).database_url)
-
-
 @token_cli.command("create")
 def create(
     scope: str = typer.Option("write", "--scope", help="read or write (write may also read)."),
@@ -27,20 +20,21 @@ def create(
 ) -> None:
     """Create a token and print it alone on stdout (it cannot be shown again)."""
     from app import tokens
+    from app.cli.fit import reading_database
     from app.errors import InvalidInput
 
     try:
         lifetime = tokens.parse_duration(expires_in) if expires_in is not None else None
     except InvalidInput as error:
         raise typer.BadParameter(str(error), param_hint="--expires-in") from error
-    database = _database(database_url)
-    try:
-        with database.transaction() as session:
-            token, _row = tokens.create_token(session=session, scope=scope, name=name, expires_in=lifetime)
-    except InvalidInput as error:
-        raise typer.BadParameter(str(error), param_hint="--scope") from error
-    finally:
-        database.dispose()
+    with reading_database(database_url) as database:
+        try:
+            with database.transaction() as session:
+                token, _row = tokens.create_token(
+                    session=session, scope=scope, name=name, expires_in=lifetime
+                )
+        except InvalidInput as error:
+            raise typer.BadParameter(str(error), param_hint="--scope") from error
     typer.echo(token)
 
 
@@ -48,11 +42,11 @@ def create(
 def list_(database_url: str = DatabaseUrl) -> None:
     """List tokens by prefix, scope, state and expiry (never the secret)."""
     from app import tokens
+    from app.cli.fit import reading_database
     from app.db.tables import utcnow
 
-    database = _database(database_url)
     now = utcnow()
-    try:
+    with reading_database(database_url) as database:
         with database.transaction(immediate=False) as session:
             for row in tokens.list_tokens(session=session):
                 expired = row.expires_at is not None and row.expires_at <= now
@@ -61,8 +55,6 @@ def list_(database_url: str = DatabaseUrl) -> None:
                 typer.echo(
                     f"{row.prefix}\t{row.scope}\t{state}\t{row.created_at:%Y-%m-%d}\t{expires}\t{row.name}"
                 )
-    finally:
-        database.dispose()
 
 
 @token_cli.command("revoke")
@@ -72,13 +64,15 @@ def revoke(
 ):
     """Revoke a token."""
     from app import tokens
+    from app.cli.fit import fail, reading_database
+    from app.errors import NotFound
 
-    database = _database(database_url)
-    try:
-        with database.transaction() as session:
-            tokens.revoke_token(session=session, prefix=prefix)
-    finally:
-        database.dispose()
+    with reading_database(database_url) as database:
+        try:
+            with database.transaction() as session:
+                tokens.revoke_token(session=session, prefix=prefix)
+        except NotFound:
+            fail(f"no token has the prefix {prefix!r}: `hyperlaw token list` shows the prefixes")
     typer.echo(f"revoked {prefix}")
 
 

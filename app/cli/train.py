@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,38 @@ def _count(name: str, value: float | None) -> int | None:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def _memory_of(device: str) -> tuple[float, str] | None:
+    """Bytes the run's device offers and its name: the GPU's memory when the run will use CUDA, else
+    the host's physical memory; None when unknown."""
+    import torch
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            return None  # the trainer names a missing GPU itself
+        index = int(device.partition(":")[2] or 0)
+        return float(torch.cuda.get_device_properties(index).total_memory), f"GPU {index}"
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")), "this machine"
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows)
+        return None
+
+
+def _check_memory(spec: Any) -> None:
+    """Refuse at once a run whose estimated training memory (app.specs.memory_estimate: weights,
+    gradients, AdamW moments and activations) exceeds the device's, instead of allocating until the
+    system kills it."""
+    from app.specs import memory_estimate
+
+    available = _memory_of(spec.device)
+    needed = memory_estimate(spec)
+    if available is not None and needed > available[0]:
+        raise _fail(
+            f"the run needs about {needed / 1e9:.3g} GB to train and {available[1]} has "
+            f"{available[0] / 1e9:.3g} GB: use a smaller --params (or --n-layer/--d-model) or "
+            "--micro-batch-tokens"
+        )
 
 
 def train_command(
@@ -102,6 +135,7 @@ def train_command(
             raise ValueError("--resume needs --checkpoint-dir")
     except ValueError as err:
         raise _fail(str(err)) from None
+    _check_memory(spec)
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -113,7 +147,12 @@ def train_command(
     handle = None
     if out is not None:
         appending = resume and out.exists()
-        handle = open(out, "a" if appending else "w", newline="")  # noqa: SIM115 (closed below)
+        try:
+            handle = open(out, "a" if appending else "w", newline="")  # noqa: SIM115 (closed below)
+        except OSError as err:  # a missing folder, a directory, no permission: before any training
+            raise _fail(
+                f"cannot write the curve to {out}: {err.strerror or err}: create its folder or pick another --out"
+            ) from None
         writer = csv.writer(handle)
         if not appending:
             writer.writerow(CURVE_COLUMNS)

@@ -22,7 +22,7 @@ def worker(
     """Claim queued runs and train them until stopped (SIGTERM: checkpoint and release)."""
     import logging
 
-    from app.settings import load_settings
+    from app.cli.fit import settings_or_fail
     from app.worker.pool import BACKENDS, Pool
 
     if backend not in BACKENDS:
@@ -30,7 +30,7 @@ def worker(
             f"backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}", param_hint="--backend"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(database_url=database_url)
+    settings = settings_or_fail(database_url=database_url)
     try:
         pool = Pool(
             settings, concurrency=concurrency, worker_id=worker_id, backend=backend, ray_address=ray_address

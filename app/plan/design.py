@@ -361,6 +361,18 @@ def base_spec(defaults: Mapping[str, Any], **given: Any) -> dict[str, Any]:
     return {**defaults, **{k: v for k, v in given.items() if v is not None}}
 
 
+# What the plan's inputs may be: wide enough for any real target and cluster (a 1e15-parameter model
+# on 1e18 tokens is 6e33 FLOPs, some 1e8 times the largest published training run), narrow enough that
+# the arithmetic on them (6·N·D, budget / throughput, logarithms of ratios) stays finite and non-zero.
+INPUT_BOUNDS = {
+    "n_params": (1.0, 1e15),
+    "tokens": (1.0, 1e18),
+    "budget_flops": (1.0, 1e30),
+    "gpu_hours": (1e-12, 1e12),
+    "flops_per_gpu_s": (1e3, 1e20),
+}
+
+
 def plan_runs(
     *,
     base: Mapping[str, Any],
@@ -438,8 +450,17 @@ def _check_inputs(
         ("gpu_hours", gpu_hours),
         ("flops_per_gpu_s", flops_per_gpu_s),
     ):
+        low, high = INPUT_BOUNDS[name]
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InvalidInput(f"{name} ({value!r}) must be a positive number", field=name)
+        if value is not None and not low <= value <= high:
+            raise InvalidInput(f"{name} ({value:.3g}) must lie between {low:g} and {high:g}", field=name)
+    if gpu_hours is not None and gpu_hours * 3600.0 * flops_per_gpu_s > INPUT_BOUNDS["budget_flops"][1]:
+        raise InvalidInput(
+            f"gpu_hours ({gpu_hours:.3g}) at {flops_per_gpu_s:.3g} FLOP/s is more than "
+            f"{INPUT_BOUNDS['budget_flops'][1]:g} FLOPs: lower one of them",
+            field="gpu_hours",
+        )
     if design.isoflop_budgets < 3:  # fitting.isoflop_frontier needs three budgets
         raise InvalidInput("isoflop_budgets must be at least 3", field="isoflop_budgets")
     if design.shapes_per_budget < 3:  # a parabola in log N needs three points

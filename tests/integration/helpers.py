@@ -24,10 +24,11 @@ def make_study(database, name: str = "study", **kwargs):
 
 
 def queue_runs(database, study_id: int, count: int, **overrides) -> list[int]:
+    """Queue `count` tiny runs (seeds 0..count-1), even into a study that holds imported runs."""
     with database.transaction() as session:
         study = studies.get_study(session=session, study_id=study_id)
         specs = [{**TINY_SPEC, "seed": i, **overrides} for i in range(count)]
-        created, _ = runs.submit_runs(session=session, study=study, specs=specs)
+        created, _ = runs.submit_runs(session=session, study=study, specs=specs, mix_imported=True)
         return [r.id for r in created]
 
 

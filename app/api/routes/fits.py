@@ -6,14 +6,18 @@ form and window), "critical_batch" or a frontier.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app import fits, studies
 from app.api.deps import DatabaseDep, ReadAccess, SessionDep, SettingsDep, WriteAccess
-from app.api.schemas import Created, FitCreate, FitPublic
+from app.api.schemas import MAX_ID, MAX_OFFSET, Created, FitCreate, FitList, FitPublic
 from app.worker import fit_jobs
 
 router = APIRouter(prefix="/v1", tags=["fits"])
+StudyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id.")]
+FitId = Annotated[int, Path(ge=1, le=MAX_ID, description="The fit's id.")]
 
 
 @router.post(
@@ -29,7 +33,7 @@ router = APIRouter(prefix="/v1", tags=["fits"])
     },
 )
 def create_fit(
-    study_id: int,
+    study_id: StudyId,
     body: FitCreate,
     request: Request,
     response: Response,
@@ -61,12 +65,20 @@ def create_fit(
 
 
 @router.get("/fits/{fit_id}", response_model=FitPublic, dependencies=[ReadAccess])
-def get_fit(fit_id: int, session: SessionDep) -> FitPublic:
+def get_fit(fit_id: FitId, session: SessionDep) -> FitPublic:
     """A fit's status and, once done, its parameters, 95% intervals and diagnostics."""
     return FitPublic.of(fits.get_fit(session=session, fit_id=fit_id))
 
 
-@router.get("/studies/{study_id}/fits", response_model=list[FitPublic], dependencies=[ReadAccess])
-def list_fits(study_id: int, session: SessionDep) -> list[FitPublic]:
+@router.get("/studies/{study_id}/fits", response_model=FitList, dependencies=[ReadAccess])
+def list_fits(
+    study_id: StudyId,
+    session: SessionDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> FitList:
+    """One page of the study's fits, oldest first, with the total (as GET /v1/studies and /v1/runs)."""
     studies.get_study(session=session, study_id=study_id)
-    return [FitPublic.of(f) for f in fits.list_fits(session=session, study_id=study_id)]
+    rows = fits.list_fits(session=session, study_id=study_id, limit=limit, offset=offset)
+    total = fits.count_fits(session=session, study_id=study_id)
+    return FitList(items=[FitPublic.of(f) for f in rows], total=total, limit=limit, offset=offset)

@@ -9,13 +9,14 @@ checked before anything is planned or written."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from app import plan, runs, studies
+from app import plan, runs, specs, studies
 from app.api.deps import ReadAccess, SessionDep, SettingsDep, require_write
 from app.api.routes.runs import IdempotencyKey
-from app.api.schemas import PlanCreate, PlanPublic
+from app.api.schemas import MAX_ID, PlanCreate, PlanPublic
 
 router = APIRouter(prefix="/v1", tags=["plan"])
 # PlanCreate's fields besides these (and `submit`) are submit_plan's arguments of the same names.
@@ -29,7 +30,7 @@ _DESIGN_FIELDS = frozenset(f.name for f in dataclasses.fields(plan.Design))
     responses={201: {"model": PlanPublic, "description": "The plan, its runs queued (submit=true)."}},
 )
 def plan_study(
-    study_id: int,
+    study_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The study's id.")],
     body: PlanCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -50,6 +51,7 @@ def plan_study(
         idempotency_key=idempotency_key,
         cap=settings.sweep_cap,
         data_roots=settings.data_roots,
+        capacity=specs.Capacity.of(settings),
         **body.model_dump(exclude={"submit", *_DESIGN_FIELDS}),  # the target, budget and spec fields
     )
     if body.submit:

@@ -16,10 +16,12 @@ from collections import OrderedDict
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 
 from app import fits, law_kinds, predictions
 from app.api.deps import ReadAccess
 from app.api.schemas import PredictPublic
+from app.errors import InvalidInput
 from app.predictions import StoredFit, StudyFits
 
 router = APIRouter(prefix="/v1", tags=["predict"])
@@ -108,9 +110,16 @@ async def predict(
     # async with a synchronous cache hit: the common case needs no threadpool hop; a miss
     # reads the database in the threadpool.
     predictor: Predictor = request.app.state.predictor
-    hit = predictor.cached(study, law)
-    found, stored = hit if hit is not None else await run_in_threadpool(predictor.latest, study, law)
-    answer = predictions.answer(found, stored, n_params=n_params, tokens=tokens)
+    try:
+        hit = predictor.cached(study, law)
+        found, stored = hit if hit is not None else await run_in_threadpool(predictor.latest, study, law)
+        answer = predictions.answer(found, stored, n_params=n_params, tokens=tokens)
+    except InvalidInput as error:  # every input of this route is a query parameter: say so
+        field = error.field or "n_params"
+        given = request.query_params.get(field)  # as sent: an inf or nan would not be valid JSON
+        raise RequestValidationError(
+            [{"loc": ("query", field), "msg": str(error), "type": "value_error", "input": given}]
+        ) from error
     # Plain floats, strings and None, in PredictPublic's shape (the tests check it against the model):
     # sent as is rather than validated again through response_model, which would double the cost.
     return Response(json.dumps(answer), media_type="application/json")

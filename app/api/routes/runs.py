@@ -65,6 +65,8 @@ def submit_run(
         specs=[body.spec],
         idempotency_key=idempotency_key,
         data_roots=settings.data_roots,
+        capacity=specs.Capacity.of(settings),
+        mix_imported=body.mix_imported,
     )
     return _submitted(created_runs, created, response)
 
@@ -99,6 +101,8 @@ def submit_sweep(
         idempotency_key=idempotency_key,
         cap=settings.sweep_cap,
         data_roots=settings.data_roots,
+        capacity=specs.Capacity.of(settings),
+        mix_imported=body.mix_imported,
     )
     return _submitted(created_runs, created, response)
 
