@@ -269,3 +269,41 @@ def test_api_docs_render_offline(browser, tmp_path):
     assert f"{server.url}/static/docs/swagger-ui-bundle.js" in requested
     assert f"{server.url}/static/docs/redoc.standalone.js" in requested
     assert (folder / "swagger-ui.png").stat().st_size > 10_000
+
+
+def test_dashboard_with_private_reads(browser, tmp_path):
+    """Public reads off (as docker-compose ships): the page asks for a token and says why; once a
+    read token is entered it reloads and reads like the API (its script sends the token, the pages
+    take it from the cookie the script sets), and a report link downloads with the token."""
+    folder = ARTIFACTS / "dashboard-private"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{tmp_path / 'hyperlaw.db'}"
+    upgrade(url)
+    with ServerThread(Settings(database_url=url, public_reads=False)) as server:
+        database = server.app.state.database
+        with write_client(server, database) as api:
+            study = api.post("/v1/studies", json={"name": "private"}).json()["id"]
+            assert api.post(f"/v1/studies/{study}/import", json=loss_rows()).status_code == 201
+            read_token = api.read_token
+
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        answer = page.goto(f"{server.url}/")
+        assert answer.status == 401
+        assert "needs a bearer token with the read scope" in page.inner_text("#locked-reason")
+        page.screenshot(path=str(folder / "locked.png"), full_page=True)
+
+        page.fill("#token", read_token)
+        with page.expect_navigation():
+            page.click("#token-save")
+        page.click(f'#studies a[href="/studies/{study}"]')
+        page.wait_for_url(f"{server.url}/studies/{study}")
+        page.wait_for_selector("#runs-summary:has-text('12 runs: 12 done')")  # the script's own read
+        with page.expect_download() as started:
+            page.click("#study-report a:has-text('CSV')")
+        saved = folder / started.value.suggested_filename
+        started.value.save_as(saved)
+        assert saved.name == f"hyperlaw-study-{study}.csv"
+        assert saved.read_text().startswith("fit_id,law")  # the API's CSV (no fit yet: its header)
+        page.screenshot(path=str(folder / "study.png"), full_page=True)
+        page.close()

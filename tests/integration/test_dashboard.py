@@ -122,8 +122,27 @@ def test_static_files_are_served_locally(api):
 
 
 def test_pages_follow_read_access(db_url, database):
+    """With public reads off a page needs a read token, from the header or from the cookie the page's
+    script sets; without one it answers 401 with the reason and the token field. The REST API
+    never takes the cookie."""
     with ServerThread(Settings(database_url=db_url, public_reads=False)) as private:
-        assert httpx.get(f"{private.url}/").status_code == 401
+        anonymous = httpx.get(f"{private.url}/")
+        assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith("text/html")
+        assert '<div class="card" id="locked"' in anonymous.text and '<form id="token-form"' in anonymous.text
+        assert "needs a bearer token with the read scope" in anonymous.text
+        assert 'data-private-reads="1"' in anonymous.text
         with write_client(private, database) as client:
-            reader = httpx.get(f"{private.url}/", headers={"Authorization": f"Bearer {client.read_token}"})
-            assert reader.status_code == 200
+            study = client.post("/v1/studies", json={"name": "private"}).json()["id"]
+            header = {"Authorization": f"Bearer {client.read_token}"}
+            cookie = {"hyperlaw_token": client.read_token}
+            assert httpx.get(f"{private.url}/", headers=header).status_code == 200
+            with httpx.Client(base_url=private.url, cookies=cookie) as browser:
+                home = browser.get("/")
+                assert home.status_code == 200 and f'href="/studies/{study}"' in home.text
+                assert 'data-private-reads="1"' in home.text
+                assert browser.get(f"/studies/{study}").status_code == 200
+                assert browser.get("/v1/studies").status_code == 401  # the API reads no cookie
+                assert browser.post("/v1/studies", json={"name": "by cookie"}).status_code == 401
+            unknown = httpx.get(f"{private.url}/studies/{study}", cookies={"hyperlaw_token": "hl_nosuch_x"})
+            assert unknown.status_code == 401 and 'id="locked-reason"' in unknown.text
+            assert httpx.get(f"{private.url}/fits/1/plots/0.png").status_code == 401

@@ -7,7 +7,11 @@
                           and the writes: submit a sweep, start a fit, cancel a run
 /fits/{id}/plots/{i}.png  a fit's i-th plot (drawn once per finished fit, then cached)
 
-Read access, like the API's GETs: with public reads off, these pages answer 401 as the API does.
+Read access, like the API's GETs: with public reads off, a page needs a token with the read scope,
+from the Authorization header or, since a browser sends no header when it follows a link, from the
+`hyperlaw_token` cookie that the page's script sets when a token is entered (SameSite=Strict; the
+REST API itself never reads it, so it authorizes no write). Without one a page answers 401 with the
+token field and the reason, and reloads once a token is entered.
 Writes go through the REST API itself, from the page's script, with the bearer token entered once
 in the page's header (kept in the browser's sessionStorage, or localStorage when remembered): the
 pages hold no write route of their own, so every write meets the API's checks and rate limit.
@@ -17,11 +21,11 @@ from __future__ import annotations
 
 import math
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app import curves, fits, law_kinds, runs, studies
-from app.api.deps import DatabaseDep, ReadAccess, SettingsDep
+from app.api.deps import DatabaseDep, SettingsDep, authorize, bearer_token
 from app.errors import InvalidInput, NotFound
 from app.reports import content, render, version
 
@@ -42,16 +46,46 @@ POLICY = (
 )
 
 
-def page(name: str, **context) -> HTMLResponse:
+def page(name: str, request: Request, *, status_code: int = 200, **context) -> HTMLResponse:
+    """A dashboard page; with public reads off its script fetches the API's links with the token."""
+    private = not request.app.state.settings.public_reads
     return HTMLResponse(
-        render.templates().get_template(f"dashboard/{name}").render(version=version(), **context),
+        render.templates()
+        .get_template(f"dashboard/{name}")
+        .render(version=version(), private_reads=private, **context),
+        status_code=status_code,
         headers={"Content-Security-Policy": POLICY},
     )
 
 
-@router.get("/", response_class=HTMLResponse, dependencies=[ReadAccess])
-def home(database: DatabaseDep) -> HTMLResponse:
+TOKEN_COOKIE = "hyperlaw_token"
+
+
+def refusal(request: Request) -> HTTPException | None:
+    """None when the request may read (public reads, or a read token in the header or the page's
+    cookie), else the API's 401/403 for it."""
+    if request.app.state.settings.public_reads:
+        return None
+    token = bearer_token(request.headers) or request.cookies.get(TOKEN_COOKIE) or None
+    try:
+        authorize(request.app.state.database, token, "read")
+    except HTTPException as refused:
+        return refused
+    return None
+
+
+def locked(request: Request, refused: HTTPException) -> HTMLResponse:
+    """The page a reader without a valid token gets: why, and the token field (in the header)."""
+    response = page("locked.html", request, status_code=refused.status_code, reason=refused.detail)
+    response.headers.update(refused.headers or {})
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, database: DatabaseDep) -> HTMLResponse:
     """Every study with its number of runs and fits."""
+    if refused := refusal(request):
+        return locked(request, refused)
     with database.transaction(immediate=False) as session:
         rows, _ = studies.list_studies(session=session, limit=1000)
         listed = [
@@ -62,7 +96,7 @@ def home(database: DatabaseDep) -> HTMLResponse:
             }
             for study in rows
         ]
-    return page("index.html", studies=listed)
+    return page("index.html", request, studies=listed)
 
 
 def _number(name: str, text: str | None) -> float | None:
@@ -78,15 +112,18 @@ def _number(name: str, text: str | None) -> float | None:
     return value
 
 
-@router.get("/studies/{study_id}", response_class=HTMLResponse, dependencies=[ReadAccess])
+@router.get("/studies/{study_id}", response_class=HTMLResponse)
 def study_page(
     study_id: int,
+    request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
     n_params: str | None = Query(None, description="Target parameters N."),
     tokens: str | None = Query(None, description="Target training tokens D."),
 ) -> HTMLResponse:
     """A study's runs, live curves, fits and the prediction form."""
+    if refused := refusal(request):
+        return locked(request, refused)
     with database.transaction(immediate=False) as session:
         study = studies.get_study(session=session, study_id=study_id)
         listed, total = runs.list_runs(session=session, study_id=study_id, limit=MAX_RUNS)
@@ -100,6 +137,7 @@ def study_page(
     report = content.study_report(database, study_id, **(target or {}))
     return page(
         "study.html",
+        request,
         study=study,
         runs=sorted(listed, key=lambda r: (ORDER.get(r.status, 2), r.id)),
         total=total,
@@ -113,9 +151,11 @@ def study_page(
     )
 
 
-@router.get("/fits/{fit_id}/plots/{index}.png", dependencies=[ReadAccess])
+@router.get("/fits/{fit_id}/plots/{index}.png")
 def plot(fit_id: int, index: int, request: Request, database: DatabaseDep) -> Response:
     """The fit's `index`-th plot as PNG (its law kind draws it; kept once drawn)."""
+    if refused := refusal(request):
+        raise refused
     section = content.fit_report(database, fit_id).sections[0]
     images = request.app.state.plots.images(section)
     if not 0 <= index < len(images):

@@ -8,8 +8,22 @@
   "use strict";
   const TOKEN_KEY = "hyperlaw-token";
 
+  const COOKIE = "hyperlaw_token";
+  const MONTH_S = 30 * 24 * 3600;
+
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  // The same token as a cookie, which only the dashboard's pages read: a browser sends no header
+  // when it follows a link, so with public reads off this is how a page knows its reader.
+  function setCookie(value, remembered) {
+    const life = value ? (remembered ? "; max-age=" + MONTH_S : "") : "; max-age=0";
+    document.cookie = COOKIE + "=" + encodeURIComponent(value) + "; path=/; SameSite=Strict" + life;
+  }
+
+  function hasCookie() {
+    return document.cookie.split("; ").some(function (c) { return c.indexOf(COOKIE + "=") === 0; });
   }
 
   // The header's token field: kept for this tab, or on this browser when "remember" is ticked.
@@ -22,6 +36,7 @@
     const state = document.getElementById("token-state");
     function show() {
       const held = token();
+      if (held && !hasCookie()) setCookie(held, Boolean(localStorage.getItem(TOKEN_KEY)));
       state.textContent = held ? "token " + held.split("_").slice(0, 2).join("_") + "_… in use" + (localStorage.getItem(TOKEN_KEY) ? " (remembered)" : "") : "no token: reads only";
       form.classList.toggle("held", Boolean(held));
       forget.hidden = !held;
@@ -34,15 +49,42 @@
       sessionStorage.removeItem(TOKEN_KEY);
       localStorage.removeItem(TOKEN_KEY);
       (remember.checked ? localStorage : sessionStorage).setItem(TOKEN_KEY, value);
+      setCookie(value, remember.checked);
       input.value = "";
       show();
+      if (document.getElementById("locked")) location.reload(); // the page refused without it
     });
     forget.addEventListener("click", function () {
       sessionStorage.removeItem(TOKEN_KEY);
       localStorage.removeItem(TOKEN_KEY);
+      setCookie("", false);
       show();
     });
     show();
+  }
+
+  // With public reads off, the API's links (reports) need the token too: fetched with it, then saved.
+  function setupPrivateLinks() {
+    if (!document.body.dataset.privateReads) return;
+    document.addEventListener("click", async function (event) {
+      const link = event.target.closest('a[href^="/v1/"]');
+      if (!link || !token()) return;
+      event.preventDefault();
+      try {
+        const response = await fetch(link.getAttribute("href"), { headers: { Authorization: "Bearer " + token() } });
+        if (!response.ok) throw new Error(problem(response.status, await response.json().catch(function () { return null; })));
+        const named = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "");
+        const save = document.createElement("a");
+        save.href = URL.createObjectURL(await response.blob());
+        save.download = named ? named[1] : link.pathname.split("/").filter(Boolean).join("-");
+        document.body.appendChild(save);
+        save.click();
+        save.remove();
+        setTimeout(function () { URL.revokeObjectURL(save.href); }, 60000);
+      } catch (error) {
+        alert("The download failed: " + error.message);
+      }
+    });
   }
 
   // The API's error as one line: its detail, or each validation error's field and message.
@@ -77,6 +119,7 @@
   }
 
   setupToken();
+  setupPrivateLinks();
   const root = document.querySelector("[data-study]");
   const chart = document.getElementById("curves");
   if (!root || !chart) return;
