@@ -1,8 +1,12 @@
 """Curve points: owner of the `curve_points` table.
 
 Points are unique on (run_id, step) and written in batches with one upsert statement
-(`INSERT ... ON CONFLICT (run_id, step) DO UPDATE`; on PostgreSQL fed by COPY through a
-staging table), so a retried or resumed write never duplicates a point and never loses one. The session's caller owns the transaction.
+(`INSERT ... ON CONFLICT (run_id, step) DO UPDATE`, compiled once and run by the driver's
+executemany on SQLite; on PostgreSQL fed by COPY through a staging table), so a retried or resumed
+write never duplicates a point and never loses one. The session's caller owns the transaction.
+
+Reads are Core selects returning rows, never ORM objects: a step range, a page (`limit`, with
+`next_step` the cursor to the next), a chunked iterator for streaming, and `downsample` for plots.
 """
 
 from __future__ import annotations
@@ -35,8 +39,21 @@ def _upsert_statement(dialect: str):
     )
 
 
-# Built once: the compiled statement is cached and reused for every batch.
-_UPSERTS = {"sqlite": _upsert_statement("sqlite")}
+_ALL = ("run_id", *COLUMNS)
+_SQL: dict[str, str] = {}
+
+
+def _upsert_sql(connection) -> str:
+    """The upsert compiled once per dialect to SQL with positional parameters in _ALL's order, for
+    the driver's executemany: SQLAlchemy's own executemany would turn every row into a dict and
+    back, several times the cost of the write itself."""
+    dialect = connection.dialect
+    if dialect.name not in _SQL:
+        compiled = _upsert_statement(dialect.name).compile(dialect=dialect, column_keys=list(_ALL))
+        if tuple(compiled.positiontup) != _ALL:
+            raise RuntimeError(f"the curve upsert binds {compiled.positiontup}, not {_ALL}")
+        _SQL[dialect.name] = compiled.string
+    return _SQL[dialect.name]
 
 
 def write_points(*, session: Session, run_id: int, points: Sequence[Mapping[str, Any]]) -> int:
@@ -44,27 +61,34 @@ def write_points(*, session: Session, run_id: int, points: Sequence[Mapping[str,
     if not points:
         return 0
     # The last value for a step wins, also within one batch (ON CONFLICT cannot touch a row twice).
-    by_step: dict[int, dict[str, Any]] = {}
+    by_step: dict[int, tuple] = {}
     for point in points:
-        row = {name: point.get(name) for name in COLUMNS}
-        row["step"] = int(row["step"])
-        row["run_id"] = run_id
-        by_step[row["step"]] = row
+        get = point.get
+        step = int(get("step"))
+        by_step[step] = (
+            run_id,
+            step,
+            get("tokens"),
+            get("train_loss"),
+            get("eval_loss"),
+            get("lr"),
+            get("noise_scale"),
+            get("wall_time"),
+        )
     rows = list(by_step.values())
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql":
         _copy_upsert(connection, rows)
-    elif dialect in _UPSERTS:
+    elif dialect == "sqlite":
         # sqlite3's executemany runs the one prepared statement over all rows, in C.
-        connection.execute(_UPSERTS[dialect], rows)
+        connection.exec_driver_sql(_upsert_sql(connection), rows)
     else:
         raise RuntimeError(f"no upsert for dialect {dialect!r}")
     return len(rows)
 
 
 _STAGING = "curve_points_incoming"
-_ALL = ("run_id", *COLUMNS)
 _MERGE = (
     f"INSERT INTO curve_points ({', '.join(_ALL)}) SELECT {', '.join(_ALL)} FROM {_STAGING} "
     f"ON CONFLICT (run_id, step) DO UPDATE SET "
@@ -72,7 +96,7 @@ _MERGE = (
 )
 
 
-def _copy_upsert(connection, rows: list[dict[str, Any]]) -> None:
+def _copy_upsert(connection, rows: list[tuple]) -> None:
     """PostgreSQL: COPY the batch into a session-local staging table, then one
     INSERT ... SELECT ... ON CONFLICT DO UPDATE. psycopg's executemany sends a statement
     per row; COPY moves the whole batch in one stream (several times faster)."""
@@ -85,7 +109,7 @@ def _copy_upsert(connection, rows: list[dict[str, Any]]) -> None:
         cursor.execute(f"TRUNCATE {_STAGING}")
         with cursor.copy(f"COPY {_STAGING} ({', '.join(_ALL)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(tuple(row[c] for c in _ALL))
+                copy.write_row(row)
         cursor.execute(_MERGE)
 
 

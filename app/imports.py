@@ -179,12 +179,29 @@ def csv_source(lines: Iterable[str], columns: Sequence[str | None], source: str 
 # ---------------------------------------------------------------------------- checking a row
 
 
+_INF = float("inf")
+# A value's type -> how it becomes a float, on the fast path; any other type (bool, list, dict,
+# None from a JSON null is handled before) takes the slow path, which names what is wrong.
+_TO_FLOAT = {str: float, float: float, int: float}
+
+
 def _checked(number: int, raw: Sequence[Any], source: Source) -> tuple[float | None, ...]:
     """(n_params, tokens, flops, flops_6nd, loss, lr, batch_tokens) of one row, or InvalidInput."""
-    n, d, c, loss, lr, batch = (_number(value, number, index, source) for index, value in enumerate(raw))
+    try:
+        values = [None if v is None or v == "" else _TO_FLOAT[type(v)](v) for v in raw]
+        for v in values:
+            if v is not None and not 0.0 < v < _INF:  # also NaN
+                values = None
+                break
+    except (KeyError, ValueError, OverflowError):
+        values = None
+    if values is None:
+        # The slow path, value by value: it raises naming the first bad one.
+        values = [_number(value, number, index, source) for index, value in enumerate(raw)]
+    n, d, c, loss, lr, batch = values
     if loss is None:
         raise _bad(number, 3, source, "has no value: every run needs its final loss")
-    if sum(v is not None for v in (n, d, c)) < 2:
+    if (n is None) + (d is None) + (c is None) > 1:
         raise InvalidInput(
             f"{source.where(number)}: give two of n_params, tokens and flops (C = 6ND gives the third)",
             field="n_params",
