@@ -200,7 +200,7 @@
   }
 
   async function refreshCurve(id, entry) {
-    const curve = await getJSON("/v1/runs/" + id + "/curve");
+    const curve = await getJSON("/v1/runs/" + id + "/curve?max_points=2000");
     entry.points = curve.points
       .map(function (p) { return [p.tokens, p.eval_loss !== null ? p.eval_loss : p.train_loss]; })
       .filter(function (p) { return p[0] > 0 && p[1] !== null && isFinite(p[1]); });
