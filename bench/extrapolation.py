@@ -129,11 +129,15 @@ def gemstones(folder: Path) -> Iterator[Ladder]:
 
 
 def porian(folder: Path) -> Iterator[Ladder]:
-    """Porian et al. 2024: IsoFLOP sweeps of each validation-loss configuration."""
+    """Porian et al. 2024: IsoFLOP sweeps of each validation-loss configuration. Under a Kaplan-style
+    (fixed long horizon) or constant schedule one run per model size gives the points of every
+    budget, read off its curve: those points are grouped by run (config, N); under the Chinchilla
+    schedule each budget is a run of its own."""
     rows = _csv(folder / "porian2024_isoflop" / "isoflop_points.csv")
     for config in sorted({r["config_id"] for r in rows if r["loss_source"] == "val"}):
         chosen = [r for r in rows if r["config_id"] == config]
-        yield _ladder("porian", config, chosen, "N", "D", "loss")
+        one_run_per_size = chosen[0]["decay"] in ("kaplan", "const")
+        yield _ladder("porian", config, chosen, "N", "D", "loss", group="N" if one_run_per_size else None)
 
 
 def steplaw(folder: Path) -> Iterator[Ladder]:
@@ -152,7 +156,9 @@ def steplaw(folder: Path) -> Iterator[Ladder]:
     )
 
 
-def _ladder(dataset: str, name: str, rows: list[dict], n: str, d: str, loss: str) -> Ladder:
+def _ladder(
+    dataset: str, name: str, rows: list[dict], n: str, d: str, loss: str, group: str | None = None
+) -> Ladder:
     kept = [r for r in rows if r[loss] not in ("", "nan") and float(r[loss]) > 0]
     return Ladder(
         dataset,
@@ -160,6 +166,7 @@ def _ladder(dataset: str, name: str, rows: list[dict], n: str, d: str, loss: str
         np.array([float(r[n]) for r in kept]),
         np.array([float(r[d]) for r in kept]),
         np.array([float(r[loss]) for r in kept]),
+        np.array([r[group] for r in kept]) if group else None,
     )
 
 
@@ -187,9 +194,7 @@ def run_protocol(ladder: Ladder, axis: str, law: str, bootstrap: int, tally: Tal
         return
     keep = ~held
     label = f"{ladder.dataset}/{ladder.name} largest {axis}"
-    kwargs = {}
-    if ladder.group is not None and "group" in fitting.fit.__code__.co_varnames:
-        kwargs["group"] = ladder.group[keep]
+    group = ladder.group[keep] if ladder.group is not None else None
     try:
         fit = fitting.fit(
             law,
@@ -198,21 +203,18 @@ def run_protocol(ladder: Ladder, axis: str, law: str, bootstrap: int, tally: Tal
             loss=ladder.loss[keep],
             bootstrap=bootstrap,
             seed=0,
-            **kwargs,
+            group=group,
         )
     except ValueError as error:
         tally.failed.append(f"{label} ({error})")
         return
     for n_params, tokens, observed in zip(ladder.N[held], ladder.D[held], ladder.loss[held], strict=True):
         estimates = {kind: _predict(fit, n_params, tokens, kind) for kind in ("prediction", "parameter")}
-        estimates = {k: v for k, v in estimates.items() if v is not None}
         tally.add(float(observed), estimates)
         pooled.add(float(observed), estimates)
 
 
-def _predict(fit: fitting.Fit, n_params: float, tokens: float, kind: str) -> fitting.Estimate | None:
-    if "interval" not in fit.predict.__code__.co_varnames:  # one interval only: the parameter interval
-        return fit.predict(level=LEVEL, N=n_params, D=tokens) if kind == "parameter" else None
+def _predict(fit: fitting.Fit, n_params: float, tokens: float, kind: str) -> fitting.Estimate:
     return fit.predict(level=LEVEL, N=n_params, D=tokens, interval=kind)
 
 
