@@ -69,9 +69,18 @@ class BowlOptimum:
     log_loss_draws: Array | None = None  # (R,) its replicates; NaN where a replicate has no minimum
 
 
-def bowl_runs_needed(n_axes: int) -> int:
-    """Runs a sweep needs for its bowl over `n_axes` swept quantities (1: LR, B or N; 2: LR and B)."""
+def bowl_fit_runs(n_axes: int) -> int:
+    """Runs a sweep needs for a bowl with a bootstrap over `n_axes` swept quantities (1: LR, B or N;
+    2: LR and B); a smaller sweep takes the small-sweep rule."""
     return _law(n_axes).n_params + BOWL_EXTRA_RUNS
+
+
+def bowl_runs_needed(n_axes: int) -> int:
+    """Runs a sweep needs to be located at all (by its bowl, or by the small-sweep rule where it
+    has fewer than bowl_fit_runs): BOWL_MIN_VALUES distinct values of every swept axis, which
+    `n_axes` axes can share."""
+    del n_axes  # one run carries a value of every axis
+    return BOWL_MIN_VALUES
 
 
 def _law(n_axes: int) -> Bowl:
@@ -167,7 +176,7 @@ def bowl_optima(
 def _prepare(log_axes: Array, log_loss: Array, window: float, asymmetric: bool) -> _Problem | None:
     """The windowed, standardised bowl problem of one sweep; None when its runs cannot determine one."""
     k = log_axes.shape[0]
-    kept = _window(log_axes, log_loss, window, bowl_runs_needed(k))
+    kept = _window(log_axes, log_loss, window, bowl_fit_runs(k))
     if kept is None:
         return None
     x, y = log_axes[:, kept], log_loss[kept]

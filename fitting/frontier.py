@@ -16,7 +16,7 @@ import numpy as np
 
 from fitting import _validate as check
 from fitting.bootstrap import resample_weights
-from fitting.bowl import BOWL_MIN_VALUES, bowl_optima, bowl_runs_needed
+from fitting.bowl import BOWL_MIN_VALUES, bowl_fit_runs, bowl_optima
 from fitting.flops import training_compute
 from fitting.frontier_loss import LossFrontier, fit_loss_frontier
 from fitting.laws.base import Array
@@ -379,7 +379,7 @@ def _isoflop_warnings(optima: list[BudgetOptimum], n_used: int) -> list[str]:
         listed = ", ".join(f"{o.compute:.3g} ({o.located_by})" for o in small)
         out.append(
             f"{len(small)} budget(s) had too few runs for a bowl with a bootstrap (fewer than "
-            f"{bowl_runs_needed(1)}) and were located by the small-sweep rule (vertex of the quadratic through "
+            f"{bowl_fit_runs(1)}) and were located by the small-sweep rule (vertex of the quadratic through "
             f"all runs, or centre of the runs near the best; interval: the best run's neighbours): {listed}"
         )
     if n_used < FEW_BUDGETS:

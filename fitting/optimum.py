@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from fitting import _validate as check
-from fitting.bowl import SMALL_SWEEP_BAND, best_on_edge, bowl_optima, bowl_runs_needed
+from fitting.bowl import SMALL_SWEEP_BAND, best_on_edge, bowl_fit_runs, bowl_optima
 from fitting.flops import training_compute
 from fitting.laws.base import Array
 from fitting.laws.hparams import OPTIMUM_FORMS, OptimumForm
@@ -359,7 +359,7 @@ def _small_sweep_warnings(small: dict[str, list[SweepOptimum]]) -> list[str]:
     scales = ", ".join(f"(N={o.N:.3g}, D={o.D:.3g})" for o in located[:5])
     return [
         f"{len(located)} sweep(s) had too few runs for a bowl with a bootstrap (fewer than "
-        f"{bowl_runs_needed(1)} on one axis) and were located by the small-sweep rule: {len(small['vertex'])} "
+        f"{bowl_fit_runs(1)} on one axis) and were located by the small-sweep rule: {len(small['vertex'])} "
         f"by the vertex of the quadratic through all their runs, {len(small['centre'])} by the centre of the "
         f"runs within {SMALL_SWEEP_BAND:.2%} of their best loss; their intervals are the best run's neighbours: "
         f"{scales}"
