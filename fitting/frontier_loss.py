@@ -154,7 +154,9 @@ def _profile(log_c: Array, log_loss: Array, weights: Array) -> Array:
         lines = _line(log_c, log_loss, weights, grid)
         with np.errstate(over="ignore", invalid="ignore"):
             predicted = np.log(lines[..., :1] + np.exp(lines[..., 1:2] - lines[..., 2:3] * log_c))
-            error = np.sum(np.where(weights > 0, weights * (predicted - log_loss) ** 2, 0.0), axis=-1)  # (G, R)
+            error = np.sum(
+                np.where(weights > 0, weights * (predicted - log_loss) ** 2, 0.0), axis=-1
+            )  # (G, R)
         error = np.where(np.isfinite(error), error, np.inf)
         pick = np.argmin(error, axis=0)
         best = lines[pick, np.arange(weights.shape[0])]
