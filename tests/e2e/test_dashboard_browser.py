@@ -8,6 +8,7 @@ test-artifacts/dashboard (HYPERLAW_TEST_ARTIFACTS overrides the folder)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -166,9 +167,6 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         with write_client(server, database) as api:
             measured = api.post("/v1/studies", json={"name": "measured"}).json()["id"]
             assert api.post(f"/v1/studies/{measured}/import", json=loss_rows()).status_code == 201
-            proxies = api.post("/v1/studies", json={"name": "proxies", "defaults": {"seq_len": 32}}).json()[
-                "id"
-            ]
             write_token = api.headers["Authorization"].removeprefix("Bearer ")
             read_token = api.read_token
         background = server.app.state.settings.fit_inline_max_bootstrap + 20
@@ -182,7 +180,10 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         )
         page.goto(f"{server.url}/studies/{measured}")
         assert page.inner_text("#token-state") == "no token: reads only"
+        page.select_option("#fit-form select[name=law]", "lr_opt")
+        assert page.is_visible("#fit-form select[name=form]")  # only the optimum laws take a form
         page.select_option("#fit-form select[name=law]", "chinchilla")
+        assert not page.is_visible("#fit-form select[name=form]")
         page.fill("#fit-form input[name=bootstrap]", str(background))
         page.click("#fit-form button[type=submit]")
         page.wait_for_selector("#write-status.bad:has-text('Enter a token with the write scope')")
@@ -207,9 +208,15 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         page.reload()  # the page's own rendering now shows it, with its key plot
         wait_drawn(page.locator(f"#fit-{fit_id} img"))
 
-        # Another page of the same tab keeps the token: a sweep, then a cancel from the runs table.
-        page.goto(f"{server.url}/studies/{proxies}")
+        # Another page of the same tab keeps the token: a new study from the index, a sweep on its
+        # page, then a cancel from the runs table.
+        page.goto(f"{server.url}/")
         assert "in use" in page.inner_text("#token-state")
+        page.fill("#study-form input[name=name]", "proxies")
+        page.click("#study-form button[type=submit]")
+        page.wait_for_url(re.compile(r".*/studies/\d+$"))
+        proxies = int(page.url.rsplit("/", 1)[1])
+        assert page.inner_text("h1") == "proxies" and proxies != measured
         page.fill("#sweep-form input[name=shapes]", "1x16x2 1x32x2")
         page.fill("#sweep-form input[name=tokens]", "4096")
         page.fill("#sweep-form input[name=lr]", "0.003")

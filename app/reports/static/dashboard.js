@@ -120,6 +120,47 @@
 
   setupToken();
   setupPrivateLinks();
+
+  // Writes report here (the study page's and the index's status line).
+  const status = document.getElementById("write-status");
+
+  function say(text, kind) {
+    if (!status) return;
+    status.textContent = text;
+    status.className = "write-status " + (kind || "");
+  }
+
+  function needToken() {
+    if (token()) return false;
+    say("Enter a token with the write scope at the top of the page first (hyperlaw token create --scope write).", "bad");
+    document.getElementById("token").focus();
+    return true;
+  }
+
+  // The index's form: a new study, then its page.
+  const studyForm = document.getElementById("study-form");
+  if (studyForm) {
+    studyForm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (needToken()) return;
+      const button = studyForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      const fields = studyForm.elements;
+      try {
+        const created = await api("POST", "/v1/studies", {
+          name: fields.name.value.trim(),
+          data: fields.data.value.trim(),
+          description: fields.description.value.trim(),
+        });
+        say("Study " + created.id + " created.", "ok");
+        location.assign("/studies/" + created.id);
+      } catch (error) {
+        say("The study was not created: " + error.message, "bad");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
   const root = document.querySelector("[data-study]");
   const chart = document.getElementById("curves");
   if (!root || !chart) return;
@@ -298,20 +339,6 @@
   }
 
   // ---------------------------------------------------------------- writes, through the REST API
-  const status = document.getElementById("write-status");
-
-  function say(text, kind) {
-    if (!status) return;
-    status.textContent = text;
-    status.className = "write-status " + (kind || "");
-  }
-
-  function needToken() {
-    if (token()) return false;
-    say("Enter a token with the write scope at the top of the page first (hyperlaw token create --scope write).", "bad");
-    document.getElementById("token").focus();
-    return true;
-  }
 
   function values(text) {
     return String(text || "").split(/[\s,;]+/).filter(Boolean);
@@ -423,7 +450,12 @@
   }
 
   const fitForm = document.getElementById("fit-form");
+  const OPTIMUM_LAWS = new Set(["lr_opt", "batch_opt"]); // the laws that take a form
   if (fitForm) {
+    const choice = document.getElementById("fit-form-choice");
+    const showChoice = function () { choice.hidden = !OPTIMUM_LAWS.has(fitForm.elements.law.value); };
+    fitForm.elements.law.addEventListener("change", showChoice);
+    showChoice();
     fitForm.addEventListener("submit", async function (event) {
       event.preventDefault();
       if (needToken()) return;
@@ -432,7 +464,9 @@
       const law = fitForm.elements.law.value;
       try {
         const bootstrap = Number(fitForm.elements.bootstrap.value || 0);
-        const answer = await api("POST", "/v1/studies/" + study + "/fits", { law: law, bootstrap: bootstrap, seed: 0 });
+        const body = { law: law, bootstrap: bootstrap, seed: 0 };
+        if (OPTIMUM_LAWS.has(law)) body.form = fitForm.elements.form.value;
+        const answer = await api("POST", "/v1/studies/" + study + "/fits", body);
         say("Fit " + answer.id + " (" + law + ") started.", "ok");
         await followFit(answer.id);
       } catch (error) {
