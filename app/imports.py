@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -166,11 +167,12 @@ def csv_source(lines: Iterable[str], columns: Sequence[str | None], source: str 
     --csv` reads them, so both number a row by its line): `columns` names the CSV column of each of
     FIELDS (None: absent; n_params and loss are required, and tokens or flops)."""
     wanted = [name for name in columns if name]
-    at = [wanted.index(name) if name else None for name in columns]
+    # Each row's cells in FIELDS order, None for a field without a column: one C call per row.
+    pick = itemgetter(*(wanted.index(name) if name else len(wanted) for name in columns))
 
     def numbered() -> Iterator[tuple[int, Sequence[Any]]]:
         for line, cells in iter_rows(lines, wanted, source):
-            yield line, [None if i is None else cells[i] for i in at]
+            yield line, pick((*cells, None))
 
     shown = [None if name is None else f"column {name!r}" for name in columns]
     return Source(rows=numbered(), where=lambda line: f"{source} line {line}", names=shown)

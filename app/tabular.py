@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -30,8 +31,8 @@ class Columns:
 
 def iter_rows(
     lines: Iterable[str], wanted: Sequence[str], source: str = "CSV"
-) -> Iterator[tuple[int, list[str]]]:
-    """(line number, the wanted columns' cells) for each data row of CSV text given line by line,
+) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """(line number, the wanted columns' cells as a tuple) for each data row of CSV text given line by line,
     read lazily: memory does not grow with the table. The header is line 1; a row's number is the
     line it ends on, so it is the number an editor shows (blank lines are skipped, and counted).
     The cells are strings, unchecked; a row shorter than the header has "" in its missing cells.
@@ -48,13 +49,14 @@ def iter_rows(
                 f"{shown}: name the right ones with the column options"
             )
         where = [header.index(name) for name in wanted]
-        width = max(where) + 1
+        width = max(where, default=-1) + 1
+        pick = itemgetter(*where) if len(where) > 1 else (lambda row: (row[where[0]],) if where else ())
         for row in reader:
             if not row:
                 continue
             if len(row) < width:
                 row = row + [""] * (width - len(row))
-            yield reader.line_num, [row[i] for i in where]
+            yield reader.line_num, pick(row)
     except csv.Error as error:
         raise TableError(f"{source} line {reader.line_num + 1} is not valid CSV: {error}") from None
     except UnicodeDecodeError as error:
