@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--import-runs", type=int, default=100_000, help="runs in the imported CSV")
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--import-only", action="store_true", help="skip the curve ingest")
+    parser.add_argument("--ingest-only", action="store_true", help="skip the CSV import")
     args = parser.parse_args()
     table_points = 10_000_000 if args.big else args.table_points
 
@@ -218,12 +219,13 @@ def main() -> None:
         for name, url, drop in engines:
             try:
                 upgrade(url)
-                ours, baseline, grown = csv_import(url, args.import_runs)
-                print(
-                    f"csv_import_{name}: {args.import_runs} runs in {ours:.2f} s through the API, "
-                    f"ratio={baseline / ours:.2f} of a bare write of the same rows ({baseline:.2f} s; "
-                    f"target < 10 s at 100,000); the server's RSS grew {grown:.0f} MB"
-                )
+                if not args.ingest_only:
+                    ours, baseline, grown = csv_import(url, args.import_runs)
+                    print(
+                        f"csv_import_{name}: {args.import_runs} runs in {ours:.2f} s through the API, "
+                        f"ratio={baseline / ours:.2f} of a bare write of the same rows ({baseline:.2f} s; "
+                        f"target < 10 s at 100,000); the server's RSS grew {grown:.0f} MB"
+                    )
                 if args.import_only:
                     continue
                 database = Database(url)
