@@ -113,3 +113,31 @@ def test_budgets_are_found_by_recorded_flops_and_labelled_in_6nd():
     labels = isoflop_budgets(recorded, label=six_nd)
     assert labels[0] == labels[1] == labels[2] == pytest.approx((0.6 * 0.8 * 0.96) ** (1 / 3) * 1e18)
     assert labels[3] == labels[4] == pytest.approx((2.4 * 3.8) ** 0.5 * 1e18)
+
+
+def test_five_run_budgets_through_the_service(api):
+    """A common published design, 5 model sizes per budget: fitted (not refused), the small-sweep
+    rule named in the fit's warnings and in every budget's optimum, each with its loss there."""
+    study = api.post("/v1/studies", json={"name": "five-run budgets"}).json()["id"]
+    rng = np.random.default_rng(1)
+    rows = []
+    for budget in np.logspace(18, 20, 6):
+        for n_params in G * (budget / 6) ** A_TRUE * np.exp(np.linspace(-1.6, 1.6, 5)):
+            tokens_ = budget / (6 * n_params)
+            rows.append(
+                {
+                    "N": n_params,
+                    "D": tokens_,
+                    "loss": float(chinchilla(n_params, tokens_) * np.exp(rng.normal(0, 0.002))),
+                }
+            )
+    assert api.post(f"/v1/studies/{study}/import", json=rows).status_code == 201
+    fit = inline_fit(api, study, {"law": "frontier_isoflop"}, bootstrap=100)
+    assert fit["params"]["a"] == pytest.approx(A_TRUE, abs=0.03)
+    assert any("small-sweep rule" in w for w in fit["warnings"])
+    optima = api.get(f"/v1/fits/{fit['id']}").json()["optima"]
+    assert len(optima) == 6 and {o["located_by"] for o in optima} == {"vertex"}
+    for optimum in optima:
+        sizes = np.geomspace(1e6, 1e12, 100_001)
+        best = float(np.min(chinchilla(sizes, optimum["compute"] / (6 * sizes))))
+        assert optimum["loss"]["value"] == pytest.approx(best, rel=0.005)
