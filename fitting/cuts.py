@@ -50,14 +50,23 @@ def group_codes(group: Any, n_rows: int) -> Array | None:
         )
     codes: dict[Any, int] = {}
     out = np.empty(n_rows, dtype=int)
+    next_code = 0
     for i, value in enumerate(values):
         value = value.item() if isinstance(value, np.generic) else value
-        if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
-            out[i] = len(codes)
-            codes[("__own__", i)] = out[i]
+        if (
+            value is None
+            or (isinstance(value, str) and not value)
+            or (isinstance(value, float) and np.isnan(value))
+        ):
+            out[i], next_code = next_code, next_code + 1
             continue
-        if value not in codes:
-            codes[value] = len(codes)
+        try:
+            if value not in codes:
+                codes[value], next_code = next_code, next_code + 1
+        except TypeError:
+            raise ValueError(
+                f"group labels must be numbers or strings (a run id), row {i} is {value!r}"
+            ) from None
         out[i] = codes[value]
     return out
 
