@@ -7,10 +7,12 @@ further it goes (the law is only approximately right, and its error grows with d
 prediction interval adds both, each estimated from the data:
 
 - scatter: the residual standard error of the fit's log losses (corrected for the parameters
-  fitted), the run-to-run noise a new run at a fitted scale would show;
+  fitted, the degrees of freedom counted in runs when rows are grouped checkpoints), the run-to-run
+  noise a new run at a fitted scale would show;
 - extrapolation: nested refits that hold out, in turn for each input (N, D, or the one input of a
   single-variable law), the runs beyond 1/6 and 1/3 of that input's log range from its top, and
-  measure the log error on them. Each held-out run's error e is modelled as
+  measure the log error on them (fitting.cuts; a refit keeps the law's parameters plus two runs, or
+  groups). Each held-out run's error e is modelled as
   e ~ Normal(0, scatter^2 + sum_axis (slope_axis * distance_axis)^2), distance_axis being how many
   e-folds its input lies beyond the largest value the refit saw; the slopes are the maximum
   likelihood estimates (scatter fixed).
