@@ -212,6 +212,7 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         # page, then a cancel from the runs table.
         page.goto(f"{server.url}/")
         assert "in use" in page.inner_text("#token-state")
+        page.screenshot(path=str(folder / "index.png"), full_page=True)
         page.fill("#study-form input[name=name]", "proxies")
         page.click("#study-form button[type=submit]")
         page.wait_for_url(re.compile(r".*/studies/\d+$"))
@@ -243,7 +244,7 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
         }
         assert statuses == {first: "cancelled", second: "queued"}
         page.close()
-    for name in ("fit-started.png", "run-cancelled.png"):
+    for name in ("fit-started.png", "index.png", "run-cancelled.png"):
         assert (folder / name).stat().st_size > 10_000, name
 
 
