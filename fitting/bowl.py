@@ -7,8 +7,8 @@ paper reports the (log LR, log B) landscape convex with a broad basin (Li et al.
 Hoffmann et al. 2022 (approach 2) fit a parabola to each IsoFLOP profile in log N.
 
 Sweeps too small for a bowl with room for its bootstrap (3 to 5 runs on one axis) are located by
-a small-sweep rule instead (`small_sweep_optimum`): the vertex of the quadratic through all runs
-where it is a minimum between the best run's neighbours, else the centre of the runs near the best.
+a small-sweep rule instead (`small_sweep_optimum`): the vertex of the parabola through the best
+run and its two neighbours, or (two swept axes) the centre of the runs near the best.
 
 All sweeps of a fit are solved together (`bowl_optima`): every sweep's point fit, then every
 sweep's bootstrap replicates, each in one batched solve (fitting.bowl_solve), so a study of a
@@ -242,11 +242,13 @@ def small_sweep_optimum(log_axes: Array, log_loss: Array, bootstrap: int) -> Bow
     """The optimum of a sweep too small for a bowl with a bootstrap (3 to 5 runs on one axis).
 
     A unimodal loss has its minimum between the best run's two neighbours on each axis: that bracket
-    is the interval. One axis: the vertex of the least-squares quadratic through all runs where its
-    curvature is positive and its vertex lies inside the bracket ("vertex"); otherwise the geometric
+    is the interval. One axis: the vertex of the parabola through the best run and its two
+    neighbours ("vertex"; the parabolic step of Brent's minimiser), local to the optimum as a
+    parabola through every run of the sweep is not (far from the optimum the landscape is
+    asymmetric, steeper towards divergence). Two axes, or a best run on the edge: the geometric
     centre of the runs within SMALL_SWEEP_BAND of the best loss ("centre", Li et al. 2025's band).
-    Two axes: the centre. The replicates repeat the point: such a sweep's own noise reaches the
-    power law's interval only through the resampling of sweeps.
+    The replicates repeat the point: such a sweep's own noise reaches the power law's interval
+    only through the resampling of sweeps.
     """
     k = log_axes.shape[0]
     best = int(np.argmin(log_loss))
@@ -257,11 +259,9 @@ def small_sweep_optimum(log_axes: Array, log_loss: Array, bootstrap: int) -> Bow
         bounds[0, a] = values[max(at - 1, 0)]
         bounds[1, a] = values[min(at + 1, values.size - 1)]
     located_by, point, minimum = "centre", _band_centre(log_axes, log_loss), float(log_loss.min())
-    if k == 1:
-        vertex = _vertex(log_axes[0], log_loss)
-        if vertex is not None and bounds[0, 0] < vertex[0] < bounds[1, 0]:
-            located_by, point = "vertex", np.array([vertex[0]])
-            minimum = min(vertex[1], minimum)
+    vertex = _bracket_vertex(log_axes[0], log_loss) if k == 1 else None
+    if vertex is not None:
+        located_by, point, minimum = "vertex", np.array([vertex[0]]), vertex[1]
     point = np.clip(point, bounds[0], bounds[1])
     status = "edge" if best_on_edge(log_axes, log_loss) else "found"
     return BowlOptimum(
@@ -275,15 +275,18 @@ def small_sweep_optimum(log_axes: Array, log_loss: Array, bootstrap: int) -> Bow
     )
 
 
-def _vertex(log_value: Array, log_loss: Array) -> tuple[float, float] | None:
-    """The minimum (log value, log loss) of the least-squares parabola of log loss in the log values;
-    None if it is concave."""
-    centre = log_value.mean()
-    c2, c1, c0 = np.polyfit(log_value - centre, log_loss, 2)
-    if c2 <= 0:
+def _bracket_vertex(log_value: Array, log_loss: Array) -> tuple[float, float] | None:
+    """The minimum (log value, log loss) of the parabola through the best value and its two
+    neighbours (runs at one value averaged); None when the best value is the smallest or largest."""
+    values, index = np.unique(log_value, return_inverse=True)
+    mean = np.bincount(index, weights=log_loss) / np.bincount(index)
+    at = int(np.argmin(mean))
+    if at == 0 or at == values.size - 1:
         return None
+    x, y = values[at - 1 : at + 2], mean[at - 1 : at + 2]
+    c2, c1, c0 = np.polyfit(x - x[1], y, 2)  # convex: the middle value is the lowest
     u = -c1 / (2.0 * c2)
-    return float(centre + u), float(c0 + c1 * u + c2 * u * u)
+    return float(x[1] + u), float(c0 + c1 * u + c2 * u * u)
 
 
 def _band_centre(log_axes: Array, log_loss: Array) -> Array:

@@ -379,8 +379,8 @@ def _isoflop_warnings(optima: list[BudgetOptimum], n_used: int) -> list[str]:
         listed = ", ".join(f"{o.compute:.3g} ({o.located_by})" for o in small)
         out.append(
             f"{len(small)} budget(s) had too few runs for a bowl with a bootstrap (fewer than "
-            f"{bowl_fit_runs(1)}) and were located by the small-sweep rule (vertex of the quadratic through "
-            f"all runs, or centre of the runs near the best; interval: the best run's neighbours): {listed}"
+            f"{bowl_fit_runs(1)}) and were located by the small-sweep rule (vertex of the parabola through "
+            f"the best run and its two neighbours, which bound the interval): {listed}"
         )
     if n_used < FEW_BUDGETS:
         out.append(

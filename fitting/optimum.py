@@ -360,7 +360,7 @@ def _small_sweep_warnings(small: dict[str, list[SweepOptimum]]) -> list[str]:
     return [
         f"{len(located)} sweep(s) had too few runs for a bowl with a bootstrap (fewer than "
         f"{bowl_fit_runs(1)} on one axis) and were located by the small-sweep rule: {len(small['vertex'])} "
-        f"by the vertex of the quadratic through all their runs, {len(small['centre'])} by the centre of the "
+        f"by the vertex of the parabola through the best run and its two neighbours, {len(small['centre'])} by the centre of the "
         f"runs within {SMALL_SWEEP_BAND:.2%} of their best loss; their intervals are the best run's neighbours: "
         f"{scales}"
     ]

@@ -85,12 +85,19 @@ def test_small_sweep_rule_takes_the_vertex_inside_the_bracket_else_the_centre():
     assert vertex.located_by == "vertex" and vertex.status == "found"
     assert np.exp(vertex.log_point[0]) == pytest.approx(2.5e-3, rel=1e-9)
     assert vertex.log_draws.shape == (4, 1)
-    # Three runs with the best in the middle always give a vertex inside the bracket; four that a
-    # parabola fits badly (concave here) take the centre of the runs
-    # within 0.25% of the best: here the best alone.
-    four = np.log([1e-3, 2e-3, 4e-3, 8e-3])
-    zigzag = small_sweep_optimum(four[None, :], np.array([0.01, 0.0, 0.03, 0.005]), bootstrap=0)
-    assert zigzag.located_by == "centre" and np.exp(zigzag.log_point[0]) == pytest.approx(2e-3)
-    assert np.exp(zigzag.log_bounds[:, 0]) == pytest.approx([1e-3, 4e-3])
+    # Five runs: the parabola through the best run and its two neighbours, not through all five
+    # (the far runs of an asymmetric landscape would pull a parabola through all of them).
+    five = np.log([1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2])
+    skewed = np.array([0.04, 0.01, 0.0, 0.01, 0.2])  # the last run near divergence
+    local = small_sweep_optimum(five[None, :], skewed, bootstrap=0)
+    assert local.located_by == "vertex" and np.exp(local.log_point[0]) == pytest.approx(4e-3)
+    assert np.exp(local.log_bounds[:, 0]) == pytest.approx([2e-3, 8e-3])
+    # Two axes: the centre of the runs within 0.25% of the best (here the best two).
+    lr, batch = np.meshgrid([1e-3, 2e-3, 4e-3], [1e5, 2e5, 4e5])
+    grid = np.log(np.stack([lr.ravel(), batch.ravel()]))
+    losses = np.array([0.01, 0.002, 0.02, 0.01, 0.0, 0.02, 0.03, 0.03, 0.04])
+    centre = small_sweep_optimum(grid, losses, bootstrap=0)
+    assert centre.located_by == "centre" and centre.status == "found"
+    assert np.exp(centre.log_point) == pytest.approx([2e-3, np.sqrt(2) * 1e5])
     # Best run on the edge: located, but flagged "edge" and so left out of the law.
     assert small_sweep_optimum(log_lr[None, :], np.array([0.0, 0.01, 0.02]), 0).status == "edge"
