@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Row, func, select
@@ -40,6 +41,7 @@ def _upsert_statement(dialect: str):
 
 
 _ALL = ("run_id", *COLUMNS)
+_PICK = itemgetter(*COLUMNS)
 _SQL: dict[str, str] = {}
 
 
@@ -60,22 +62,17 @@ def write_points(*, session: Session, run_id: int, points: Sequence[Mapping[str,
     """Upsert `points` (mappings with the COLUMNS keys) of one run; returns how many were sent."""
     if not points:
         return 0
-    # The last value for a step wins, also within one batch (ON CONFLICT cannot touch a row twice).
-    by_step: dict[int, tuple] = {}
-    for point in points:
-        get = point.get
-        step = int(get("step"))
-        by_step[step] = (
-            run_id,
-            step,
-            get("tokens"),
-            get("train_loss"),
-            get("eval_loss"),
-            get("lr"),
-            get("noise_scale"),
-            get("wall_time"),
-        )
-    rows = list(by_step.values())
+    try:
+        values = list(map(_PICK, points))  # one C call per point when every key is there
+    except KeyError:
+        values = [tuple(point.get(name) for name in COLUMNS) for point in points]
+    steps = {v[0] for v in values}
+    if len(steps) == len(values) and set(map(type, steps)) == {int}:
+        rows = [(run_id, *v) for v in values]
+    else:
+        # The last value for a step wins (ON CONFLICT cannot touch a row twice in one statement).
+        by_step = {int(v[0]): v for v in values}
+        rows = [(run_id, step, *v[1:]) for step, v in by_step.items()]
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql":
