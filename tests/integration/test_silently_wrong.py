@@ -48,6 +48,15 @@ def test_runs_train_on_the_studys_data(api):
     assert given["data"] == "pystdlib" and _stored_spec(api, given["id"], NO_DATA)["data"] == "pystdlib"
     sweep = {"base": NO_DATA, "grid": {"lr": [1e-3, 3e-3]}}
     ids = api.post(f"/v1/studies/{chain}/sweeps", json=sweep).json()["ids"]
+    isoflop = {
+        "base": NO_DATA,
+        "isoflop": {"compute": [1e11], "shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}]},
+    }
+    ids += api.post(f"/v1/studies/{chain}/sweeps", json=isoflop).json()["ids"]
+    plan = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 32, "submit": True}
+    plan.update(isoflop_budgets=3, shapes_per_budget=3, hparam_scales=3, lr_k=1, batch_k=0)
+    ids += api.post(f"/v1/studies/{chain}/plan", json=plan).json()["ids"]
+    assert len(ids) == 2 + 1 + 18
     assert {api.get(f"/v1/runs/{i}").json()["spec"]["data"] for i in ids} == {"synthetic:markov-128-8"}
 
 
@@ -118,5 +127,11 @@ def test_training_runs_are_not_mixed_into_imported_losses_unless_asked(api):
     assert "imported" in mixed.json()["detail"] and "mix_imported" in mixed.json()["detail"]
     sweep = {"base": TINY_SPEC, "grid": {"lr": [1e-3, 3e-3]}}
     assert api.post(f"/v1/studies/{study}/sweeps", json=sweep).status_code == 409
+    plan = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 32, "submit": True}
+    plan.update(isoflop_budgets=3, shapes_per_budget=3, hparam_scales=3, lr_k=1, batch_k=0)
+    assert api.post(f"/v1/studies/{study}/plan", json=plan).status_code == 409
+    # A dry run writes nothing, so it mixes nothing: still a plan.
+    assert api.post(f"/v1/studies/{study}/plan", json={**plan, "submit": False}).status_code == 200
     assert api.post(path, json={"spec": TINY_SPEC, "mix_imported": True}).status_code == 201
     assert api.get("/v1/runs", params={"study": study}).json()["total"] == 3
+    assert api.post(f"/v1/studies/{study}/plan", json={**plan, "mix_imported": True}).status_code == 201

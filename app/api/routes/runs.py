@@ -85,7 +85,7 @@ def submit_sweep(
     """Queue a grid (shapes × tokens × LR × batch × seed, LR and batch also as axes around a centre)
     or an IsoFLOP design (budgets × shapes). The cap applies to the expanded size, before any write."""
     study = studies.get_study(session=session, study_id=study_id)
-    base = {**study.defaults, **body.base}
+    base = {**runs.spec_defaults(study), **body.base}  # the study's data and defaults, then the request's
     specs.check_data(base.get("data"), settings.data_roots)  # before an IsoFLOP design reads the spec
     if body.grid is not None:
         axes = _grid_axes(body.grid, seq_len=specs.seq_len_of(base))
