@@ -38,8 +38,29 @@ def worker(
     except (RuntimeError, ConnectionError) as error:  # Ray missing, or its cluster unreachable
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
+    _say_if_the_device_differs(settings.worker_device, pool.gpus, backend)
     pool.install_signal_handlers()
     pool.run(exit_when_idle=exit_when_idle)
+
+
+def _say_if_the_device_differs(device: str, gpus: list[str], backend: str) -> None:
+    """Log when HYPERLAW_WORKER_DEVICE, which the API checks submissions against, does not describe
+    this machine: runs it admits might not train here, or runs this machine could train are refused."""
+    import logging
+
+    log = logging.getLogger("app.cli.worker")
+    if backend != "local":
+        return
+    if device == "cuda" and not gpus:
+        log.warning(
+            "HYPERLAW_WORKER_DEVICE is cuda but this machine shows no GPU: runs asking for cuda will fail"
+        )
+    elif device == "cpu" and gpus:
+        log.warning(
+            "this machine has %d GPU(s) but HYPERLAW_WORKER_DEVICE is cpu: the API refuses runs asking for "
+            "cuda and bounds runs by CPU limits; set HYPERLAW_WORKER_DEVICE=cuda for the API and workers",
+            len(gpus),
+        )
 
 
 def register(cli: typer.Typer) -> None:
