@@ -178,3 +178,18 @@ def test_a_large_csv_is_imported_in_batches(api):
     assert last["flops"] == pytest.approx(6 * last["n_params"] * last["tokens"])
     page = api.get("/v1/runs", params={"study": study, "limit": 1000, "offset": 10_000}).json()
     assert page["total"] == MAX_ROWS and page["items"][0]["id"] == body["first_id"] + 10_000
+
+
+def test_every_column_is_stored_as_given(api):
+    """C instead of D (D = C/6N), learning rate and batch size: each value read back as sent."""
+    study = _study(api)
+    table = b"N,C,L,lr,bs\n1000000,6e+16,3.25,0.000123,\n2e6,1.2e17,3.0,0.5,4096\n"
+    params = {"d_col": "unused", "c_col": "C", "loss_col": "L", "lr_col": "lr", "batch_col": "bs"}
+    response = api.post(f"/v1/studies/{study}/import", params=params, content=table, headers=CSV)
+    assert response.status_code == 201, response.text
+    first, second = (api.get(f"/v1/runs/{i}").json() for i in response.json()["ids"])
+    assert (first["n_params"], first["flops"], first["loss"], first["lr"]) == (1e6, 6e16, 3.25, 0.000123)
+    assert first["tokens"] == pytest.approx(1e10) and first["batch_tokens"] is None
+    assert first["flops_6nd"] == pytest.approx(6e16) and first["final_eval_loss"] == 3.25
+    assert (second["lr"], second["batch_tokens"], second["spec"]) == (0.5, 4096.0, None)
+    assert first["finished_at"] is not None and first["created_at"] == first["finished_at"]
