@@ -3,17 +3,24 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; a GPU machine can override it, e.g. TORCH_SPEC="torch>=2.3".
 TORCH_SPEC ?= torch==2.13.0
-STAMP := $(VENV)/.hyperlaw-installed
+# Two install stamps: the demo needs hyperlaw and its runtime dependencies only; the tests and the
+# linters also need the dev tools and Ray (the `cluster` extra).
+BASE_STAMP := $(VENV)/.hyperlaw-base
+DEV_STAMP := $(VENV)/.hyperlaw-dev
 
 .PHONY: demo test test-tools lint bench clean
 
-$(STAMP): pyproject.toml
+$(BASE_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev,cluster]"
-	touch $(STAMP)
+	$(PY) -m pip install -e .
+	touch $(BASE_STAMP)
 
-demo: $(STAMP)
+$(DEV_STAMP): $(BASE_STAMP)
+	$(PY) -m pip install -e ".[dev,cluster]"
+	touch $(DEV_STAMP)
+
+demo: $(BASE_STAMP)
 	$(VENV)/bin/hyperlaw demo
 
 # The dashboard's browser test drives Debian's chromium (nothing downloads a browser) and the PDF
@@ -27,12 +34,12 @@ test-tools:
 		echo "chromium or pdftoppm is missing: sudo apt-get install -y chromium poppler-utils"; \
 	fi
 
-test: $(STAMP) test-tools
+test: $(DEV_STAMP) test-tools
 	$(PY) -m pytest
 
 LINT_PATHS := app fitting trainer tests bench migrations
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports
