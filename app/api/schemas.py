@@ -136,7 +136,7 @@ class Created(BaseModel):
 class RunCreate(BaseModel):
     model_config = _example({"spec": EXAMPLE_SPEC})
     spec: SpecFields = Field(description="trainer.RunSpec fields; the study's defaults fill the rest.")
-    mix_imported: bool = Field(False, description=MIX_IMPORTED)
+    mix_imported: bool = Field(False, strict=True, description=MIX_IMPORTED)
 
 
 class Around(BaseModel):
@@ -210,7 +210,7 @@ class SweepCreate(BaseModel):
     base: SpecFields = Field(default_factory=dict, description="Spec fields shared by every run.")
     grid: Grid | None = Field(None, description="Axes of spec values multiplied together (or isoflop).")
     isoflop: IsoFlop | None = Field(None, description="Every shape at every compute budget (or grid).")
-    mix_imported: bool = Field(False, description=MIX_IMPORTED)
+    mix_imported: bool = Field(False, strict=True, description=MIX_IMPORTED)
 
     @model_validator(mode="after")
     def _one_design(self) -> SweepCreate:
@@ -390,7 +390,7 @@ class PlanCreate(BaseModel):
     data: str | None = Field(
         None, max_length=MAX_DATA, description="Default: the study's data (or its defaults')."
     )
-    mix_imported: bool = Field(False, description=MIX_IMPORTED)
+    mix_imported: bool = Field(False, strict=True, description=MIX_IMPORTED)
     isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
     shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")
     hparam_scales: int = Field(3, ge=3, le=6, description="Compute scales of the LR × batch grids.")
@@ -401,7 +401,9 @@ class PlanCreate(BaseModel):
         1, ge=0, le=3, description="Batch sizes each side of the prior: 2·batch_k+1, factor 2."
     )
     submit: bool = Field(
-        False, description="Queue the planned runs (honours Idempotency-Key and the sweep cap)."
+        False,
+        strict=True,  # true or false: a 0 or "no" is a client's mistake, not a dry run
+        description="Queue the planned runs (honours Idempotency-Key and the sweep cap).",
     )
 
     @model_validator(mode="after")

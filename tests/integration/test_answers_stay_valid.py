@@ -174,6 +174,10 @@ def test_plans_with_extreme_numbers_are_422_never_500(api, change):
 
 def test_a_plan_at_the_edges_of_its_inputs_has_only_finite_numbers(api):
     study = api.post("/v1/studies", json={"name": "s"}).json()["id"]
+    for loose in (0, 1, "true", None):  # `submit` is true or false, never coerced
+        body = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "submit": loose}
+        response = api.post(f"/v1/studies/{study}/plan", json=body)
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "submit"]
     for body in (
         {"budget_flops": 1e15, "flops_per_gpu_s": 1e3},
         {"gpu_hours": 1e-3, "flops_per_gpu_s": 1e20},
