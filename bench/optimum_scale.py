@@ -21,7 +21,7 @@ import numpy as np
 import fitting
 from fitting.bootstrap import resample_weights
 from fitting.bowl import _prepare, best_on_edge
-from fitting.laws.hparams import BOWL_1D, bowl_minimum
+from fitting.laws.hparams import bowl_minimum
 from fitting.objective import DEFAULT_DELTA
 from fitting.optimum import DEFAULT_WINDOW
 from fitting.solve import solve_batch
@@ -58,12 +58,12 @@ def per_sweep_loop(runs: dict[str, np.ndarray], n_sweeps: int, n_runs: int, boot
     for s in range(n_sweeps):
         rows = slice(s * n_runs, (s + 1) * n_runs)
         log_axes, log_loss = np.log(runs["lr"][rows])[None, :], np.log(runs["loss"][rows])
-        problem = _prepare(log_axes, log_loss, DEFAULT_WINDOW)
+        problem = _prepare(log_axes, log_loss, DEFAULT_WINDOW, asymmetric=True)
         if problem is None:
             continue
         z = (problem.design[1])[None, :]
         point = solve_batch(
-            BOWL_1D,
+            problem.law,
             problem.start[None, :],
             z,
             problem.target,
@@ -74,7 +74,9 @@ def per_sweep_loop(runs: dict[str, np.ndarray], n_sweeps: int, n_runs: int, boot
         if not ok[0]:
             continue
         weights = resample_weights(problem.target.size, bootstrap, rng)
-        solve_batch(BOWL_1D, np.repeat(point, bootstrap, axis=0), z, problem.target, weights, DEFAULT_DELTA)
+        solve_batch(
+            problem.law, np.repeat(point, bootstrap, axis=0), z, problem.target, weights, DEFAULT_DELTA
+        )
         if not best_on_edge(log_axes, log_loss):
             out[s] = problem.centre[0] + problem.spread[0] * stationary[0, 0]
     return out

@@ -139,9 +139,14 @@ def _solve_chunk(
         objective[idx_better] = new_obj[better]
         residual[idx_better] = new_res[better]
         damping[active] = np.where(better, np.maximum(lam * 0.25, 1e-9), lam * 8.0)
-        small_gain = (
-            better & ((obj - new_obj) <= _FTOL * obj) & (moved <= _XTOL * (1 + np.abs(th).max(axis=1)))
-        )
+        tiny = moved <= _XTOL * (1 + np.abs(th).max(axis=1))
+        small_gain = better & ((obj - new_obj) <= _FTOL * obj) & tiny
         stuck = (~better) & (lam * 8.0 >= _LAMBDA_MAX)
-        active = active[~(small_gain | stuck)]
+        # A rejected step already within the step tolerance: a Huber fit of a linear model is
+        # piecewise quadratic, so Newton lands on its minimum exactly and every later step is
+        # rejected while the damping climbs to _LAMBDA_MAX. Those steps never move theta (only
+        # accepted steps do, and a more damped step is shorter still), so stopping here returns
+        # what solve_batch returns, up to steps under the tolerance.
+        settled = (~better) & tiny
+        active = active[~(small_gain | stuck | settled)]
     return theta
