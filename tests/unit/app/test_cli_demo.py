@@ -60,3 +60,28 @@ def test_quick_and_published_together_are_refused_in_one_line():
     result = run("demo", "--quick", "--published")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "pick one" in result.stderr
+
+
+def test_a_law_the_runs_cannot_support_is_an_outcome_saying_why(tmp_path):
+    from app import demo
+
+    settings, database = demo.open_folder(tmp_path)
+    try:
+        design = DESIGNS["quick"]
+        study = demo.create_study(database, design)
+        assert len(study.run_ids) == 27 and len(study.loss_run_ids) == 12 and len(study.lr_run_ids) == 18
+        assert len(set(study.loss_run_ids) & set(study.lr_run_ids)) == 3
+        queued = demo.progress(database, study.id)
+        assert queued.by_status == {"queued": 27} and queued.finished == 0 and queued.tokens_done == 0
+        assert queued.tokens_total == sum(s["tokens"] for s in design.runs()[0])
+        # Nothing trained: the LR law is refused with the minimum it needs, and nothing is predicted.
+        outcome = demo.fit_law(database, settings, study.id, LR_LAW, run_ids=[], bootstrap=0, form="deepseek")
+        assert not outcome.ok and outcome.fit_id is None
+        least = fitting.minimum(LR_LAW, "deepseek")
+        assert (
+            f"needs >={least.groups} (N, D) sweeps of >={least.runs_per_group} finished runs" in outcome.error
+        )
+        assert demo.predict(database, study.id, 1e6, 1e7) is None
+        assert demo.create_study(database, design).name == "demo-quick-2"  # a second demo, a new study
+    finally:
+        database.dispose()
