@@ -230,14 +230,11 @@ def get_curve(
             field="limit",
         )
     limit = limit or page
+    # One point more than the page: its step is the next page's cursor, with no second query.
     points = curves.get_curve(
-        session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit
+        session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit + 1
     )
-    following = None
-    if len(points) == limit:
-        following = curves.next_step(
-            session=session, run_id=run_id, from_step=from_step, to_step=to_step, limit=limit
-        )
+    following = points.pop().step if len(points) > limit else None
     return _json(run, points, next_step=following, total=None)
 
 
