@@ -28,6 +28,8 @@ from fitting.solve import DEFAULT_MEMORY_BUDGET, BatchSolution, solve_batch, sta
 # all among the best 100 (benchmarked against 5,400 full runs).
 _SCREEN_ITERATIONS = 6
 _SURVIVORS = 128
+# Huber threshold, as a multiple of the fit's, at which the grid's survivors first converge.
+_SMOOTHING = 10.0
 # Rows the grid is screened on. A law has at most a handful of parameters: a thousand runs spread
 # over the data pin its objective's landscape far more finely than six screening steps resolve,
 # and the screen then costs the same whatever the number of runs.
@@ -268,13 +270,25 @@ def _converged_starts(
             memory_budget=memory_budget,
         )
         order = np.argsort(screened.objective)[:_SURVIVORS]
-        on_sample = solve_batch(
-            law, screened.theta[order], sub_logx, sub_target, sub_weights, delta, memory_budget=memory_budget
+        on_sample = _solve_from_afar(
+            law, screened.theta[order], sub_logx, sub_target, sub_weights, delta, memory_budget
         )
         starts = on_sample.theta[np.argsort(on_sample.objective)[:_FULL_DATA_STARTS]]
-    else:
-        screened = solve_batch(
-            law, starts, logx, target, weights, delta, _SCREEN_ITERATIONS, memory_budget=memory_budget
-        )
-        starts = screened.theta[np.argsort(screened.objective)[:_SURVIVORS]]
-    return solve_batch(law, starts, logx, target, weights, delta, memory_budget=memory_budget)
+        return solve_batch(law, starts, logx, target, weights, delta, memory_budget=memory_budget)
+    screened = solve_batch(
+        law, starts, logx, target, weights, delta, _SCREEN_ITERATIONS, memory_budget=memory_budget
+    )
+    starts = screened.theta[np.argsort(screened.objective)[:_SURVIVORS]]
+    return _solve_from_afar(law, starts, logx, target, weights, delta, memory_budget)
+
+
+def _solve_from_afar(
+    law: Law, starts: Array, logx: Array, target: Array, weights: Array, delta: float, memory_budget: float
+) -> BatchSolution:
+    """Starts far from their minimum, run to convergence: first at _SMOOTHING times delta, then at
+    delta from there. Far from a minimum most residuals exceed a small delta, the loss is nearly L1
+    and Levenberg-Marquardt steps stay short (128 starts took 400 steps each at delta 1e-4 on the
+    Chinchilla runs); the smoother loss's minimum is near delta's and is reached in a few dozen.
+    The end points are minima at delta all the same (a third of the time at 1e-4, the same best)."""
+    smooth = solve_batch(law, starts, logx, target, weights, _SMOOTHING * delta, memory_budget=memory_budget)
+    return solve_batch(law, smooth.theta, logx, target, weights, delta, memory_budget=memory_budget)

@@ -41,6 +41,12 @@ _ARRAYS_FIXED = 16
 # near the caches. Larger arrays made a step slower per row, not faster (about 2x at 10,000 rows
 # and 100 problems at once, measured on a 2-core machine); answers do not depend on it.
 _BLOCK_ELEMENTS = 32768
+# Where fewer than _MIN_PROBLEMS problems would share a block, problems go one at a time through
+# blocks of at most _ROW_BLOCK rows: a handful of problems of many rows each made the allocator
+# map and zero fresh pages on every step (half the CPU time in the kernel at 5,000 and 10,000
+# rows, none at one problem per chunk; measured with getrusage on a 2-core machine).
+_MIN_PROBLEMS = 16
+_ROW_BLOCK = 8192
 _MAX_CHUNK = 1024
 
 # A problem is stationary when its projected gradient is within this factor of the gradient scale
@@ -140,13 +146,16 @@ def stationary(gradient_norm: Array | float, delta: float, total_weight: Array |
 
 
 def chunk_shape(n_rows: int, n_params: int, memory_budget: float = DEFAULT_MEMORY_BUDGET) -> tuple[int, int]:
-    """Problems solved together and rows per block: about _BLOCK_ELEMENTS problem-rows at a time
-    (all rows of many problems when the data is small, blocks of rows of one problem when it is
-    large), fewer where the working arrays would not fit in memory_budget bytes."""
+    """Problems solved together and rows per block: all rows of about _BLOCK_ELEMENTS / n_rows
+    problems when the data is small, blocks of _ROW_BLOCK rows of one problem when it is large;
+    fewer where the working arrays would not fit in memory_budget bytes."""
     per_element = 8 * (_ARRAYS_PER_PARAMETER * n_params + _ARRAYS_FIXED)
     n_rows = max(1, n_rows)
-    problems = min(_MAX_CHUNK, max(1, _BLOCK_ELEMENTS // n_rows))
-    block = min(n_rows, max(_BLOCK_ELEMENTS // problems, 1))
+    problems = min(_MAX_CHUNK, _BLOCK_ELEMENTS // n_rows)
+    if problems < _MIN_PROBLEMS:
+        problems, block = 1, min(n_rows, _ROW_BLOCK)
+    else:
+        block = n_rows
     block = min(block, max(1, int(memory_budget // per_element)))
     problems = min(problems, max(1, int(memory_budget // (per_element * block))))
     return problems, block

@@ -48,7 +48,7 @@ def test_peak_memory_stays_within_the_budget(budget):
 
 def test_chunks_shrink_with_the_rows_and_the_budget():
     assert chunk_shape(240, 5) == (136, 240)  # small data: many problems, every row at once
-    assert chunk_shape(100_000, 5) == (1, 32768)  # large data: one problem, blocks of rows
+    assert chunk_shape(100_000, 5) == (1, 8192)  # large data: one problem, blocks of rows
     problems, rows = chunk_shape(100_000, 5, memory_budget=2**20)
     assert problems == 1 and rows * 8 * (4 * 5 + 16) <= 2**20
 
