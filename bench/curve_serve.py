@@ -93,8 +93,9 @@ def _write_curve(database, points: int) -> tuple[int, int]:
         study = Study(name=f"curve-{os.getpid()}-{time.time_ns()}")
         session.add(study)
         session.flush()
-        long_run, short_run = Run(study_id=study.id, status="done", spec={}), Run(
-            study_id=study.id, status="done", spec={}
+        long_run, short_run = (
+            Run(study_id=study.id, status="done", spec={}),
+            Run(study_id=study.id, status="done", spec={}),
         )
         session.add_all([long_run, short_run])
         session.flush()
