@@ -18,6 +18,8 @@ from fastapi.responses import StreamingResponse
 from app import curves, runs, specs, studies
 from app.api.deps import DatabaseDep, ReadAccess, SessionDep, SettingsDep, WriteAccess
 from app.api.schemas import (
+    MAX_ID,
+    MAX_OFFSET,
     Curve,
     Grid,
     RunCreate,
@@ -129,19 +131,17 @@ def _grid_axes(grid: Grid, *, seq_len: int) -> dict[str, list]:
     }
 
 
-# Ids and steps are stored as 64-bit integers: larger ones are refused here, not by the driver.
-MAX_INT = 2**63 - 1
+# Steps beyond a 64-bit integer are refused here, before a driver could overflow on them.
+MAX_STEP = MAX_OFFSET
 
 
 @router.get("/runs", response_model=RunList, dependencies=[ReadAccess])
 def list_runs(
     session: SessionDep,
-    study: int | None = Query(
-        None, ge=1, le=MAX_INT, description="Only runs of this study id (404 if none)."
-    ),
+    study: int | None = Query(None, ge=1, le=MAX_ID, description="Only runs of this study id (404 if none)."),
     status: Literal["queued", "running", "done", "failed", "diverged", "cancelled"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=MAX_INT),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> RunList:
     """One page of runs, oldest first; `total` counts every run that matches."""
     if study is not None:
@@ -181,12 +181,12 @@ def get_curve(
     settings: SettingsDep,
     request: Request,
     format: Literal["json", "csv"] | None = Query(None, description="csv, json, or by the Accept header."),
-    from_step: int | None = Query(None, ge=0, le=MAX_INT, description="Only points at this step or later."),
-    to_step: int | None = Query(None, ge=0, le=MAX_INT, description="Only points at this step or earlier."),
+    from_step: int | None = Query(None, ge=0, le=MAX_STEP, description="Only points at this step or later."),
+    to_step: int | None = Query(None, ge=0, le=MAX_STEP, description="Only points at this step or earlier."),
     limit: int | None = Query(
         None,
         ge=1,
-        le=MAX_INT,
+        le=MAX_STEP,
         description="Most points in this page (JSON: HYPERLAW_CURVE_PAGE_POINTS by default and at most; "
         "CSV: every point, streamed, by default). The answer's next_step (CSV: the X-Next-Step header) "
         "is the from_step of the next page.",
