@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import errors
 from app.api.guard import RequestGuard
 from app.api.metrics import Metrics, TimingMiddleware
-from app.api.routes import dashboard, fits, health, imports, plan, predict, reports, runs, studies
+from app.api.routes import cancel, dashboard, fits, health, imports, plan, predict, reports, runs, studies
 from app.db import Database
 from app.reports import render, version
 from app.settings import Settings
@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.plots = render.PlotCache()  # the dashboard's PNGs of finished fits
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
-    for module in (predict, studies, runs, plan, imports, fits, reports, health, dashboard):
+    for module in (predict, studies, runs, cancel, plan, imports, fits, reports, health, dashboard):
         app.include_router(module.router)
     static = resources.files("app.reports") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -347,6 +347,32 @@ class Curve(BaseModel):
     )
 
 
+class RunsCancel(BaseModel):
+    """Which of the study's queued and running runs to cancel: all of them when nothing is given;
+    one sweep's or plan's by the Idempotency-Key it was submitted with, or by the run ids its
+    submission answered (first_id..last_id); the filters combine."""
+
+    model_config = _example({"first_id": 12, "last_id": 76})
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200, description="Only runs submitted with this Idempotency-Key."
+    )
+    first_id: int | None = Field(None, ge=1, description="Only runs with this id or a later one.")
+    last_id: int | None = Field(None, ge=1, description="Only runs with this id or an earlier one.")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> RunsCancel:
+        if self.first_id is not None and self.last_id is not None and self.first_id > self.last_id:
+            raise ValueError(f"first_id {self.first_id} is after last_id {self.last_id}")
+        return self
+
+
+class Cancelled(BaseModel):
+    model_config = _example({"study_id": 1, "count": 3, "ids": [12, 13, 14]})
+    study_id: int = Field(description="The study whose runs were cancelled.")
+    count: int = Field(description="Runs cancelled by this request (finished runs are left as they are).")
+    ids: list[int] = Field(description="Their ids: they were queued or running, now cancelled.")
+
+
 class Imported(BaseModel):
     model_config = _example({"count": 240, "ids": [1, 2]})
     count: int = Field(description="Runs imported.")

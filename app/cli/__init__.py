@@ -10,7 +10,22 @@ from typing import Annotated
 
 import typer
 
-from app.cli import db, demo, fit, plan, predict, report, serve, token, train, worker
+from app.cli import (
+    db,
+    demo,
+    fit,
+    fits,
+    imports,
+    plan,
+    predict,
+    report,
+    runs,
+    serve,
+    study,
+    token,
+    train,
+    worker,
+)
 
 cli = typer.Typer(
     name="hyperlaw",
@@ -39,7 +54,22 @@ def _options(
     """Scaling-law and hyperparameter prediction: train proxies, fit laws, predict."""
 
 
-for _module in (fit, predict, report, plan, demo, train, db, worker, serve, token):
+for _module in (
+    fit,
+    predict,
+    report,
+    plan,
+    study,
+    runs,
+    imports,
+    fits,
+    demo,
+    train,
+    db,
+    worker,
+    serve,
+    token,
+):
     _module.register(cli)
 
 

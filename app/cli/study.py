@@ -1,0 +1,153 @@
+"""`hyperlaw study create|list|show`: a server's studies (--url) or the database's (embedded)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from app.cli.fit import fail
+from app.cli.service import (
+    STATUSES,
+    DatabaseUrlOption,
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    console,
+    open_service,
+    print_json,
+    table,
+    when,
+)
+
+app = typer.Typer(
+    help="Create, list and show studies (families of proxy runs fitted together).",
+    no_args_is_help=True,
+)
+
+SHOWN_FITS = 10
+
+
+def fits_table(fits: list[dict[str, Any]], title: str | None = None, caption: str | None = None) -> Any:
+    """Fits as rows: id, law, status, runs, bootstrap replicates, warnings, finished."""
+    grid = table(title, caption)
+    for name in ("id", "law", "status", "runs", "boot", "warnings", "finished (UTC)"):
+        grid.add_column(name, justify="right" if name in ("id", "runs", "boot", "warnings") else "left")
+    for fit in fits:
+        grid.add_row(
+            str(fit["id"]),
+            fit["law"],
+            fit["status"],
+            "-" if fit.get("n_points") is None else str(fit["n_points"]),
+            str(fit["bootstrap"]),
+            str(len(fit.get("warnings") or [])),
+            when(fit.get("finished_at")),
+        )
+    return grid
+
+
+def run_counts_line(counts: dict[str, int]) -> str:
+    shown = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
+    return ", ".join(shown) if shown else "none"
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A name no other study has.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Data source the runs train on: synthetic:markov (the default), pystdlib, text:PATH, ..."
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="Free text shown with the study.")] = None,
+    architecture: Annotated[str | None, typer.Option(help="Architecture family (default gpt).")] = None,
+    defaults: Annotated[
+        str | None,
+        typer.Option(help="RunSpec fields the runs start from, as JSON: '{\"seq_len\": 64}'."),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a study; prints its id."""
+    spec: Any = {}
+    if defaults is not None:
+        try:
+            spec = json.loads(defaults)
+        except json.JSONDecodeError as error:
+            fail(f"--defaults is not valid JSON: {error}")
+        if not isinstance(spec, dict):
+            fail("--defaults must be a JSON object of RunSpec fields, such as '{\"seq_len\": 64}'")
+    given = {"description": description, "data": data, "architecture": architecture}
+    # Only what was given: the server fills the rest (and tells a data source given twice apart).
+    body = {"name": name, "defaults": spec, **{k: v for k, v in given.items() if v is not None}}
+    with open_service(url, token, database_url) as service:
+        study = service.create_study(body)
+    if as_json:
+        print_json(study)
+    else:
+        typer.echo(f"created study {study['name']!r} (id {study['id']})")
+
+
+@app.command("list")
+def list_command(
+    url: UrlOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the studies, oldest first."""
+    with open_service(url, token, database_url) as service:
+        studies = service.list_studies()
+    if as_json:
+        print_json(studies)
+        return
+    if not studies:
+        typer.echo("no studies yet: hyperlaw study create NAME")
+        return
+    grid = table()
+    for name in ("id", "name", "kind", "data", "created (UTC)"):
+        grid.add_column(name, justify="right" if name == "id" else "left", overflow="fold")
+    for study in studies:
+        grid.add_row(str(study["id"]), study["name"], study["kind"], study["data"], when(study["created_at"]))
+    console().print(grid)
+
+
+@app.command("show")
+def show(
+    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a study: its settings, its runs by status and its fits."""
+    with open_service(url, token, database_url) as service:
+        found = service.find_study(study)
+        counts = service.run_counts(found["id"])
+        fits = service.list_fits(found["id"])
+    if as_json:
+        print_json({**found, "runs": counts, "fits": fits})
+        return
+    out = console()
+    out.print(f"[bold]study {found['name']}[/bold] (id {found['id']}, {found['kind']})")
+    if found["description"]:
+        out.print(found["description"], markup=False)
+    out.print(f"data {found['data']}, architecture {found['architecture']}", markup=False)
+    out.print(f"defaults {json.dumps(found['defaults'])}", markup=False)
+    out.print(f"created {when(found['created_at'])} UTC")
+    out.print(f"runs: {run_counts_line(counts)}")
+    if not fits:
+        out.print("fits: none yet (hyperlaw fits create ...)")
+        return
+    earlier = len(fits) - SHOWN_FITS
+    caption = f"{earlier} earlier: hyperlaw fits list {found['id']}" if earlier > 0 else None
+    out.print(fits_table(list(reversed(fits))[:SHOWN_FITS], "fits, latest first", caption))
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the study command group to the CLI."""
+    cli.add_typer(app, name="study")
