@@ -4,7 +4,10 @@ the parametric fit (approach 3, fitting.optimal_allocation) and see whether the 
 
 Approach 1: the lower envelope of all loss curves against FLOPs; the run on the envelope at each
 FLOP count gives N_opt(C) and D_opt(C). Approach 2: per FLOP budget (an IsoFLOP profile) a
-quadratic of log loss in log N near the best run; its minimum is N_opt(C).
+quadratic of log loss in log N near the best run; its minimum is N_opt(C), and its value there the
+loss at the optimum, through which L_opt(C) is fitted (fitting.frontier_loss). Budgets of 3-5 runs
+are located by the small-sweep rule (fitting.bowl); a table of tokens and budgets without N gives
+N = C/6D.
 """
 
 from __future__ import annotations
