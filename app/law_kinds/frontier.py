@@ -202,6 +202,12 @@ class FrontierKind(KindDefaults):
             "k_n": frontier.coef_n,
             "k_d": frontier.coef_d,
         }
+        law_of_loss = frontier.loss_law
+        if law_of_loss is not None:
+            # L_opt = loss_E + loss_A C^-loss_gamma (approach 2), shown where its interval is finite.
+            extra = {"loss_E": law_of_loss.E, "loss_A": law_of_loss.A, "loss_gamma": law_of_loss.gamma}
+            if all(math.isfinite(e.lo) and math.isfinite(e.hi) for e in extra.values()):
+                estimates.update(extra)
         params, intervals = estimates_summary(estimates)
         stored = json_safe({**frontier.to_dict(), "context": context})
         return Fitted(law, params, intervals, None, list(frontier.warnings), stored)

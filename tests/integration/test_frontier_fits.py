@@ -135,6 +135,10 @@ def test_five_run_budgets_through_the_service(api):
     fit = inline_fit(api, study, {"law": "frontier_isoflop"}, bootstrap=100)
     assert fit["params"]["a"] == pytest.approx(A_TRUE, abs=0.03)
     assert any("small-sweep rule" in w for w in fit["warnings"])
+    # L_opt(C) = E + A C^-gamma through the budgets' optimum losses (6 budgets: the offset form),
+    # gamma = alpha beta / (alpha + beta) along the frontier of the law that made the data.
+    assert fit["params"]["loss_gamma"] == pytest.approx(ALPHA * BETA / (ALPHA + BETA), abs=0.04)
+    assert fit["ci95"]["loss_gamma"][0] < fit["params"]["loss_gamma"] < fit["ci95"]["loss_gamma"][1]
     optima = api.get(f"/v1/fits/{fit['id']}").json()["optima"]
     assert len(optima) == 6 and {o["located_by"] for o in optima} == {"vertex"}
     for optimum in optima:
