@@ -240,7 +240,16 @@ def loop(console: Console, *, quick: bool, folder: Path, database_url: str | Non
             highlight=False,
         )
         console.print(f"plan: {design.describe()} Trained {workers} at a time on CPU.", highlight=False)
-        final = _train_with_progress(console, settings, database, study, workers)
+        try:
+            final = _train_with_progress(console, settings, database, study, workers)
+        except KeyboardInterrupt:
+            # The pool has checkpointed and released the runs in flight: a worker can finish them.
+            typer.echo(
+                f"interrupted: the study's unfinished runs stay queued; `hyperlaw worker --database-url "
+                f"{settings.database_url}` trains them",
+                err=True,
+            )
+            raise typer.Exit(code=130) from None
         console.print(
             f"trained {final.by_status.get('done', 0)} of {final.total} runs "
             f"in {time.perf_counter() - started:.0f} s",
