@@ -243,6 +243,26 @@ def test_dashboard_writes_with_a_token(browser, tmp_path):
             for r in httpx.get(f"{server.url}/v1/runs", params={"study": proxies}).json()["items"]
         }
         assert statuses == {first: "cancelled", second: "queued"}
+
+        # Bulk cancels: the sweep just queued (by its Idempotency-Key), then all that is left.
+        page.fill("#sweep-form input[name=shapes]", "1x16x2")
+        page.fill("#sweep-form input[name=lr]", "0.001 0.01")
+        page.click("#sweep-form button[type=submit]")
+        page.wait_for_selector("#write-status.ok:has-text('Queued 2 runs')")
+        page.click("#cancel-sweep")
+        page.click("#cancel-sweep:has-text('Confirm')")
+        page.wait_for_selector("#write-status.ok:has-text('Cancelled 2 runs of the sweep')")
+        assert page.is_hidden("#cancel-sweep")  # that sweep is done with
+        page.wait_for_selector("#runs-summary:has-text('3 cancelled, 1 queued')")
+        page.click("#cancel-all")
+        page.click("#cancel-all:has-text('Confirm')")
+        page.wait_for_selector(f"#write-status.ok:has-text('Cancelled 1 run of the study (ids {second})')")
+        page.wait_for_selector("#runs-summary:has-text('4 runs: 4 cancelled')")
+        assert page.is_hidden("#cancel-all")  # nothing left to cancel
+        assert page.inner_text("#cancel-all") == "Cancel every queued and running run"
+        page.screenshot(path=str(folder / "all-cancelled.png"), full_page=True)
+        runs = httpx.get(f"{server.url}/v1/runs", params={"study": proxies}).json()["items"]
+        assert [r["status"] for r in runs] == ["cancelled"] * 4
         page.close()
     for name in ("fit-started.png", "index.png", "run-cancelled.png"):
         assert (folder / name).stat().st_size > 10_000, name

@@ -95,6 +95,7 @@ def test_study_page_offers_the_writes(api):
     page = api.get(f"/studies/{study}").text
     assert '<form id="token-form"' in page and 'id="token" name="token"' in page
     assert '<form id="sweep-form"' in page and '<form id="fit-form"' in page
+    assert 'id="cancel-sweep" hidden' in page and 'id="cancel-all" hidden' in page  # shown by the script
     laws = re.findall(r'<option value="([^"]+)"', page)
     assert {"chinchilla", "lr_opt", "batch_opt", "critical_batch"} <= set(laws)
     assert '<option value="chinchilla" selected>' in page
@@ -116,7 +117,15 @@ def test_static_files_are_served_locally(api):
     script = api.get("/static/dashboard.js")
     assert script.status_code == 200 and "/v1/runs?study=" in script.text
     # The writes go to the REST API with the bearer token the page keeps.
-    for call in ('"/sweeps"', '"/fits"', '"/cancel"', '"Bearer "', "sessionStorage", "Idempotency-Key"):
+    for call in (
+        '"/sweeps"',
+        '"/fits"',
+        '"/cancel"',
+        '"/runs/cancel"',
+        '"Bearer "',
+        "sessionStorage",
+        "Idempotency-Key",
+    ):
         assert call in script.text, call
     assert api.get("/static/hyperlaw.css").status_code == 200
 

@@ -230,6 +230,8 @@
       rows.appendChild(tr);
     });
     table.replaceChildren(rows);
+    const cancelAll = document.getElementById("cancel-all");
+    if (cancelAll) cancelAll.hidden = !items.some(function (r) { return ACTIVE.has(r.status); });
     const counts = {};
     items.forEach(function (r) { counts[r.status] = (counts[r.status] || 0) + 1; });
     summary.textContent = total + " runs: " + Object.keys(counts).map(function (k) { return counts[k] + " " + k; }).join(", ") +
@@ -362,6 +364,48 @@
     });
   }
 
+  // A button that acts on its second click within 5 s (the first shows `confirm` on it).
+  function armed2(button, confirm) {
+    const disarm = function () {
+      clearTimeout(Number(button.dataset.armed));
+      delete button.dataset.armed;
+      button.classList.remove("armed");
+      button.textContent = button.dataset.label;
+    };
+    if (button.dataset.armed) {
+      disarm();
+      return true;
+    }
+    button.dataset.label = button.textContent;
+    button.classList.add("armed");
+    button.textContent = confirm;
+    button.dataset.armed = String(setTimeout(disarm, 5000));
+    return false;
+  }
+
+  function runs(count) {
+    return count + (count === 1 ? " run" : " runs");
+  }
+
+  // Bulk cancel (POST /v1/studies/{id}/runs/cancel): the whole study, or one submission by its key.
+  async function cancelRuns(selection, what) {
+    if (needToken()) return;
+    try {
+      const answer = await api("POST", "/v1/studies/" + study + "/runs/cancel", selection);
+      say("Cancelled " + runs(answer.count) + " of " + what + (answer.count ? " (ids " + answer.ids.join(", ") + ")." : ": none was queued or running."), "ok");
+    } catch (error) {
+      say("Nothing was cancelled: " + error.message, "bad");
+    }
+    schedule(0);
+  }
+
+  const cancelAll = document.getElementById("cancel-all");
+  if (cancelAll) {
+    cancelAll.addEventListener("click", function () {
+      if (armed2(cancelAll, "Confirm: cancel them all")) cancelRuns({}, "the study");
+    });
+  }
+
   function key() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "dashboard-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
@@ -379,6 +423,14 @@
   }
 
   const sweepForm = document.getElementById("sweep-form");
+  const cancelSweep = document.getElementById("cancel-sweep");
+  if (cancelSweep) {
+    cancelSweep.addEventListener("click", function () {
+      if (!armed2(cancelSweep, "Confirm: cancel the sweep")) return;
+      cancelSweep.hidden = true;
+      cancelRuns({ idempotency_key: cancelSweep.dataset.key }, "the sweep");
+    });
+  }
   if (sweepForm) {
     const size = document.getElementById("sweep-size");
     const count = function () {
@@ -398,8 +450,11 @@
       button.disabled = true;
       try {
         const body = sweepBody(sweepForm);
-        const answer = await api("POST", "/v1/studies/" + study + "/sweeps", body, { "Idempotency-Key": key() });
-        say("Queued " + answer.count + " runs (ids " + answer.ids[0] + "–" + answer.ids[answer.ids.length - 1] + ").", "ok");
+        const sent = key();
+        const answer = await api("POST", "/v1/studies/" + study + "/sweeps", body, { "Idempotency-Key": sent });
+        say("Queued " + runs(answer.count) + " (ids " + answer.ids[0] + "–" + answer.ids[answer.ids.length - 1] + ").", "ok");
+        cancelSweep.dataset.key = sent;
+        cancelSweep.hidden = false;
         schedule(0);
       } catch (error) {
         say("The sweep was not queued: " + error.message, "bad");
