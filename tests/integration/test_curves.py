@@ -115,8 +115,10 @@ def test_a_step_range_and_pages_that_chain_by_next_step(api, database):
             break
         params = {"from_step": body["next_step"]}
     assert seen == list(range(0, 3000, 2))  # every point once, in order
-    small = api.get(f"/v1/runs/{run_id}/curve", params={"limit": 7, "from_step": 10}).json()
+    response = api.get(f"/v1/runs/{run_id}/curve", params={"limit": 7, "from_step": 10})
+    small = response.json()
     assert [p["step"] for p in small["points"]] == list(range(10, 24, 2)) and small["next_step"] == 24
+    assert response.headers["x-next-step"] == "24"
     too_many = api.get(f"/v1/runs/{run_id}/curve", params={"limit": 501})
     assert too_many.status_code == 422 and "HYPERLAW_CURVE_PAGE_POINTS" in too_many.text
     backwards = api.get(f"/v1/runs/{run_id}/curve", params={"from_step": 10, "to_step": 9})

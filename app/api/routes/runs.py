@@ -167,7 +167,7 @@ def get_run(run_id: int, session: SessionDep) -> RunPublic:
             },
             "headers": {
                 "X-Next-Step": {
-                    "description": "CSV pages: the from_step of the next page (absent on the last).",
+                    "description": "The from_step of the next page (absent on the last), as next_step.",
                     "schema": {"type": "integer"},
                 }
             },
@@ -258,7 +258,8 @@ def _json(run, points, *, next_step: int | None, total: int | None) -> Response:
     except ValueError:
         body["points"] = [{k: _finite(v) if k != "step" else v for k, v in p.items()} for p in body["points"]]
         content = json.dumps(body, allow_nan=False, separators=(",", ":"))
-    return Response(content, media_type="application/json")
+    headers = {} if next_step is None else {"X-Next-Step": str(next_step)}
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _csv(rows, *, next_step: int | None) -> StreamingResponse:
