@@ -27,7 +27,6 @@ def huber_sum(natural: dict[str, float], n_params, tokens, loss, delta: float) -
     return float(huber_objective(residual, np.ones_like(residual), delta)[0])
 
 
-@pytest.mark.slow
 @pytest.mark.data
 def test_small_delta_fit_of_chinchilla_converges_and_beats_published_fits(
     chinchilla_points, chinchilla_reference
@@ -59,7 +58,6 @@ def _gemstones(shared_data, end: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("end", ["cool_end", "hot"])
 @pytest.mark.parametrize("delta", [1e-3, 1e-4])
 def test_search_matches_the_gemstones_authors_fit(shared_data, end, delta):
