@@ -25,6 +25,8 @@ _KEEP_RATIO = 1.25
 # A replicate counts as failed if it hit the iteration cap or ends with a projected gradient
 # this far from zero, relative to the gradient scale of one residual at the Huber threshold.
 _GRADIENT_TOLERANCE = 1e-6
+# Replicates whose resample counts are drawn at once (bounds the int64 draw buffer).
+_DRAW_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -41,18 +43,33 @@ class BootstrapResult:
 def resample_weights(
     n_rows: int, n_replicates: int, rng: np.random.Generator, groups: Array | None = None
 ) -> Array:
+    """Row counts of `n_replicates` resamples with replacement, as floats: multinomial(n, 1/n) per
+    replicate (see resample_counts, which draws the same counts)."""
+    return resample_counts(n_rows, n_replicates, rng, groups).astype(float)
+
+
+def resample_counts(
+    n_rows: int, n_replicates: int, rng: np.random.Generator, groups: Array | None = None
+) -> Array:
     """Row counts of `n_replicates` resamples with replacement: multinomial(n, 1/n) per replicate.
 
     groups: each row's group code 0..G-1 (fitting.cuts.group_codes). Then G groups are drawn with
     replacement, multinomial(G, 1/G), and every row of a group weighs its group's count: the
     checkpoints of one run enter a replicate together or not at all. With every row its own group
     in row order this is the row bootstrap, draw for draw.
+
+    The counts come back as the smallest unsigned integer type that holds them (a count never
+    exceeds the number of draws), drawn _DRAW_BATCH replicates at a time: 1000 replicates of
+    100,000 runs take 100 MB as uint8, against 800 MB as floats. The random stream is the same.
     """
-    if groups is None:
-        return rng.multinomial(n_rows, np.full(n_rows, 1.0 / n_rows), size=n_replicates).astype(float)
-    n_groups = int(groups.max()) + 1
-    counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_replicates)
-    return counts[:, groups].astype(float)
+    n_draws = n_rows if groups is None else int(groups.max()) + 1
+    counts = np.empty((n_replicates, n_rows), dtype=np.min_scalar_type(n_draws))
+    p = np.full(n_draws, 1.0 / n_draws)
+    for start in range(0, n_replicates, _DRAW_BATCH):
+        stop = min(start + _DRAW_BATCH, n_replicates)
+        drawn = rng.multinomial(n_draws, p, size=stop - start)
+        counts[start:stop] = drawn if groups is None else drawn[:, groups]
+    return counts
 
 
 def bootstrap_fit(
@@ -68,18 +85,28 @@ def bootstrap_fit(
     """Refit `n_replicates` resamples of the rows (of whole groups, when `groups` gives each row's
     group code), each from every start in `starts` (K, P)."""
     n_rows = target.shape[0]
-    weights = resample_weights(n_rows, n_replicates, rng, groups)
+    weights = resample_counts(n_rows, n_replicates, rng, groups)
     n_starts = starts.shape[0]
-    all_weights = np.repeat(weights, n_starts, axis=0)
+    # The starts of one replicate share its row of counts instead of each holding a copy.
+    weight_rows = np.repeat(np.arange(n_replicates), n_starts)
     all_starts = np.tile(starts, (n_replicates, 1))
     if n_starts > 1:
-        screened = solve_batch(law, all_starts, logx, target, all_weights, delta, max_iter=_SCREEN_ITERATIONS)
+        screened = solve_batch(
+            law,
+            all_starts,
+            logx,
+            target,
+            weights,
+            delta,
+            max_iter=_SCREEN_ITERATIONS,
+            weight_rows=weight_rows,
+        )
         screen_objective = screened.objective.reshape(n_replicates, n_starts)
         keep = (screen_objective <= _KEEP_RATIO * screen_objective.min(axis=1, keepdims=True)).ravel()
         all_starts = np.where(keep[:, None], screened.theta, all_starts)
     else:
         keep = np.ones(n_replicates, dtype=bool)
-    solution = _solve_kept(law, all_starts, logx, target, all_weights, delta, keep)
+    solution = _solve_kept(law, all_starts, logx, target, weights, weight_rows, delta, keep)
     objective = solution.objective.reshape(n_replicates, n_starts)
     winner = np.argmin(objective, axis=1)
     pick = np.arange(n_replicates) * n_starts + winner
@@ -95,10 +122,17 @@ def bootstrap_fit(
 
 
 def _solve_kept(
-    law: Law, starts: Array, logx: Array, target: Array, weights: Array, delta: float, keep: Array
-):
+    law: Law,
+    starts: Array,
+    logx: Array,
+    target: Array,
+    weights: Array,
+    weight_rows: Array,
+    delta: float,
+    keep: Array,
+) -> BatchSolution:
     """Run the kept starts to convergence; dropped ones get an infinite objective."""
-    kept = solve_batch(law, starts[keep], logx, target, weights[keep], delta)
+    kept = solve_batch(law, starts[keep], logx, target, weights, delta, weight_rows=weight_rows[keep])
     n_total = starts.shape[0]
     theta = starts.copy()
     objective = np.full(n_total, np.inf)
