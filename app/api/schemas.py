@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -532,6 +532,12 @@ class FitCreate(BaseModel):
         "model its bowl (default 0.02, about 2%). Widen it (e.g. 0.06) when run-to-run noise is comparable "
         "to the bowl's depth, as in short proxy runs.",
     )
+    runs: Literal["best_per_size", "all"] | None = Field(
+        None,
+        description="For loss laws: best_per_size (default) fits, of each (N, D), the runs of its best LR/batch "
+        "setting (the envelope a loss law describes; seed replicates of that setting all kept); all fits every "
+        "run, off-optimum settings included (they lift E and the exponents).",
+    )
     bootstrap: int = Field(200, ge=0, le=100_000, description="Bootstrap replicates (resampling runs).")
     seed: int = Field(0, ge=0, description="Seed of the bootstrap's resampling (same seed, same intervals).")
     run_ids: list[RunId] | None = Field(
@@ -593,10 +599,17 @@ class FitPublic(BaseModel):
     n_bootstrap: int | None = Field(None, description="Bootstrap replicates that succeeded.")
     n_failed_replicates: int | None = Field(None, description="Bootstrap replicates that failed.")
     holdout: dict[str, Any] | None = Field(
-        None, description="Extrapolation check: refits without the largest runs, their error on them."
+        None,
+        description="Extrapolation check: refits without the largest model sizes and, separately, the largest "
+        "token counts; their errors on the runs held out, combined and per direction (`directions`).",
     )
     candidates: dict[str, float | None] | None = Field(
-        None, description="form auto: each candidate form's leave-one-scale-out error."
+        None,
+        description="auto: each candidate loss law's mean held-out error over the directions; lr_opt / "
+        "batch_opt form auto: each form's leave-one-scale-out error.",
+    )
+    candidate_errors: dict[str, dict[str, float]] | None = Field(
+        None, description="auto: each candidate loss law's held-out error per direction (N, D)."
     )
     variable: str | None = Field(None, description="Single-input laws: the input x is (N, D or C).")
     input_ranges: dict[str, list[float]] | None = Field(
@@ -631,6 +644,7 @@ class FitPublic(BaseModel):
             "n_failed_replicates",
             "holdout",
             "candidates",
+            "candidate_errors",
             "variable",
             "input_ranges",
             "form",

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app import holdouts
 from app.tabular import Columns, TableError, read_columns, read_runs
 
 
@@ -132,16 +133,11 @@ def _print_table(fit: Any) -> None:
     console.print(
         f"objective {fit.objective:.10g} on {fit.n_points} runs; {fit.n_bootstrap} bootstrap replicates"
     )
-    if fit.holdout:
-        h = fit.holdout
-        console.print(
-            f"held-out extrapolation: {h.n_heldout} largest runs, mean relative error {h.relative_error:.2%} "
-            f"(in sample {h.in_sample_relative_error:.2%})"
-        )
-    if fit.candidates:
-        console.print(
-            "candidates (held-out error): " + ", ".join(f"{k} {v:.2%}" for k, v in fit.candidates.items())
-        )
+    for line in holdouts.describe(fit.holdout.to_dict() if fit.holdout else None):
+        console.print(f"held-out extrapolation: {line}")
+    compared = holdouts.describe_candidates(fit.candidates, fit.candidate_errors)
+    if compared:
+        console.print(f"candidates (held-out error): {compared}")
     for warning in fit.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

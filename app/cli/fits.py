@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app import holdouts
 from app.cli.fit import fail
 from app.cli.service import (
     FIT_TERMINAL,
@@ -83,15 +84,10 @@ def _details(fit: dict[str, Any]) -> list[str]:
     lines = []
     if fit.get("variable"):
         lines.append(f"fitted against {fit['variable']}")
-    holdout = fit.get("holdout")
-    if holdout and holdout.get("relative_error") is not None:
-        lines.append(
-            f"held-out extrapolation: {holdout.get('n_heldout')} largest runs, mean relative error "
-            f"{holdout['relative_error']:.2%}"
-        )
-    if fit.get("candidates"):
-        shown = ", ".join(f"{k} {'-' if v is None else f'{v:.2%}'}" for k, v in fit["candidates"].items())
-        lines.append(f"candidates (held-out error): {shown}")
+    lines += [f"held-out extrapolation: {line}" for line in holdouts.describe(fit.get("holdout"))]
+    compared = holdouts.describe_candidates(fit.get("candidates"), fit.get("candidate_errors"))
+    if compared:
+        lines.append(f"candidates (held-out error): {compared}")
     if fit.get("form"):
         loso = fit.get("loso_error")
         lines.append(
@@ -126,6 +122,13 @@ def create(
     runs: Annotated[
         str | None, typer.Option("--runs", help="Fit these finished runs only: ids such as 1,2,5..9.")
     ] = None,
+    all_runs: Annotated[
+        bool,
+        typer.Option(
+            "--all-runs",
+            help="Loss laws: fit every run, not only each (N, D)'s best LR/batch setting (the default).",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the fit is done, then print it.")] = False,
     timeout: Annotated[
         float | None, typer.Option(help="With --wait: give up waiting after this many seconds (exit 1).")
@@ -151,6 +154,8 @@ def create(
             body[name] = value
     if runs is not None:
         body["run_ids"] = parse_ids(runs, "--runs")
+    if all_runs:
+        body["runs"] = "all"
     with open_service(url, token, database_url) as service:
         found = service.find_study(study)
         with _spinner(f"{law} on study {found['name']}, {bootstrap} bootstrap replicates") as show:

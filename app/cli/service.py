@@ -424,6 +424,7 @@ class EmbeddedService:
                 run_ids=request.run_ids,
                 form=request.form,
                 window=request.window,
+                runs=request.runs,
             ).id
             holder = fit_jobs.hold(session=session, fit_id=fit_id) if here else None
         if holder is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from app import holdouts
 from app.law_kinds.base import json_safe
 from app.predictions import prediction_rows
 from app.reports.content import Report, Section
@@ -221,6 +222,8 @@ def templates():
     environment.filters["num"] = number
     environment.filters["bounds"] = bounds
     environment.globals["prediction_rows"] = prediction_rows
+    environment.globals["describe_holdout"] = holdouts.describe
+    environment.globals["describe_candidates"] = holdouts.describe_candidates
     return environment
 
 
@@ -385,13 +388,8 @@ def _pdf_section(text: TextPages, section: Section, plots: list[Any]) -> None:
             text.line(
                 f"{p['name']:<14}{number(p['value']):>14}  {bounds(p['lo'], p['hi'])}", mono=True, wrap=False
             )
-    holdout = (fit.result or {}).get("holdout")
-    if holdout:
-        text.line(
-            f"held-out extrapolation: refitted without its {holdout['n_heldout']} largest run(s), the law missed them by "
-            f"{100 * holdout['relative_error']:.2f}% on average (at most {100 * holdout['max_relative_error']:.2f}%; "
-            f"{100 * holdout['in_sample_relative_error']:.2f}% in sample)"
-        )
+    for line in holdouts.describe((fit.result or {}).get("holdout")):
+        text.line(f"held-out extrapolation: {line}")
     for warning in fit.warnings or []:
         text.line(f"warning: {warning}", size=8, colour="#8a5a00")
     if section.plot_error:

@@ -101,3 +101,45 @@ def test_the_envelope_keeps_replicates_of_the_best_setting():
     chosen = envelope(n_params, tokens, losses, settings)
     # Cell 1e8: setting a has mean 3.01, b 3.025, c 3.06: a wins with both of its seeds.
     assert chosen.kept == [0, 1, 5, 6] and chosen.left_out == [2, 3, 4] and chosen.sweeps == 1
+
+
+@pytest.fixture(scope="module")
+def server(db_url):
+    from app.settings import Settings
+    from tests.integration.server import ServerThread
+
+    with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=10)) as running:
+        yield running
+
+
+def test_the_api_and_the_cli_take_the_runs_choice(server, database):
+    """POST /v1/studies/{id}/fits with "runs": "all" and `hyperlaw fits create --all-runs` fit every
+    run; without them the envelope; an unknown choice is a 422 naming the field."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from tests.integration.server import write_client
+
+    study_id = make_study(database)
+    _import(database, study_id, _sweeps())
+    with write_client(server, database, timeout=120) as api:
+        url = f"/v1/studies/{study_id}/fits"
+        bad = api.post(url, json={"law": "chinchilla", "bootstrap": 0, "runs": "best"})
+        assert bad.status_code == 422 and "runs" in bad.text
+        fit_ids = {}
+        for choice in ("all", None):
+            created = api.post(url, json={"law": "chinchilla", "bootstrap": 0, "runs": choice})
+            assert created.status_code == 201, created.text
+            fit_ids[choice] = created.json()["id"]
+        every = api.get(f"/v1/fits/{fit_ids['all']}").json()
+        envelope_fit = api.get(f"/v1/fits/{fit_ids[None]}").json()
+        assert (every["n_points"], every["context"]["runs"]) == (60, "all")
+        assert (envelope_fit["n_points"], envelope_fit["context"]["runs"]) == (12, "best_per_size")
+        token = api.headers["Authorization"].split()[1]
+    result = CliRunner().invoke(
+        cli,
+        ["fits", "create", str(study_id), "--bootstrap", "0", "--all-runs", "--json"]
+        + ["--url", server.url, "--token", token],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"n_points": 60' in result.output

@@ -54,6 +54,7 @@ def create_fit(
             run_ids=body.run_ids,
             form=body.form,
             window=body.window,
+            runs=body.runs,
         ).id
         holder = fit_jobs.hold(session=session, fit_id=fit_id) if inline else None
     if holder is None:

@@ -201,20 +201,39 @@ def _residuals(fit: Any, n_params: np.ndarray, tokens: np.ndarray, loss: np.ndar
     caption = "Residuals of every run in percent of the loss, with the 95% interval of its fitted value."
     if fit.holdout is not None:
         h = fit.holdout
-        caption += (
-            f" Refitted without its {h.n_heldout} largest run(s) (circled), the law missed them by "
-            f"{100 * h.relative_error:.2f}% on average (at most {100 * h.max_relative_error:.2f}%; "
-            f"{100 * h.in_sample_relative_error:.2f}% on the runs it saw)."
-        )
+        if h.directions:
+            names = {"N": "largest models", "D": "largest token counts"}
+            parts = [
+                f"without its {names.get(axis, 'largest ' + axis)} ({d.n_heldout} runs) it missed them by "
+                f"{100 * d.relative_error:.2f}% on average (at most {100 * d.max_relative_error:.2f}%)"
+                for axis, d in h.directions.items()
+            ]
+            caption += " Refitted " + "; ".join(parts) + " (held-out runs circled)."
+        else:
+            caption += (
+                f" Refitted without its {h.n_heldout} largest run(s) (circled), the law missed them by "
+                f"{100 * h.relative_error:.2f}% on average (at most {100 * h.max_relative_error:.2f}%; "
+                f"{100 * h.in_sample_relative_error:.2f}% on the runs it saw)."
+            )
     return Plot("Residuals", fig, caption)
 
 
 def _held_out(fit: Any, n_params: np.ndarray, tokens: np.ndarray, inputs: dict) -> np.ndarray | None:
-    """Which runs the extrapolation check held out: those at or above its scale threshold (N·D, or x)."""
+    """Which runs the extrapolation check held out in at least one direction: those whose input is at
+    or above that direction's threshold (the largest model sizes, the largest token counts); a check
+    stored before directions were recorded falls back to its scale threshold (N·D, or x)."""
     if fit.holdout is None:
         return None
-    scale = inputs[fit.variable] if fit.variable else n_params * tokens
-    return np.asarray(scale) >= fit.holdout.scale_threshold * (1 - 1e-12)
+    values = {"N": n_params, "D": tokens, **inputs}
+    directions = fit.holdout.directions
+    if not directions:
+        scale = inputs[fit.variable] if fit.variable else n_params * tokens
+        return np.asarray(scale) >= fit.holdout.scale_threshold * (1 - 1e-12)
+    held = np.zeros(np.shape(n_params), dtype=bool)
+    for axis, direction in directions.items():
+        if axis in values:
+            held |= np.asarray(values[axis]) >= direction.threshold * (1 - 1e-12)
+    return held
 
 
 def _bootstrap(fit: Any) -> Plot:
