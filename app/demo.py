@@ -5,7 +5,7 @@ a model 10x larger than the largest proxy, and the HTML report.
 Each step is one function over the app's own owners (studies, runs, fits, predictions, reports),
 so the demo shows exactly what the service does; app/cli/demo.py only prints. Two designs:
 
-    DESIGNS["full"]   6 models x 3 token counts for the loss law, LR sweeps of 8 values at 4 models
+    DESIGNS["full"]   6 models x 3 token counts for the loss law, LR sweeps of 8 values at each model
     DESIGNS["quick"]  4 models x 3 token counts, LR sweeps of 6 values at 3 models (DeepSeek form,
                       which needs 3 sweeps of 6 runs; the Step Law form needs 4)
 
@@ -139,7 +139,7 @@ DESIGNS: dict[str, DemoDesign] = {
         name="full",
         shapes=((1, 8), (1, 16), (1, 32), (2, 32), (2, 64), (2, 96)),
         tokens=(65_536, 131_072, 262_144),
-        sweep_shapes=((1, 8), (1, 16), (1, 32), (2, 64)),
+        sweep_shapes=((1, 8), (1, 16), (1, 32), (2, 32), (2, 64), (2, 96)),
         sweep_tokens=131_072,
         lrs=_lrs(0.00125, 8),
         base_lr=0.01,
