@@ -11,6 +11,7 @@ its start and the intervals come out several times too narrow (Besiroglu et al. 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,12 @@ _KEEP_RATIO = 1.25
 _GRADIENT_TOLERANCE = 1e-6
 # Replicates whose resample counts are drawn at once (bounds the int64 draw buffer).
 _DRAW_BATCH = 100
+# Replicates solved together between two progress reports: each replicate is its own problem, so
+# the answers do not depend on it.
+SOLVE_BATCH = 100
+
+# progress(replicates done, replicates in all), called after each batch; it may raise to stop.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,38 @@ def bootstrap_fit(
     n_replicates: int,
     rng: np.random.Generator,
     groups: Array | None = None,
+    progress: Progress | None = None,
 ) -> BootstrapResult:
     """Refit `n_replicates` resamples of the rows (of whole groups, when `groups` gives each row's
-    group code), each from every start in `starts` (K, P)."""
+    group code), each from every start in `starts` (K, P).
+
+    The resamples are drawn up front, then solved SOLVE_BATCH replicates at a time, with
+    `progress(done, n_replicates)` after each batch: an exception it raises stops the bootstrap.
+    """
+    weights = resample_counts(target.shape[0], n_replicates, rng, groups)
+    parts = []
+    for start in range(0, n_replicates, SOLVE_BATCH):
+        stop = min(start + SOLVE_BATCH, n_replicates)
+        parts.append(_solve_replicates(law, logx, target, delta, starts, weights[start:stop]))
+        if progress is not None:
+            progress(stop, n_replicates)
+    if not parts:
+        parts.append(_solve_replicates(law, logx, target, delta, starts, weights))
+    return BootstrapResult(
+        theta=np.concatenate([p.theta for p in parts]),
+        objective=np.concatenate([p.objective for p in parts]),
+        n_replicates=n_replicates,
+        n_failed=sum(p.n_failed for p in parts),
+        iterations=np.concatenate([p.iterations for p in parts]),
+    )
+
+
+def _solve_replicates(
+    law: Law, logx: Array, target: Array, delta: float, starts: Array, weights: Array
+) -> BootstrapResult:
+    """Refit the resamples whose row counts are `weights` (R, n), each from every start."""
     n_rows = target.shape[0]
-    weights = resample_counts(n_rows, n_replicates, rng, groups)
+    n_replicates = weights.shape[0]
     n_starts = starts.shape[0]
     # The starts of one replicate share its row of counts instead of each holding a copy.
     weight_rows = np.repeat(np.arange(n_replicates), n_starts)

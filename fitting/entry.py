@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fitting import _validate as check
-from fitting.bootstrap import bootstrap_fit
+from fitting.bootstrap import Progress, bootstrap_fit
 from fitting.cuts import group_codes, independent_units
 from fitting.extrapolation import estimate_error_model
 from fitting.flops import training_compute
@@ -48,6 +48,7 @@ def fit(
     delta: float = DEFAULT_DELTA,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     group: Any = None,
+    progress: Progress | None = None,
     **sweep: Any,
 ) -> Fit | OptimumFit:
     """Fit a loss law to runs and bootstrap its uncertainty.
@@ -62,6 +63,8 @@ def fit(
     measure extrapolation (fit.holdout, per direction; 0 for no check).
     group: one label per row (e.g. the run id of each checkpoint): the bootstrap resamples whole
     groups and the nested refits count groups, not rows; a row without one (None, NaN) is its own.
+    progress: called as progress(replicates done, bootstrap) between batches of bootstrap replicates
+    (loss laws); an exception it raises stops the fit and comes out of fit() (e.g. to cancel it).
     law "lr_opt" / "batch_opt" fits the optimum of LR sweeps (lr=, batch=, form=, ...) instead:
     see fitting.optimum.fit_optimum_law.
     """
@@ -127,6 +130,7 @@ def fit(
         groups,
         auto=len(laws) > 1,
         holdout_requested=share > 0 or law == "auto",
+        progress=progress,
     )
 
 
@@ -185,6 +189,7 @@ def _finish(
     groups: Array | None,
     auto: bool,
     holdout_requested: bool,
+    progress: Progress | None = None,
 ) -> Fit:
     law, search, holdout = selection.law, selection.search, selection.holdout
     warnings: list[str] = []
@@ -212,7 +217,7 @@ def _finish(
     n_failed = 0
     if bootstrap:
         rng = np.random.default_rng(seed)
-        replicates = bootstrap_fit(law, logx, target, delta, search.basins, bootstrap, rng, groups)
+        replicates = bootstrap_fit(law, logx, target, delta, search.basins, bootstrap, rng, groups, progress)
         draws = law.to_natural(replicates.theta)
         n_failed = replicates.n_failed
         if n_failed:
