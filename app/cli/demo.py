@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from app import holdouts
 from app.tabular import read_columns
 
 if TYPE_CHECKING:
@@ -96,12 +97,8 @@ def published(console: Console, bootstrap: int, seed: int) -> None:
         f"fit: objective {fit.objective:.10g}, {fit.n_bootstrap} bootstrap replicates "
         f"({fit.n_failed_replicates} failed) in {elapsed:.2f} s"
     )
-    if fit.holdout:
-        console.print(
-            f"extrapolation: refitted without the {fit.holdout.n_heldout} largest-compute runs, the law "
-            f"predicts them within {fit.holdout.relative_error:.2%} on average "
-            f"(worst {fit.holdout.max_relative_error:.2%})"
-        )
+    for line in holdouts.describe(fit.holdout.to_dict() if fit.holdout else None):
+        console.print(f"extrapolation: {line}")
 
     allocation = fitting.optimal_allocation(fit, compute=list(BUDGETS))
     plan = Table(title="Compute-optimal allocation (C = 6ND), 95% intervals below each value")
