@@ -233,4 +233,6 @@ def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | 
                 (f"compute-optimal N, {label}", found["n_params"]),
                 (f"compute-optimal D, {label}", found["tokens"]),
             ]
+            if found.get("loss") is not None:  # approach 2's L_opt(C) through its budgets' minima
+                rows.append((f"compute-optimal loss, {label}", found["loss"]))
     return rows

@@ -563,6 +563,8 @@ class FitPublic(BaseModel):
             "status": "done",
             "law": "chinchilla",
             "bootstrap": 200,
+            "replicates_done": 200,
+            "progress": 1.0,
             "seed": 0,
             "n_points": 24,
             "data_hash": "9f2c...",
@@ -582,9 +584,13 @@ class FitPublic(BaseModel):
     )
     id: int = Field(description="The fit's id.")
     study_id: int = Field(description="The study whose runs it fits.")
-    status: str = Field(description="queued, running, done or failed.")
+    status: str = Field(description="queued, running, done, failed or cancelled.")
     law: str = Field(description="The law fitted (see FitCreate.law).")
     bootstrap: int = Field(description="Bootstrap replicates asked for.")
+    replicates_done: int = Field(0, description="Bootstrap replicates computed so far (while running).")
+    progress: float = Field(
+        0.0, ge=0, le=1, description="Share of the bootstrap computed, 0..1 (1 once done)."
+    )
     seed: int = Field(description="Seed of the bootstrap's resampling.")
     n_points: int | None = Field(description="Runs (or points) the law was fitted to.")
     data_hash: str | None = Field(description="Hash of the fitted data: equal hashes, equal inputs.")
@@ -636,7 +642,10 @@ class FitPublic(BaseModel):
 
     @classmethod
     def of(cls, fit) -> FitPublic:
+        from app.fits import progress_of
+
         public = cls.model_validate(fit)
+        public.progress = progress_of(fit)
         result = fit.result or {}
         for key in (
             "converged",
@@ -709,6 +718,11 @@ class ComputeOptimal(BaseModel):
 
 class FrontierOptimum(ComputeOptimal):
     fit_id: int | None = Field(None, description="The fit that gave it (approach 3: the loss fit).")
+    loss: Interval | None = Field(
+        None,
+        description="Approach 2: L_opt, the loss at the compute-optimal split for this compute, from the "
+        "L_opt(C) law fitted through the IsoFLOP budgets' minima (null for the other approaches).",
+    )
 
 
 class Approaches(BaseModel):

@@ -193,7 +193,9 @@ class FrontierKind(KindDefaults):
             return envelope_points(session=session, runs=runs)
         return runs
 
-    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+    def fit(
+        self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int, progress: Any = None
+    ) -> Fitted:
         fitter = fit_envelope if law == "frontier_envelope" else fit_isoflop
         frontier, context = fitter(data, bootstrap=bootstrap, seed=seed)
         estimates = {
@@ -229,6 +231,7 @@ class FrontierKind(KindDefaults):
                 "n_params": interval(n_opt),
                 "tokens": interval(d_opt),
                 "fit_id": stored[law].fit_id,
+                "loss": interval(frontier.predict_loss(query.compute, LEVEL)) if frontier.loss_law else None,
             }
             warnings.extend(f"{law} fit {stored[law].fit_id}: {w}" for w in frontier.warnings)
             largest = stored[law].context.get("input_ranges", {}).get("C", [0, 0])[1]

@@ -101,6 +101,13 @@ def test_the_three_approaches_side_by_side(api, database):
         n_opt = approaches[f"approach_{i}"]["n_params"]
         assert n_opt["value"] == pytest.approx(truth, rel=0.25), i
     assert approaches["approach_3"]["n_params"] == answer["compute_optimal"]["n_params"]
+    # Approach 2 also answers L_opt at this compute, from the law through its budgets' minima.
+    sizes = np.geomspace(1e7, 1e11, 20_001)
+    true_l_opt = float(np.min(chinchilla(sizes, compute / (6 * sizes))))
+    l_opt = approaches["approach_2"]["loss"]
+    assert l_opt["value"] == pytest.approx(true_l_opt, rel=0.01)
+    assert l_opt["lo"] <= l_opt["value"] <= l_opt["hi"]
+    assert approaches["approach_1"]["loss"] is None and approaches["approach_3"]["loss"] is None
     assert answer["fit_ids"]["frontier_isoflop"] == isoflop["id"]
     assert not any("no frontier" in w for w in answer["warnings"])  # optional laws are never asked for
 
