@@ -7,6 +7,11 @@ heartbeat, requeues it when its process dies; app/worker/fit_jobs.py runs it), c
 fitted), and stored with the result's `to_dict()`
 (which names its kind), so a prediction restores it instead of refitting.
 
+While it is computed a fit reports its progress (`replicates_done`, written between batches of
+bootstrap replicates by `FitWatch`), which is also where it stops: when it was cancelled
+(`cancel_fit`) or requeued meanwhile, when its process is shutting down (it goes back to the
+queue, its attempt not counted) and when it outlives the time limit (it fails, saying so).
+
 What a law needs, how it is fitted and stored comes from its law kind (app/law_kinds/): this
 module knows no law by name. A law's options (the optimum's form and bowl window) are kept in
 the fit's `run_filter` beside the run selection.
@@ -19,19 +24,40 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import law_kinds
 from app import runs as runs_module
 from app.db.tables import Fit, Run, utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.law_kinds import FitRequest, Fitted, LawKind
+from app.worker import queue
 
 log = logging.getLogger(__name__)
+
+# Least time between two progress writes of one fit: a fit of small batches does not write per batch.
+PROGRESS_EVERY_S = 0.5
+
+
+class FitStopped(Exception):
+    """Raised from a fit's progress callback to stop computing it."""
+
+
+class FitLost(FitStopped):
+    """The fit is no longer held by this worker (cancelled, or requeued): stop, write nothing."""
+
+
+class FitInterrupted(FitStopped):
+    """This process is shutting down: the fit goes back to the queue for another process."""
+
+
+class FitTimeLimit(FitStopped):
+    """The fit ran past the time limit (HYPERLAW_FIT_TIME_LIMIT_S): it fails with this message."""
 
 
 def _data_hash(runs: Sequence[Any]) -> str:
@@ -186,6 +212,7 @@ def complete(*, session: Session, fit_id: int, worker_id: str, fitted: Fitted) -
     fit.warnings = [str(w) for w in fitted.warnings]
     fit.result = fitted.stored
     fit.finished_at = utcnow()
+    fit.replicates_done = fit.bootstrap
     return fit
 
 
@@ -201,21 +228,111 @@ def fail(*, session: Session, fit_id: int, worker_id: str, error: str) -> Fit | 
     return fit
 
 
+def cancel_fit(*, session: Session, fit_id: int) -> Fit:
+    """Cancel a queued or running fit: it ends `cancelled`, and the process computing it stops at its
+    next progress report. Cancelling a cancelled fit changes nothing; a done or failed one is a Conflict."""
+    fit = session.scalar(select(Fit).where(Fit.id == fit_id).with_for_update())
+    if fit is None:
+        raise NotFound("fit", fit_id)
+    if fit.status in ("queued", "running"):
+        fit.error = f"cancelled while {fit.status} (POST /v1/fits/{fit_id}/cancel)"
+        fit.status = "cancelled"
+        fit.finished_at = utcnow()
+    elif fit.status != "cancelled":
+        raise Conflict(f"fit {fit_id} is already {fit.status}: only a queued or running fit can be cancelled")
+    return fit
+
+
+def record_progress(*, session: Session, fit_id: int, worker_id: str, replicates_done: int) -> bool:
+    """Store how many bootstrap replicates the fit's holder has computed; False when `worker_id` no
+    longer holds it running (cancelled or requeued: the holder must stop)."""
+    outcome = session.execute(
+        update(Fit)
+        .where(Fit.id == fit_id, Fit.worker_id == worker_id, Fit.status == "running")
+        .values(replicates_done=replicates_done)
+    )
+    return outcome.rowcount == 1
+
+
+def progress_of(fit: Fit) -> float:
+    """The share of the fit computed, 0..1: its bootstrap replicates done (1 once it is done)."""
+    if fit.status == "done":
+        return 1.0
+    if not fit.bootstrap:
+        return 0.0
+    return min(1.0, (fit.replicates_done or 0) / fit.bootstrap)
+
+
+@dataclass
+class FitWatch:
+    """The progress callback of one fit's computation (fitting.fit's `progress`): writes the
+    replicates done, and raises a FitStopped when the fit must stop (see the module docstring)."""
+
+    database: Any
+    fit_id: int
+    worker_id: str
+    time_limit_s: float | None = None
+    should_stop: Callable[[], bool] | None = None
+    started: float = field(default_factory=time.monotonic)
+    _written: float = -float("inf")
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise FitInterrupted(f"fit {self.fit_id}: this process is shutting down")
+        elapsed = time.monotonic() - self.started
+        if self.time_limit_s is not None and elapsed > self.time_limit_s:
+            raise FitTimeLimit(self._over_time(done, total, elapsed))
+        if done < total and time.monotonic() - self._written < PROGRESS_EVERY_S:
+            return
+        with self.database.transaction() as session:
+            held = record_progress(
+                session=session, fit_id=self.fit_id, worker_id=self.worker_id, replicates_done=done
+            )
+        self._written = time.monotonic()
+        if not held:
+            raise FitLost(f"fit {self.fit_id} is no longer held by {self.worker_id}")
+
+    def _over_time(self, done: int, total: int, elapsed: float) -> str:
+        limit = self.time_limit_s or 0.0
+        # Replicates that fit in about 80% of the limit at this fit's pace (the rest of the fit aside).
+        fitting_in = int(0.8 * done * limit / elapsed) if elapsed > 0 else 0
+        advice = (
+            f"ask for fewer bootstrap replicates (bootstrap={max(fitting_in // 10 * 10, 1)} or less fits in "
+            "the limit at this pace)"
+            if fitting_in >= 1
+            else "ask for fewer bootstrap replicates, or fit fewer runs"
+        )
+        return (
+            f"the fit ran past its time limit of {limit:g} s (HYPERLAW_FIT_TIME_LIMIT_S) with {done} of "
+            f"{total} bootstrap replicates done: {advice}, or raise the limit"
+        )
+
+
 def options_of(fit: Fit) -> dict[str, Any]:
     """The law options a fit was created with (kept in its run_filter)."""
     kind = kind_of(fit.law)
     return {name: value for name, value in (fit.run_filter or {}).items() if name in kind.options}
 
 
-def run_fit(database, fit_id: int, *, worker_id: str, on_done=None) -> str:
+def run_fit(
+    database,
+    fit_id: int,
+    *,
+    worker_id: str,
+    on_done=None,
+    time_limit_s: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
     """Compute a fit `worker_id` has claimed (app/worker/queue.py): read its data, fit with no
     transaction open, store the result.
 
     The one broad catch of the fit job: any failure ends as status `failed` with the error, never
-    as a fit stuck in `running`. A fit whose lease was lost meanwhile is left to its new holder.
-    Returns the final status.
+    as a fit stuck in `running`. A fit whose lease was lost meanwhile (cancelled, requeued) is left
+    as it is; one stopped because `should_stop()` turned true (shutdown) goes back to the queue; one
+    past `time_limit_s` fails saying so. Returns the final status.
     """
     started = time.perf_counter()
+    watch = FitWatch(database, fit_id, worker_id, time_limit_s=time_limit_s, should_stop=should_stop)
     try:
         with database.transaction() as session:
             fit = get_fit(session=session, fit_id=fit_id)
@@ -224,14 +341,29 @@ def run_fit(database, fit_id: int, *, worker_id: str, on_done=None) -> str:
             options = kind.check_options(law, options_of(fit))
             runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
             data = kind.load(session=session, fit=fit, runs=runs)
-        fitted = kind.fit(data, law=law, options=options, bootstrap=bootstrap, seed=seed)
+            if not record_progress(session=session, fit_id=fit_id, worker_id=worker_id, replicates_done=0):
+                raise FitLost(f"fit {fit_id} is no longer held by {worker_id}")
+        fitted = kind.fit(data, law=law, options=options, bootstrap=bootstrap, seed=seed, progress=watch)
         with database.transaction() as session:
             stored = complete(session=session, fit_id=fit_id, worker_id=worker_id, fitted=fitted)
             status = "done" if stored is not None else get_fit(session=session, fit_id=fit_id).status
+    except FitLost:
+        log.info("fit %s: no longer held by %s (cancelled or requeued); stopped", fit_id, worker_id)
+        with database.transaction(immediate=False) as session:
+            status = get_fit(session=session, fit_id=fit_id).status
+    except FitInterrupted:
+        with database.transaction() as session:
+            if queue.release(session=session, run_id=fit_id, worker_id=worker_id, jobs=Fit):
+                session.execute(update(Fit).where(Fit.id == fit_id).values(replicates_done=0))
+            status = get_fit(session=session, fit_id=fit_id).status
+        log.warning("fit %s: stopped by shutdown, now %s", fit_id, status)
     except Exception as error:  # the fit job's boundary: always leave a terminal status
-        log.exception("fit %s failed", fit_id)
+        if not isinstance(error, FitTimeLimit):
+            log.exception("fit %s failed", fit_id)
         message = (
-            str(error) if isinstance(error, InvalidInput | ValueError) else f"{type(error).__name__}: {error}"
+            str(error)
+            if isinstance(error, InvalidInput | ValueError | FitTimeLimit)
+            else f"{type(error).__name__}: {error}"
         )
         with database.transaction() as session:
             failed = fail(session=session, fit_id=fit_id, worker_id=worker_id, error=message)

@@ -8,10 +8,13 @@ HYPERLAW_CORS_ORIGINS names origins. Nothing is built at import time; migrations
 separate step (`hyperlaw db upgrade`, run by `hyperlaw serve`).
 While the server runs (its lifespan), a FitWorker thread computes queued fits (background
 ones, and those whose process died, once their heartbeat is stale) through the job queue.
+SIGTERM sets `app.state.stopping`: fits being computed go back to the queue instead of holding up
+the shutdown.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -29,7 +32,7 @@ from app.api.routes import cancel, dashboard, fits, health, imports, plan, predi
 from app.db import Database
 from app.reports import render, version
 from app.settings import Settings
-from app.worker.fit_jobs import FitWorker
+from app.worker.fit_jobs import FitWorker, stop_on_signals
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
@@ -42,10 +45,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             settings,
             on_done=app.state.metrics.observe_fit,
             on_finished=lambda _fit_id, _status: app.state.predictor.clear(),
+            stop=app.state.stopping,
         )
-        worker.start()
-        yield
-        worker.stop()
+        with stop_on_signals(app.state.stopping):
+            worker.start()
+            yield
+            worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -60,6 +65,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.metrics = Metrics()
     app.state.predictor = predict.Predictor(app.state.database, size=settings.predict_cache_size)
     app.state.plots = render.PlotCache()  # the dashboard's PNGs of finished fits
+    app.state.stopping = threading.Event()  # set on shutdown: fits in progress go back to the queue
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
     for module in (predict, studies, runs, cancel, plan, imports, fits, reports, health, dashboard):

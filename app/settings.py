@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     fit_inline_max_bootstrap: int = Field(
         100, ge=0, description="Fits with more bootstrap replicates than this run in the background."
     )
+    fit_time_limit_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Longest a fit may compute; one still computing then fails, saying how many bootstrap "
+        "replicates would fit. Checked between batches of replicates.",
+    )
     predict_cache_size: int = Field(256, ge=1, description="Restored fits kept in memory for /v1/predict.")
 
     @field_validator("database_url")

@@ -1,11 +1,11 @@
-"""`hyperlaw fits create|list|show`: server-side fits of a study, any law of a registered law kind
+"""`hyperlaw fits create|list|show|cancel`: server-side fits of a study, any law of a registered law kind
 (loss laws, lr_opt, batch_opt, critical_batch, the frontiers), as POST /v1/studies/{id}/fits.
 
 Unlike `hyperlaw fit` (app/cli/fit.py: a CSV fitted in this process, nothing stored), these fits are
 stored with the study and used by `hyperlaw predict` and the reports. A small fit is computed at once;
 a larger one (more bootstrap replicates than HYPERLAW_FIT_INLINE_MAX_BOOTSTRAP) is queued for a fit
 worker, and `create --wait` waits for it with a spinner. Embedded with --wait, this process
-computes it.
+computes it. `cancel` stops a queued or running fit.
 """
 
 from __future__ import annotations
@@ -74,7 +74,12 @@ def print_fit(fit: dict[str, Any]) -> None:
     if fit.get("error"):
         out.print(f"[red]error:[/red] {fit['error']}")
     if fit["status"] not in FIT_TERMINAL:
-        out.print(f"not finished: hyperlaw fits show {fit['id']} later, or fits create --wait")
+        done = (
+            f", {fit.get('replicates_done', 0)} of {fit['bootstrap']} replicates done"
+            if fit["bootstrap"]
+            else ""
+        )
+        out.print(f"not finished{done}: hyperlaw fits show {fit['id']} later, or fits create --wait")
     elif fit.get("finished_at"):
         out.print(f"finished {when(fit['finished_at'])} UTC")
 
@@ -169,7 +174,7 @@ def create(
                         err=True,
                     )
                     raise typer.Exit(1)
-                show(f"fit {fit['id']}: {fit['status']}")
+                show(f"fit {fit['id']}: {fit['status']} {fit.get('progress', 0):.0%}")
                 time.sleep(interval)
                 fit = service.get_fit(fit["id"])
     if as_json:
@@ -254,6 +259,25 @@ def show(
         print_json(fit)
     else:
         print_fit(fit)
+
+
+@app.command("cancel")
+def cancel(
+    fit_id: Annotated[int, typer.Argument(help="The fit's id.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a queued or running fit (its worker stops at its next batch of replicates)."""
+    with open_service(url, token, database_url) as service:
+        fit = service.cancel_fit(fit_id)
+    if as_json:
+        print_json(fit)
+    else:
+        typer.echo(
+            f"fit {fit['id']} cancelled ({fit['replicates_done']} of {fit['bootstrap']} replicates were done)"
+        )
 
 
 def register(cli: typer.Typer) -> None:

@@ -29,7 +29,7 @@ from app.cli.fit import fail, reading_database
 
 STATUSES = ("queued", "running", "done", "failed", "diverged", "cancelled")
 LIVE = ("queued", "running")
-FIT_TERMINAL = ("done", "failed")
+FIT_TERMINAL = ("done", "failed", "cancelled")
 PAGE = 1000  # the API's largest page
 
 # ---------------------------------------------------------------------------- shared options
@@ -67,6 +67,7 @@ class Service(Protocol):
     def import_runs(self, study_id: int, data: bytes, options: dict[str, Any]) -> dict[str, Any]: ...
     def create_fit(self, study_id: int, body: dict[str, Any], *, compute: bool) -> dict[str, Any]: ...
     def get_fit(self, fit_id: int) -> dict[str, Any]: ...
+    def cancel_fit(self, fit_id: int) -> dict[str, Any]: ...
     def list_fits(self, study_id: int) -> list[dict[str, Any]]: ...
 
 
@@ -255,6 +256,9 @@ class HttpService:
         created = self.request("POST", f"/v1/studies/{study_id}/fits", json=body, timeout=3600)
         return self.get_fit(created["id"])
 
+    def cancel_fit(self, fit_id: int) -> dict[str, Any]:
+        return self.request("POST", f"/v1/fits/{fit_id}/cancel")
+
     def get_fit(self, fit_id: int) -> dict[str, Any]:
         return self.request("GET", f"/v1/fits/{fit_id}")
 
@@ -430,6 +434,13 @@ class EmbeddedService:
         if holder is not None:
             fit_jobs.run_held(self.database, self.settings, fit_id, holder)
         return self.get_fit(fit_id)
+
+    def cancel_fit(self, fit_id: int) -> dict[str, Any]:
+        from app import fits
+        from app.api.schemas import FitPublic
+
+        with self.database.transaction() as session:
+            return FitPublic.of(fits.cancel_fit(session=session, fit_id=fit_id)).model_dump(mode="json")
 
     def get_fit(self, fit_id: int) -> dict[str, Any]:
         from app import fits

@@ -163,7 +163,7 @@ class Fit(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    # queued, running, done, failed
+    # queued, running, done, failed, cancelled
     status: Mapped[str] = mapped_column(String(20), default="queued")
     law: Mapped[str] = mapped_column(String(50))
     bootstrap: Mapped[int] = mapped_column(Integer)
@@ -188,6 +188,8 @@ class Fit(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Bootstrap replicates computed so far by the fit's holder (its progress), written between batches.
+    replicates_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -127,8 +127,14 @@ class LawKind(Protocol):
         """Everything the fit needs from the database (arrays, curves), read in the caller's transaction."""
         ...
 
-    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
-        """Fit `law` to `data` (no session open); ValueError with a user-facing message on bad data."""
+    def fit(
+        self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int, progress: Any = None
+    ) -> Fitted:
+        """Fit `law` to `data` (no session open); ValueError with a user-facing message on bad data.
+
+        progress: fitting.fit's progress(replicates done, total), for the kinds whose fitting reports
+        it between bootstrap batches (loss laws); an exception it raises stops the fit.
+        """
         ...
 
     def restore(self, stored: dict[str, Any]) -> Any:

@@ -243,7 +243,9 @@ class CriticalBatchKind(KindDefaults):
     def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> list[RunCurve]:
         return load_curves(session=session, runs=runs)
 
-    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+    def fit(
+        self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int, progress: Any = None
+    ) -> Fitted:
         curve, context = fit_curves(data, bootstrap=bootstrap, seed=seed)
         params, intervals = estimates_summary({"b_star": curve.b_star, "alpha_b": curve.alpha_b})
         stored = json_safe({**curve.to_dict(), "context": context})

@@ -174,12 +174,16 @@ class LossKind(KindDefaults):
             "left_out": sum(cell in used_cells for cell in cells[len(runs) :]),
         }
 
-    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+    def fit(
+        self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int, progress: Any = None
+    ) -> Fitted:
         if law == "power":  # one input: the compute C = 6ND
             inputs = {"C": fitting.training_compute(data["N"], data["D"]).tolist()}
         else:
             inputs = {"N": data["N"], "D": data["D"]}
-        result = fitting.fit(law, loss=data["loss"], bootstrap=bootstrap, seed=seed, **inputs)
+        result = fitting.fit(
+            law, loss=data["loss"], bootstrap=bootstrap, seed=seed, progress=progress, **inputs
+        )
         params, intervals = draws_summary(result)
         runs = options.get("runs", DEFAULT_RUNS)
         left_out, sweeps = data.get("left_out", 0), data.get("sweeps", 0)

@@ -120,7 +120,9 @@ class OptimumKind(KindDefaults):
             "seq_len": seq_lens.pop() if len(seq_lens) == 1 else None,
         }
 
-    def fit(self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int) -> Fitted:
+    def fit(
+        self, data: Any, *, law: str, options: dict[str, Any], bootstrap: int, seed: int, progress: Any = None
+    ) -> Fitted:
         swept = {"lr": data["lr"]} if law == "lr_opt" else {}
         if all(b is not None for b in data["batch"]):
             swept["batch"] = data["batch"]  # also a sweep axis where a group varies it

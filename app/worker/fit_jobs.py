@@ -7,6 +7,11 @@ same lease and attempt cap as runs. A fit accepted in the background is therefor
 whichever process claims it first, and one whose process died is taken over by another once its
 heartbeat is stale. `hold` and `run_held` are the small-fit path: the request claims the fit it
 creates in the same transaction and computes it while the caller waits.
+
+Shutdown never waits for a fit to finish: `stop_on_signals` sets the process's stop event on
+SIGTERM/SIGINT before the server starts waiting for its requests, and a fit being computed (inline
+or by the FitWorker) notices it at its next progress report and goes back to the queue, for this
+process's successor or another one (app/fits.py FitWatch).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -63,14 +69,19 @@ def heartbeating(database: Database, worker_id: str, fit_id: int, interval_s: fl
 
 
 def claim_and_run(
-    database: Database, settings: Settings, *, worker_id: str, on_done: OnDone | None = None
+    database: Database,
+    settings: Settings,
+    *,
+    worker_id: str,
+    on_done: OnDone | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[int, str] | None:
     """Claim the oldest queued fit and compute it; (fit id, final status), or None when none is queued."""
     with database.transaction(immediate=True) as session:
         claimed = queue.claim(session=session, worker_id=worker_id, jobs=Fit)
     if claimed is None:
         return None
-    return claimed.id, run_held(database, settings, claimed.id, worker_id, on_done=on_done)
+    return claimed.id, run_held(database, settings, claimed.id, worker_id, on_done=on_done, stop=stop)
 
 
 def hold(*, session: Session, fit_id: int) -> str:
@@ -83,11 +94,54 @@ def hold(*, session: Session, fit_id: int) -> str:
 
 
 def run_held(
-    database: Database, settings: Settings, fit_id: int, worker_id: str, *, on_done: OnDone | None = None
+    database: Database,
+    settings: Settings,
+    fit_id: int,
+    worker_id: str,
+    *,
+    on_done: OnDone | None = None,
+    stop: threading.Event | None = None,
 ) -> str:
-    """Compute a fit `worker_id` holds, heartbeating it meanwhile; its final status."""
+    """Compute a fit `worker_id` holds, heartbeating it meanwhile; its final status (`queued` again
+    when `stop` was set meanwhile, `failed` past settings.fit_time_limit_s)."""
     with heartbeating(database, worker_id, fit_id, settings.heartbeat_interval_s):
-        return fits.run_fit(database, fit_id, worker_id=worker_id, on_done=on_done)
+        return fits.run_fit(
+            database,
+            fit_id,
+            worker_id=worker_id,
+            on_done=on_done,
+            time_limit_s=settings.fit_time_limit_s,
+            should_stop=stop.is_set if stop is not None else None,
+        )
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Set `stop` on SIGTERM or SIGINT, then hand the signal on to the handler installed before (the
+    server's own), while the block runs; in the main thread only (elsewhere signals cannot be caught)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+
+    def handle(number: int, frame) -> None:
+        stop.set()
+        before = previous[number]
+        if callable(before):
+            before(number, frame)
+        else:  # the default action (or none): restore it and let it act
+            signal.signal(number, before if before is not None else signal.SIG_DFL)
+            signal.raise_signal(number)
+
+    for number in signals:
+        signal.signal(number, handle)
+    try:
+        yield
+    finally:
+        for number, before in previous.items():
+            if signal.getsignal(number) is handle and before is not None:
+                signal.signal(number, before)
 
 
 def requeue_stale(database: Database, settings: Settings) -> dict[int, str]:
@@ -108,7 +162,9 @@ class FitWorker:
     """A thread that computes queued fits, one at a time, until stopped.
 
     on_done(status, seconds) is called after each fit (metrics); on_finished(fit id, status) after
-    each fit this worker computed (e.g. to forget cached predictions).
+    each fit this worker computed (e.g. to forget cached predictions). stop: the event that stops it
+    (its own by default; the API passes the process's, which SIGTERM sets): the fit in hand then goes
+    back to the queue at its next progress report.
     """
 
     def __init__(
@@ -119,11 +175,12 @@ class FitWorker:
         worker_id: str | None = None,
         on_done: OnDone | None = None,
         on_finished: Callable[[int, str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.database, self.settings = database, settings
         self.worker_id = worker_id or worker_name("fits")
         self.on_done, self.on_finished = on_done, on_finished
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> tuple[int, str] | None:
@@ -132,7 +189,11 @@ class FitWorker:
         return self._claim_one()
 
     def _claim_one(self) -> tuple[int, str] | None:
-        outcome = claim_and_run(self.database, self.settings, worker_id=self.worker_id, on_done=self.on_done)
+        if self._stop.is_set():
+            return None
+        outcome = claim_and_run(
+            self.database, self.settings, worker_id=self.worker_id, on_done=self.on_done, stop=self._stop
+        )
         if outcome is not None and self.on_finished is not None:
             self.on_finished(*outcome)
         return outcome
@@ -158,8 +219,9 @@ class FitWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; a fit still being computed after `timeout` is left to its lease (requeued
-        by another process once its heartbeat stops with this one)."""
+        """Stop claiming; the fit being computed goes back to the queue at its next progress report.
+        One still computed after `timeout` (a law kind that reports no progress) is left to its lease
+        (requeued by another process once its heartbeat stops with this one)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -1,4 +1,5 @@
-"""Fits: start a fit of a study (inline, or in the background for large bootstraps), get one.
+"""Fits: start a fit of a study (inline, or in the background for large bootstraps), get one (with
+its progress), cancel one.
 
 Any law of a registered law kind (app/law_kinds/): a loss law, "lr_opt" / "batch_opt" (with their
 form and window), "critical_batch" or a frontier.
@@ -41,7 +42,8 @@ def create_fit(
     settings: SettingsDep,
 ) -> Created:
     """Fit a law to the study's finished runs; 201 when done inline, 202 when queued for a fit worker
-    (any API process or worker pool: the job queue's lease and heartbeat, as for runs)."""
+    (any API process or worker pool: the job queue's lease and heartbeat, as for runs), or when this
+    server began shutting down while computing it inline (it is queued again)."""
     inline = body.bootstrap <= settings.fit_inline_max_bootstrap
     with database.transaction() as session:
         studies.get_study(session=session, study_id=study_id)
@@ -60,8 +62,17 @@ def create_fit(
     if holder is None:
         response.status_code = 202  # queued: a FitWorker claims it
     else:
-        fit_jobs.run_held(database, settings, fit_id, holder, on_done=request.app.state.metrics.observe_fit)
+        status = fit_jobs.run_held(
+            database,
+            settings,
+            fit_id,
+            holder,
+            on_done=request.app.state.metrics.observe_fit,
+            stop=request.app.state.stopping,
+        )
         request.app.state.predictor.forget_study(study_id)
+        if status == "queued":  # shutting down: another process computes it
+            response.status_code = 202
     return Created(id=fit_id)
 
 
@@ -69,6 +80,19 @@ def create_fit(
 def get_fit(fit_id: FitId, session: SessionDep) -> FitPublic:
     """A fit's status and, once done, its parameters, 95% intervals and diagnostics."""
     return FitPublic.of(fits.get_fit(session=session, fit_id=fit_id))
+
+
+@router.post(
+    "/fits/{fit_id}/cancel",
+    response_model=FitPublic,
+    dependencies=[WriteAccess],
+    responses={409: {"description": "The fit is already done or failed."}},
+)
+def cancel_fit(fit_id: FitId, database: DatabaseDep) -> FitPublic:
+    """Cancel a queued or running fit: it ends `cancelled` and its worker stops at its next batch of
+    bootstrap replicates. A cancelled fit stays so (200); a done or failed one is a 409."""
+    with database.transaction() as session:
+        return FitPublic.of(fits.cancel_fit(session=session, fit_id=fit_id))
 
 
 @router.get("/studies/{study_id}/fits", response_model=FitList, dependencies=[ReadAccess])
