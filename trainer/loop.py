@@ -41,6 +41,9 @@ _DIVERGENCE_FACTOR = 2.0
 # Spec fields that may change between an interrupted run and its resumption: they choose where
 # and how fast it runs, not what it computes.
 _RESUMABLE_CHANGES = frozenset({"device", "compile"})
+_SPEC_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING
+}
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,23 @@ def pick_device(requested: str) -> torch.device:
 
 def build_optimizer(model: GPT, spec: RunSpec, device: torch.device) -> torch.optim.AdamW:
     """AdamW with decoupled weight decay (Loshchilov & Hutter 2019) on matrices and embeddings
-    only; norm gains are not decayed (nanoGPT's configure_optimizers). Fused kernels on CUDA."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": spec.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    only; norm gains are not decayed (nanoGPT's configure_optimizers). Fused kernels on CUDA.
+
+    Each group's "lr_scale" multiplies the scheduled LR (model.lr_scales: 1.0 under sp; mup's
+    hidden matrices base/width). The weight-decay coefficient is not rescaled, as the mup
+    package's MuAdamW with its default decoupled_wd, so a hidden matrix decays by lr·wd per step
+    with its own, smaller lr."""
+    groups = []
+    for params, scale in model.lr_scales():
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups += [
+            {"params": decay, "weight_decay": spec.weight_decay, "lr_scale": scale},
+            {"params": no_decay, "weight_decay": 0.0, "lr_scale": scale},
+        ]
+    groups = [g for g in groups if g["params"]]  # mup's hidden matrices have no vectors
+    for group in groups:
+        group["lr"] = spec.lr * group["lr_scale"]
     return torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, fused=device.type == "cuda")
 
 
@@ -282,7 +294,7 @@ class _Loop:
             sizes = [spec.batch_size // 2, spec.batch_size - spec.batch_size // 2]
         measure_noise = measure_noise and len(sizes) > 1
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         total = torch.zeros((), device=self.device)
         offset, small_sq = 0, 0.0
         for i, size in enumerate(sizes):
@@ -354,7 +366,9 @@ def _load_checkpoint(
     path: Path, spec: RunSpec, model: GPT, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> _State:
     payload = torch.load(path, map_location=device, weights_only=True)
-    saved, current = payload["spec"], spec.to_dict()
+    # A checkpoint written before a field existed holds that field's default value.
+    saved = {**_SPEC_DEFAULTS, **payload["spec"]}
+    current = spec.to_dict()
     changed = sorted(k for k in current if k not in _RESUMABLE_CHANGES and saved.get(k) != current[k])
     if changed:
         raise ValueError(

@@ -5,6 +5,14 @@ MLP, learned absolute position embeddings, tied or untied output head, no biases
 (proxy pre-training runs see each token about once, so dropout only slows them down).
 trainer.accounting counts this model's parameters and FLOPs from the spec; a test keeps the two
 equal.
+
+Two parametrizations. "sp" is GPT-2's (init std 0.02, attention scores by 1/sqrt(d_head), one LR).
+"mup" is the maximal-update parametrization for Adam (Yang et al. 2022, "Tensor Programs V",
+Table 3 and its Table 8 "MuReadout" form): relative to a base width at which it equals sp, hidden
+matrices' init std scales by sqrt(base/width) and their Adam LR by base/width (`lr_scales`), the
+logits are multiplied by base/width, attention scores scale as 1/d_head, and embeddings and norms
+are unscaled. Under mup the optimal LR tuned at the base width holds at other widths; depth is not
+covered (the rules hold at a fixed number of layers).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ class GPTConfig:
     n_head: int
     mlp: str = "gelu"
     tied_embeddings: bool = True
+    parametrization: str = "sp"
+    base_d_model: int | None = None  # mup's base width; None: d_model itself
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> GPTConfig:
@@ -43,13 +53,40 @@ class GPTConfig:
             n_head=spec.n_head,
             mlp=spec.mlp,
             tied_embeddings=spec.tied_embeddings,
+            parametrization=spec.parametrization,
+            base_d_model=spec.base_d_model,
         )
+
+    @property
+    def mup(self) -> bool:
+        return self.parametrization == "mup"
+
+    @property
+    def base_width(self) -> int:
+        return self.base_d_model if self.base_d_model is not None else self.d_model
+
+    @property
+    def width_ratio(self) -> float:
+        """base / width under mup (the factor of hidden LRs and of the logits); 1.0 under sp."""
+        return self.base_width / self.d_model if self.mup else 1.0
+
+    @property
+    def attention_scale(self) -> float | None:
+        """The factor of q·k: None (sdpa's 1/sqrt(d_head)) under sp. Under mup 1/d_head times
+        sqrt(base d_head), so it equals sp's at the base width. Tensor Programs V's μP for
+        Transformers computes attention logits as q·k/d, not q·k/sqrt(d): once trained, q and k
+        are correlated and q·k grows like d_head, not sqrt(d_head)."""
+        if not self.mup:
+            return None
+        d_head = self.d_model / self.n_head
+        return math.sqrt(self.base_width / self.n_head) / d_head
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
+        self.scale = config.attention_scale
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
 
@@ -58,7 +95,10 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(channels, dim=2)
         shape = (batch, time, self.n_head, channels // self.n_head)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if self.scale is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         return self.proj(y.transpose(1, 2).contiguous().view(batch, time, channels))
 
 
@@ -113,6 +153,15 @@ class GPT(nn.Module):
         for block in self.blocks:
             nn.init.normal_(block.attn.proj.weight, mean=0.0, std=residual_std)
             nn.init.normal_(block.mlp.down.weight, mean=0.0, std=residual_std)
+        if config.mup:
+            # mup, hidden weights: init variance ∝ 1/fan_in (Tensor Programs V, Table 3, "hidden
+            # weights" init Var 1/fan_in), i.e. sp's std × sqrt(base/width), equal to sp at the
+            # base width (the same draws, rescaled, so mup at its base width is sp). Embeddings
+            # ("input weights", init Var constant) and the readout in the Table 8 form (init as at
+            # the base width, multiplier 1/fan_in) keep 0.02.
+            with torch.no_grad():
+                for weight in self.hidden_matrices():
+                    weight.mul_(math.sqrt(config.width_ratio))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -127,9 +176,42 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
+        if self.config.mup:
+            # mup readout: logits × base/width (Tensor Programs V, Table 8, output multiplier
+            # 1/fan_in with the weight's init and Adam LR as at the base width), so the update's
+            # contribution to the logits, which sums over width correlated terms, stays O(1).
+            logits = logits * self.config.width_ratio
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The weights with both dimensions proportional to width (attention and MLP matrices):
+        the "hidden weights" whose Adam LR mup scales by base/width."""
+        return [
+            p
+            for block in self.blocks
+            for p in (
+                block.attn.qkv.weight,
+                block.attn.proj.weight,
+                block.mlp.up.weight,
+                block.mlp.down.weight,
+            )
+        ]
+
+    def lr_scales(self) -> list[tuple[list[nn.Parameter], float]]:
+        """Parameters by their factor on the spec's LR. sp: one group at 1.0. mup (Tensor Programs V,
+        Table 3, Adam column): hidden weights base/width ("hidden weights" LR 1/fan_in); embeddings
+        ("input weights" LR constant), the readout (Table 8: LR constant with the 1/fan_in output
+        multiplier) and norm gains (vectors, "input weights" class) 1.0."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not self.config.mup:
+            return [(params, 1.0)]
+        hidden = {id(p) for p in self.hidden_matrices()}
+        return [
+            ([p for p in params if id(p) in hidden], self.config.width_ratio),
+            ([p for p in params if id(p) not in hidden], 1.0),
+        ]
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

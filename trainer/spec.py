@@ -16,6 +16,9 @@ from typing import Any
 
 SCHEDULES = ("cosine", "wsd", "constant")
 MLPS = ("gelu", "swiglu")
+# "sp": the standard parametrization (GPT-2 init, one LR for every matrix); "mup": the maximal-update
+# parametrization (Yang et al. 2022, "Tensor Programs V"), whose optimal LR transfers across width.
+PARAMETRIZATIONS = ("sp", "mup")
 
 # Byte-level sources (pystdlib, text:PATH) read raw UTF-8 bytes: 256 symbols, no tokenizer to ship.
 BYTE_VOCAB = 256
@@ -99,6 +102,8 @@ class RunSpec:
     "text:PATH" or "tokens:PATH" (tokens needs vocab_size). Optimisation: AdamW with lr,
     betas, weight_decay, grad_clip (0 disables it), a warmup of warmup_tokens followed by the
     schedule; batch_tokens per optimizer step, split into micro-batches of micro_batch_tokens.
+    Parametrization: "sp" (default) or "mup"; under mup, lr is the LR tuned at width
+    base_d_model (default: this run's d_model) and trainer.model scales it per matrix.
     A value that cannot run raises SpecError naming the field.
     """
 
@@ -127,6 +132,8 @@ class RunSpec:
     log_every_steps: int = 1
     device: str = "auto"
     compile: bool = False
+    parametrization: str = "sp"
+    base_d_model: int | None = None
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples so the spec stays hashable and comparable.
@@ -184,6 +191,13 @@ class RunSpec:
         if self.eval_tokens is not None:
             return self.eval_tokens
         return min(max(8 * self.seq_len, self.tokens // 400), 1 << 20)
+
+    @property
+    def width_mult(self) -> float:
+        """d_model / base_d_model under mup (the width the LR was tuned at); 1.0 under sp."""
+        if self.parametrization != "mup" or self.base_d_model is None:
+            return 1.0
+        return self.d_model / self.base_d_model
 
     @property
     def vocab(self) -> int:
@@ -302,7 +316,31 @@ def _validate(spec: RunSpec) -> None:
         raise SpecError(
             f"device {spec.device!r} is unknown: use auto, cpu, mps, cuda or cuda:N", field="device"
         )
+    _validate_parametrization(spec)
     _validate_data(spec)
+
+
+def _validate_parametrization(spec: RunSpec) -> None:
+    if spec.parametrization not in PARAMETRIZATIONS:
+        raise SpecError(
+            f"parametrization {spec.parametrization!r} is unknown: use one of {', '.join(PARAMETRIZATIONS)}",
+            field="parametrization",
+        )
+    base = spec.base_d_model
+    if base is None:
+        return
+    if spec.parametrization != "mup":
+        raise SpecError(
+            f"base_d_model ({base!r}) applies to parametrization 'mup' only: leave it unset under "
+            f"{spec.parametrization!r} or set parametrization to 'mup'",
+            field="base_d_model",
+        )
+    if isinstance(base, bool) or not isinstance(base, int) or base < spec.n_head:
+        raise SpecError(
+            f"base_d_model ({base!r}) must be an integer of at least n_head ({spec.n_head}): "
+            "the width the learning rate was tuned at",
+            field="base_d_model",
+        )
 
 
 def _is_number(value: Any) -> bool:

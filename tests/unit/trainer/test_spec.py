@@ -32,6 +32,12 @@ GOOD = dict(n_layer=2, d_model=64, n_head=4, tokens=100_000, batch_tokens=4096, 
         ({"device": "tpu"}, r"device 'tpu' is unknown"),
         ({"micro_batch_tokens": 3 * 128}, r"must divide batch_tokens \(4096\) into whole micro-batches"),
         ({"vocab_size": 1000}, r"pystdlib is byte-level"),
+        ({"parametrization": "ntk"}, r"parametrization 'ntk' is unknown: use one of sp, mup"),
+        ({"base_d_model": 32}, r"base_d_model \(32\) applies to parametrization 'mup' only"),
+        (
+            {"parametrization": "mup", "base_d_model": 2},
+            r"base_d_model \(2\) must be an integer of at least n_head",
+        ),
     ],
 )
 def test_bad_specs_raise_with_a_clear_message(change, message):
@@ -92,6 +98,10 @@ def test_spec_and_accounting_import_without_torch():
         ({"data": "text:/no/such/file.txt"}, "data"),
         ({"vocab_size": 1000}, "vocab_size"),
         ({"data": "synthetic:markov", "vocab_size": "x"}, "vocab_size"),
+        ({"parametrization": None}, "parametrization"),
+        ({"base_d_model": 32}, "base_d_model"),
+        ({"parametrization": "mup", "base_d_model": 32.0}, "base_d_model"),
+        ({"parametrization": "mup", "base_d_model": True}, "base_d_model"),
     ],
 )
 def test_spec_errors_name_the_field(change, field):
@@ -108,3 +118,23 @@ def test_from_dict_names_an_unknown_or_missing_field():
     with pytest.raises(SpecError, match="RunSpec needs lr") as caught:
         RunSpec.from_dict({k: v for k, v in GOOD.items() if k != "lr"})
     assert caught.value.field == "lr"
+
+
+def test_parametrization_defaults_to_sp_and_round_trips():
+    assert RunSpec(**GOOD).parametrization == "sp"
+    assert RunSpec(**GOOD).width_mult == 1.0
+    mup = RunSpec(**GOOD, parametrization="mup", base_d_model=32)
+    assert mup.width_mult == 2.0  # d_model 64 against a base of 32
+    assert RunSpec(**GOOD, parametrization="mup").width_mult == 1.0  # base: its own width
+    values = mup.to_dict()
+    assert (values["parametrization"], values["base_d_model"]) == ("mup", 32)
+    assert RunSpec.from_dict(values) == mup
+
+
+def test_a_stored_spec_without_the_parametrization_fields_loads_as_sp():
+    stored = {
+        k: v for k, v in RunSpec(**GOOD).to_dict().items() if k not in ("parametrization", "base_d_model")
+    }
+    spec = RunSpec.from_dict(stored)
+    assert (spec.parametrization, spec.base_d_model) == ("sp", None)
+    assert spec == RunSpec(**GOOD)

@@ -1,0 +1,150 @@
+"""μP in the trainer: sp reproduces the curve it trained before μP existed (pinned numbers), mup at
+its base width is sp, mup scales the hidden matrices' LR and init and the logits by base/width and
+leaves the rest alone, and the coordinate check finds mup's activations flat in width and sp's
+growing. A checkpoint written before the parametrization fields existed still resumes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.unit.trainer.conftest import tiny_spec
+from trainer import RunSpec, train
+from trainer.coord_check import coord_check, slopes
+from trainer.loop import build_optimizer
+from trainer.model import GPT, GPTConfig
+
+# tiny_spec(seed=3, tied_embeddings=False) trained by the code before μP was added (CPU, torch 2.13):
+# train loss at steps 1, 5, 10 and 24 (the last), and the final eval loss.
+_PINNED_TRAIN = {1: 2.785674571990967, 5: 1.9848090410232544, 10: 1.410109519958496, 24: 1.1334807872772217}
+_PINNED_EVAL = 1.0823638439178467
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # One intra-op thread: these models are tiny and the test machines' cores are shared.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sp_reproduces_the_curve_pinned_before_mup():
+    result = train(tiny_spec(seed=3, tied_embeddings=False))
+    losses = {p.step: p.train_loss for p in result.curve}
+    for step, pinned in _PINNED_TRAIN.items():
+        assert losses[step] == pytest.approx(pinned, abs=1e-6), step
+    assert result.final_eval_loss == pytest.approx(_PINNED_EVAL, abs=1e-6)
+
+
+def test_mup_at_its_base_width_is_sp():
+    sp = train(tiny_spec(seed=3, tied_embeddings=False))
+    mup = train(tiny_spec(seed=3, tied_embeddings=False, parametrization="mup", base_d_model=32))
+    assert [p.train_loss for p in mup.curve] == pytest.approx([p.train_loss for p in sp.curve], abs=1e-6)
+    assert mup.final_eval_loss == pytest.approx(sp.final_eval_loss, abs=1e-6)
+    # and at another width it trains differently
+    narrow = train(tiny_spec(seed=3, tied_embeddings=False, parametrization="mup", base_d_model=16))
+    assert abs(narrow.final_eval_loss - sp.final_eval_loss) > 0.01
+
+
+def _model(**overrides) -> tuple[GPT, RunSpec]:
+    spec = tiny_spec(n_layer=2, d_model=128, n_head=2, tied_embeddings=False, **overrides)
+    torch.manual_seed(0)
+    return GPT(GPTConfig.from_spec(spec)), spec
+
+
+def test_mup_scales_hidden_lr_and_init_and_the_logits_by_base_over_width():
+    sp, spec = _model()
+    mup, mup_spec = _model(parametrization="mup", base_d_model=32)  # width 4x the base
+    assert mup.config.width_ratio == 0.25
+    # hidden matrices: the same draws times sqrt(base/width) = 1/2; everything else unchanged
+    for (name, p_sp), p_mup in zip(sp.named_parameters(), mup.parameters(), strict=True):
+        hidden = any(part in name for part in ("qkv", "proj", "mlp.up", "mlp.down"))
+        assert torch.equal(p_mup, p_sp * 0.5 if hidden else p_sp), name
+    # attention: sp's 1/sqrt(d_head) at the base d_head (16), 1/d_head beyond: sqrt(16)/64
+    assert sp.config.attention_scale is None
+    assert mup.config.attention_scale == pytest.approx(4 / 64)
+    # AdamW groups: hidden matrices at lr/4, embeddings, readout and norms at lr
+    lrs = {}
+    for group in build_optimizer(mup, mup_spec, torch.device("cpu")).param_groups:
+        for p in group["params"]:
+            lrs[id(p)] = group["lr"]
+    hidden = {id(p) for p in mup.hidden_matrices()}
+    assert len(hidden) == 4 * 2
+    for name, p in mup.named_parameters():
+        assert lrs[id(p)] == pytest.approx(mup_spec.lr * (0.25 if id(p) in hidden else 1.0)), name
+    assert {g["lr"] for g in build_optimizer(sp, spec, torch.device("cpu")).param_groups} == {spec.lr}
+    # logits: the readout's output times base/width
+    idx = torch.randint(0, spec.vocab, (2, 8))
+    with torch.no_grad():
+        raw = mup.lm_head(mup.ln_f(_residual(mup, idx)))
+        assert torch.allclose(mup(idx), raw * 0.25)
+
+
+def _residual(model: GPT, idx: torch.Tensor) -> torch.Tensor:
+    x = model.wte(idx) + model.wpe(torch.arange(idx.shape[1]))
+    for block in model.blocks:
+        x = block(x)
+    return x
+
+
+# The coordinate check (Tensor Programs V, §7): 10 Adam steps at constant LR at widths 32-256 with
+# two heads (so d_head grows with width too), byte-level pystdlib. After Adam's updates a
+# coordinate that sums `width` correlated terms moves by ~lr·width: sp's logits and hidden
+# activations grow with exponent ~1 in width (measured 0.66-0.78 for the logits, 1.45-1.77 for the
+# blocks at seeds 0-3), mup's stay flat (|exponent| <= 0.05 for the logits, <= 0.14 for the blocks).
+# The bounds sit between the two at a quarter (mup) and a half (sp) of the unit growth.
+_COORD_SPEC = dict(
+    n_layer=2,
+    d_model=32,
+    n_head=2,
+    seq_len=32,
+    tokens=512 * 10,
+    batch_tokens=512,
+    lr=3e-3,
+    data="pystdlib",
+    device="cpu",
+    tied_embeddings=False,
+)
+_WIDTHS = (32, 64, 128, 256)
+
+
+def test_coordinate_check_mup_stays_flat_in_width():
+    checks = coord_check(RunSpec(**_COORD_SPEC, parametrization="mup"), _WIDTHS, steps=10)
+    assert [c.d_model for c in checks] == list(_WIDTHS)
+    slope = slopes(checks)
+    assert set(slope) == {"embedding", "block0", "block1", "logits"}
+    assert all(abs(s) < 0.25 for s in slope.values()), slope
+    assert all(math.isfinite(v) and v > 0 for c in checks for v in c.scales.values())
+
+
+def test_coordinate_check_detects_sp_growth():
+    slope = slopes(coord_check(RunSpec(**_COORD_SPEC), _WIDTHS, steps=10))
+    assert slope["logits"] > 0.5, slope
+    assert slope["block0"] > 1.0 and slope["block1"] > 1.0, slope
+    assert abs(slope["embedding"]) < 0.25, slope  # embeddings are unscaled in both
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_a_checkpoint_from_before_the_parametrization_fields_resumes(tmp_path):
+    spec = tiny_spec()
+
+    def stop_at_6(point):
+        if point.step == 6:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(spec, on_point=stop_at_6, checkpoint_dir=tmp_path, checkpoint_every_steps=5)
+    path = tmp_path / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    del payload["spec"]["parametrization"], payload["spec"]["base_d_model"]
+    torch.save(payload, path)
+    resumed = train(spec, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.status == "done" and resumed.curve[0].step == 6
+    with pytest.raises(ValueError, match="parametrization"):
+        train(tiny_spec(parametrization="mup"), checkpoint_dir=tmp_path, resume=True)
