@@ -33,6 +33,8 @@ Public API (everything below is importable from `fitting`):
     minimum(law, form=None) -> Minimum: the least data (runs, groups, runs and values per group)
         each law accepts, read from the fitting functions' own checks.
     training_compute(n_params, tokens): C = 6ND training FLOPs (Kaplan et al. 2020).
+    transfer_lr(lr_opt, batch_opt, batch, optimizer="adam", b_crit=None) -> TransferredLR: the LR at
+        another batch size (Adam: square-root rule, SGD: linear), flagged above the critical batch.
     Estimate: value, lo, hi at a level (.from_samples, .from_log_draws); Holdout: the extrapolation check,
         DirectionHoldout: one direction of it (the largest N, or the largest D, held out).
     LOSS_LAWS, HPARAM_LAWS: the loss-law definitions by name, and the hyperparameter-optimum laws.
@@ -88,6 +90,7 @@ from fitting.minimums import Minimum, minimum
 from fitting.optimum import HPARAM_LAWS, sweep_optima
 from fitting.result import DirectionHoldout, Estimate, Fit, Holdout, OptimumFit, SweepOptimum
 from fitting.storage import load_fit
+from fitting.transfer import TransferredLR, transfer_lr
 
 __all__ = [
     "HPARAM_LAWS",
@@ -106,6 +109,7 @@ __all__ = [
     "PowerLaw",
     "KaplanStepLaw",
     "SweepOptimum",
+    "TransferredLR",
     "critical_batch_curve",
     "critical_batch_scaling",
     "envelope_frontier",
@@ -123,4 +127,5 @@ __all__ = [
     "steps_to_target",
     "sweep_optima",
     "training_compute",
+    "transfer_lr",
 ]

@@ -1,6 +1,6 @@
 """The coordinate check: do activations keep their scale as the model widens?
 
-Yang et al. 2022 ("Tensor Programs V", §7 and Figure 5) test a μP implementation by training a few
+Yang et al. 2022 ("Tensor Programs V") and their mup package test a μP implementation by training a few
 steps at several widths and plotting each layer's mean |x|: under μP every curve is flat in width;
 under the standard parametrization the logits and hidden activations grow with width once Adam
 has updated the weights (an update of size lr per entry, summed over `width` correlated terms, moves

@@ -90,7 +90,7 @@ def _residual(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     return x
 
 
-# The coordinate check (Tensor Programs V, §7): 10 Adam steps at constant LR at widths 32-256 with
+# The coordinate check (Tensor Programs V): 10 Adam steps at constant LR at widths 32-256 with
 # two heads (so d_head grows with width too), byte-level pystdlib. After Adam's updates a
 # coordinate that sums `width` correlated terms moves by ~lr·width: sp's logits and hidden
 # activations grow with exponent ~1 in width (measured 0.66-0.78 for the logits, 1.45-1.77 for the
