@@ -21,6 +21,7 @@ Owner functions take the session as a keyword and never commit.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -314,6 +315,11 @@ def options_of(fit: Fit) -> dict[str, Any]:
     return {name: value for name, value in (fit.run_filter or {}).items() if name in kind.options}
 
 
+def _progress(kind: LawKind, watch: FitWatch) -> dict[str, Any]:
+    """`progress=watch` for a kind whose fit takes it (a kind registered without it is fitted without)."""
+    return {"progress": watch} if "progress" in inspect.signature(kind.fit).parameters else {}
+
+
 def run_fit(
     database,
     fit_id: int,
@@ -343,7 +349,9 @@ def run_fit(
             data = kind.load(session=session, fit=fit, runs=runs)
             if not record_progress(session=session, fit_id=fit_id, worker_id=worker_id, replicates_done=0):
                 raise FitLost(f"fit {fit_id} is no longer held by {worker_id}")
-        fitted = kind.fit(data, law=law, options=options, bootstrap=bootstrap, seed=seed, progress=watch)
+        fitted = kind.fit(
+            data, law=law, options=options, bootstrap=bootstrap, seed=seed, **_progress(kind, watch)
+        )
         with database.transaction() as session:
             stored = complete(session=session, fit_id=fit_id, worker_id=worker_id, fitted=fitted)
             status = "done" if stored is not None else get_fit(session=session, fit_id=fit_id).status

@@ -133,7 +133,8 @@ class LawKind(Protocol):
         """Fit `law` to `data` (no session open); ValueError with a user-facing message on bad data.
 
         progress: fitting.fit's progress(replicates done, total), for the kinds whose fitting reports
-        it between bootstrap batches (loss laws); an exception it raises stops the fit.
+        it between bootstrap batches (loss laws); an exception it raises stops the fit. Optional: a
+        kind whose fit does not take it is fitted without (app/fits.py run_fit).
         """
         ...
 
