@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from trainer.data import source_for
-from trainer.loop import build_optimizer
+from trainer.loop import build_optimizer, pick_device
 from trainer.model import GPT, GPTConfig
 from trainer.spec import RunSpec
 
@@ -82,8 +82,8 @@ def slopes(checks: Sequence[WidthScales]) -> dict[str, float]:
 
 
 def _scales_after(spec: RunSpec, steps: int) -> dict[str, float]:
-    """Train one model `steps` steps on CPU-or-wherever the spec says and measure its layers."""
-    device = torch.device("cpu") if spec.device == "auto" else torch.device(spec.device)
+    """Train one model `steps` steps on the spec's device and measure its layers."""
+    device = pick_device(spec.device)
     source = source_for(spec)
     torch.manual_seed(spec.seed)
     model = GPT(GPTConfig.from_spec(spec)).to(device)

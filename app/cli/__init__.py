@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from app.cli import (
+    coord_check,
     db,
     demo,
     fit,
@@ -69,6 +70,7 @@ for _module in (
     worker,
     serve,
     token,
+    coord_check,
 ):
     _module.register(cli)
 

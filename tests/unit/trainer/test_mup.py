@@ -5,11 +5,14 @@ growing. A checkpoint written before the parametrization fields existed still re
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from app.cli import cli
 from tests.unit.trainer.conftest import tiny_spec
 from trainer import RunSpec, train
 from trainer.coord_check import coord_check, slopes
@@ -148,3 +151,17 @@ def test_a_checkpoint_from_before_the_parametrization_fields_resumes(tmp_path):
     assert resumed.status == "done" and resumed.curve[0].step == 6
     with pytest.raises(ValueError, match="parametrization"):
         train(tiny_spec(parametrization="mup"), checkpoint_dir=tmp_path, resume=True)
+
+
+def test_coord_check_command_prints_scales_and_slopes_and_refuses_one_width():
+    common = ["coord-check", "--steps", "2", "--device", "cpu", "--data", "synthetic:markov-16-3"]
+    result = CliRunner().invoke(cli, [*common, "--widths", "32,64", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) == {"sp", "mup"}
+    assert set(out["mup"]["widths"]) == {"32", "64"}
+    assert set(out["sp"]["slopes"]) == {"embedding", "block0", "block1", "logits"}
+    # at the base width (32, the smallest) mup is sp
+    assert out["mup"]["widths"]["32"] == pytest.approx(out["sp"]["widths"]["32"], rel=1e-6)
+    refused = CliRunner().invoke(cli, [*common, "--widths", "32"])
+    assert refused.exit_code == 2 and "at least two distinct widths" in refused.output
