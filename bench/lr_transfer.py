@@ -6,14 +6,17 @@ an LR sweep at that scale to measure its optimum (fitting.sweep_optima), and one
 predicted LR. Targets (hyperlaw issue 5): predicted LR within 1.5x of the measured optimum, and
 the loss at the predicted LR within 1% of the best swept loss.
 
-    python -m bench.lr_transfer [--design test|single] [--seeds 0,1] [--workers 2]
+    python -m bench.lr_transfer [--design test|single] [--seeds 0,1] [--workers 2] [--parametrization sp|mup]
 
 prints every sweep's optimum, the fitted law, then one line each:
 `lr_transfer_lr: ratio=… (predicted … / measured …)`,
 `lr_transfer_loss: ratio=… (at predicted LR … / best swept …)`,
 `lr_transfer_time: ratio=… (whole experiment … s / held-out sweep alone … s)`.
 
-Batch size is held fixed (not swept), so only the LR law is fitted and transferred.
+Batch size is held fixed (not swept), so only the LR law is fitted and transferred. Under
+`--parametrization mup` every run is μP with its base width at the smallest swept width (24), so
+the LR is the one tuned there (trainer.model); depth stays fixed at 2 layers, as μP transfers
+across width only.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Design:
     # 3-5 runs and their vertex moved with the noise.
     window: float = 0.06
     bootstrap: int = 400
+    parametrization: str = "sp"  # "mup": base width = the smallest scale's d_model
 
     def spec(self, scale: Scale, lr: float, seed: int) -> RunSpec:
         # One eval at the end (eval_every_tokens = tokens): the final eval loss is the measurement,
@@ -115,7 +119,14 @@ class Design:
             eval_every_tokens=scale.tokens,
             eval_tokens=self.eval_tokens,
             device="cpu",
+            parametrization=self.parametrization,
+            base_d_model=self.base_d_model,
         )
+
+    @property
+    def base_d_model(self) -> int | None:
+        """mup's base width: the smallest swept width, where mup equals sp; None under sp."""
+        return min(s.d_model for s in self.small) if self.parametrization == "mup" else None
 
 
 def lr_of(k: int) -> float:
@@ -402,16 +413,22 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="training processes, one torch thread each")
     parser.add_argument("--form", default="auto", choices=("auto", "steplaw", "deepseek"))
+    parser.add_argument(
+        "--parametrization", default="sp", choices=("sp", "mup"), help="mup: base width the smallest swept"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    design = DESIGNS[args.design]
+    design = dataclasses.replace(DESIGNS[args.design], parametrization=args.parametrization)
     if args.seeds:
         design = dataclasses.replace(design, seeds=tuple(int(s) for s in args.seeds.split(",")))
     try:
         transfer = run_experiment(design, workers=args.workers, form=args.form)
     except ValueError as err:  # too few sweeps with an interior optimum to fit the law
         raise SystemExit(f"lr_transfer: no lr_opt law: {err}") from None
-    print(f"lr_transfer design {args.design}, seeds {list(design.seeds)}, {args.workers} workers")
+    print(
+        f"lr_transfer design {args.design}, {design.parametrization}, seeds {list(design.seeds)}, "
+        f"{args.workers} workers"
+    )
     for line in report(transfer):
         print(line)
 
