@@ -108,15 +108,16 @@ def build_optimizer(model: GPT, spec: RunSpec, device: torch.device) -> torch.op
     only; norm gains are not decayed (nanoGPT's configure_optimizers). Fused kernels on CUDA.
 
     Each group's "lr_scale" multiplies the scheduled LR (model.lr_scales: 1.0 under sp; mup's
-    hidden matrices base/width). The weight-decay coefficient is not rescaled, as the mup
-    package's MuAdamW with its default decoupled_wd, so a hidden matrix decays by lr·wd per step
-    with its own, smaller lr."""
+    hidden matrices base/width). Its weight-decay coefficient is divided by the same factor, as
+    the mup package's MuAdamW does by default (decoupled_wd=False: weight_decay × width_mult), so
+    the decay AdamW applies per step, lr·wd, is the base width's at every width."""
     groups = []
     for params, scale in model.lr_scales():
         decay = [p for p in params if p.dim() >= 2]
         no_decay = [p for p in params if p.dim() < 2]
+        weight_decay = spec.weight_decay if scale == 1.0 else spec.weight_decay / scale
         groups += [
-            {"params": decay, "weight_decay": spec.weight_decay, "lr_scale": scale},
+            {"params": decay, "weight_decay": weight_decay, "lr_scale": scale},
             {"params": no_decay, "weight_decay": 0.0, "lr_scale": scale},
         ]
     groups = [g for g in groups if g["params"]]  # mup's hidden matrices have no vectors

@@ -11,8 +11,9 @@ Two parametrizations. "sp" is GPT-2's (init std 0.02, attention scores by 1/sqrt
 Table 3 and its Table 8 "MuReadout" form): relative to a base width at which it equals sp, hidden
 matrices' init std scales by sqrt(base/width) and their Adam LR by base/width (`lr_scales`), the
 logits are multiplied by base/width, attention scores scale as 1/d_head, and embeddings and norms
-are unscaled. Under mup the optimal LR tuned at the base width holds at other widths; depth is not
-covered (the rules hold at a fixed number of layers).
+are unscaled (trainer.loop keeps hidden matrices' per-step weight decay lr·wd as at the base).
+Under mup the optimal LR tuned at the base width is meant to hold at other widths (bench.lr_transfer
+checks it); depth is not covered: the rules hold at a fixed number of layers.
 """
 
 from __future__ import annotations

@@ -76,8 +76,16 @@ def test_mup_scales_hidden_lr_and_init_and_the_logits_by_base_over_width():
             lrs[id(p)] = group["lr"]
     hidden = {id(p) for p in mup.hidden_matrices()}
     assert len(hidden) == 4 * 2
+    decays = {
+        id(p): g["weight_decay"]
+        for g in build_optimizer(mup, mup_spec, torch.device("cpu")).param_groups
+        for p in g["params"]
+    }
     for name, p in mup.named_parameters():
         assert lrs[id(p)] == pytest.approx(mup_spec.lr * (0.25 if id(p) in hidden else 1.0)), name
+        # per-step decay lr·wd as at the base width (the mup package's MuAdamW default)
+        expected = 0.0 if p.dim() < 2 else mup_spec.weight_decay * (4 if id(p) in hidden else 1)
+        assert decays[id(p)] == pytest.approx(expected), name
     assert {g["lr"] for g in build_optimizer(sp, spec, torch.device("cpu")).param_groups} == {spec.lr}
     # logits: the readout's output times base/width
     idx = torch.randint(0, spec.vocab, (2, 8))
