@@ -11,6 +11,8 @@ the loss at the predicted LR within 1% of the best swept loss.
 prints every sweep's optimum, the fitted law, then one line each:
 `lr_transfer_lr: ratio=… (predicted … / measured …)`,
 `lr_transfer_loss: ratio=… (at predicted LR … / best swept …)`,
+`lr_transfer_direct: ratio=… (the widest proxy's swept optimum … / measured …)`: no law, the LR
+tuned at the widest proxy used as it is, which μP means to make right,
 `lr_transfer_time: ratio=… (whole experiment … s / held-out sweep alone … s)`.
 
 Batch size is held fixed (not swept), so only the LR law is fitted and transferred. Under
@@ -398,6 +400,13 @@ def report(transfer: Transfer) -> list[str]:
         f"best swept {held.best_loss:.4f} at lr {lr_of(held.best_k):.3g}; target <= {1 + LOSS_TARGET}: "
         f"{'met' if transfer.loss_within_target else 'NOT met'})"
     )
+    widest = max(zip(transfer.sweeps, fit.optima, strict=True), key=lambda pair: pair[0].scale.d_model)
+    if widest[1].lr is not None:
+        lines.append(
+            f"lr_transfer_direct: ratio={widest[1].lr.value / measured.lr.value:.3f} (swept optimum at "
+            f"{_scale_name(widest[0])} {widest[1].lr.value:.4g} ({widest[1].status}) / measured "
+            f"{measured.lr.value:.4g})"
+        )
     lines.append(
         f"lr_transfer_time: ratio={transfer.wall_time / held.wall_time:.2f} (whole experiment "
         f"{transfer.wall_time:.0f} s / held-out sweep alone {held.wall_time:.0f} s)"
