@@ -6,7 +6,9 @@ SQLite and COPY on PostgreSQL: no ORM object per row, and memory bounded by a ba
 size of the import (10^6 rows in tens of seconds, where an ORM object per row took 318 s and 5.8 GB).
 
 Each row needs `loss` and two of `n_params`, `tokens`, `flops` (the third follows from C = 6·N·D,
-Kaplan et al. 2020). A bad row is an InvalidInput naming the row as its source numbers it (the CSV's
+Kaplan et al. 2020). A row may name the run it was measured on (a group: rows that are checkpoints of
+one run share it, and a loss fit's bootstrap resamples them together); it is stored as the run's
+group_key. A bad row is an InvalidInput naming the row as its source numbers it (the CSV's
 line, as `hyperlaw fit --csv` does; `runs[i]` in JSON) and the field, quoting at most a few dozen
 characters of it; the caller's transaction is then rolled back, so a failed import writes nothing.
 
@@ -38,6 +40,8 @@ FIELDS = ("n_params", "tokens", "flops", "loss", "lr", "batch_tokens")
 BATCH = 5000
 IDS_LISTED = 10_000  # ids an import answers with; the rest are first_id..last_id, listed by GET /v1/runs
 MAX_QUOTED = 40  # characters of a bad value quoted in an error
+MAX_GROUP = 200  # characters of a group (runs.group_key)
+GROUP_ALIASES = ("group", "run")  # the keys a mapping row's group is read under
 KEY_PREFIX = "import:"
 
 _TABLE = Run.__table__
@@ -58,6 +62,7 @@ _COLUMNS = (
     "attempts",
     "created_at",
     "finished_at",
+    "group_key",
 )
 
 
@@ -67,13 +72,14 @@ class TooManyRows(InvalidInput):
 
 @dataclass(frozen=True)
 class Source:
-    """Rows to import: (number, the six raw values in FIELDS order) pairs, with how an error names
-    a row (`where(number)`: "the CSV line 7") and each field (`names`: "column 'N'"; None: the
-    field's own name)."""
+    """Rows to import: (number, the six raw values in FIELDS order and the row's group) pairs, with
+    how an error names a row (`where(number)`: "the CSV line 7"), each field (`names`: "column 'N'";
+    None: the field's own name) and the group (`group_name`)."""
 
     rows: Iterable[tuple[int, Sequence[Any]]]
     where: Callable[[int], str]
     names: Sequence[str | None]
+    group_name: str = "'group'"
 
 
 @dataclass(frozen=True)
@@ -146,11 +152,13 @@ def mapping_source(
     rows: Iterable[Mapping[str, Any]], aliases: Mapping[str, Sequence[str]] | None = None
 ) -> Source:
     """Rows given as mappings (Python callers, JSON bodies), numbered from 1 as "row N": each field
-    read under its first alias present with a value (`aliases`: field -> names, e.g. n_params -> N)."""
+    read under its first alias present with a value (`aliases`: field -> names, e.g. n_params -> N),
+    and the group under GROUP_ALIASES."""
     names = {field: (aliases or {}).get(field, (field,)) for field in FIELDS}
+    names["group"] = GROUP_ALIASES
 
     def values(row: Mapping[str, Any]) -> list[Any]:
-        return [next((row[n] for n in names[f] if row.get(n) is not None), None) for f in FIELDS]
+        return [next((row[n] for n in names[f] if row.get(n) is not None), None) for f in (*FIELDS, "group")]
 
     def numbered() -> Iterator[tuple[int, Sequence[Any]]]:
         for number, row in enumerate(rows, start=1):
@@ -159,23 +167,33 @@ def mapping_source(
             yield number, values(row)
 
     shown = [" or ".join(repr(n) for n in names[f]) for f in FIELDS]
-    return Source(rows=numbered(), where=lambda number: f"row {number}", names=shown)
+    group_name = " or ".join(repr(n) for n in GROUP_ALIASES)
+    return Source(rows=numbered(), where=lambda number: f"row {number}", names=shown, group_name=group_name)
 
 
-def csv_source(lines: Iterable[str], columns: Sequence[str | None], source: str = "the CSV") -> Source:
+def csv_source(
+    lines: Iterable[str], columns: Sequence[str | None], source: str = "the CSV", group: str | None = None
+) -> Source:
     """Rows of CSV text given line by line, read lazily (app.tabular.iter_rows, as `hyperlaw fit
     --csv` reads them, so both number a row by its line): `columns` names the CSV column of each of
-    FIELDS (None: absent; n_params and loss are required, and tokens or flops)."""
+    FIELDS (None: absent; n_params and loss are required, and tokens or flops), `group` the column
+    naming each row's run (None: every row is a run of its own)."""
+    columns = [*columns, group]
     wanted = [name for name in columns if name]
-    # Each row's cells in FIELDS order, None for a field without a column: one C call per row.
+    # Each row's cells in FIELDS order and its group, None where there is no column: one C call per row.
     pick = itemgetter(*(wanted.index(name) if name else len(wanted) for name in columns))
 
     def numbered() -> Iterator[tuple[int, Sequence[Any]]]:
         for line, cells in iter_rows(lines, wanted, source):
             yield line, pick((*cells, None))
 
-    shown = [None if name is None else f"column {name!r}" for name in columns]
-    return Source(rows=numbered(), where=lambda line: f"{source} line {line}", names=shown)
+    shown = [None if name is None else f"column {name!r}" for name in columns[: len(FIELDS)]]
+    return Source(
+        rows=numbered(),
+        where=lambda line: f"{source} line {line}",
+        names=shown,
+        group_name=f"column {group!r}",
+    )
 
 
 # ---------------------------------------------------------------------------- checking a row
@@ -187,8 +205,11 @@ _INF = float("inf")
 _TO_FLOAT = {str: float, float: float, int: float}
 
 
-def _checked(number: int, raw: Sequence[Any], source: Source) -> tuple[float | None, ...]:
-    """(n_params, tokens, flops, flops_6nd, loss, lr, batch_tokens) of one row, or InvalidInput."""
+def _checked(number: int, raw: Sequence[Any], source: Source) -> tuple[Any, ...]:
+    """(n_params, tokens, flops, flops_6nd, loss, lr, batch_tokens, group) of one row, or InvalidInput."""
+    *raw, group = raw
+    if group is not None and (type(group) is not str or not 0 < len(group) <= MAX_GROUP or "\0" in group):
+        group = _group(group, number, source)
     try:
         values = [None if v is None or v == "" else _TO_FLOAT[type(v)](v) for v in raw]
         for v in values:
@@ -213,7 +234,26 @@ def _checked(number: int, raw: Sequence[Any], source: Source) -> tuple[float | N
     if d is None:
         d = c / (6.0 * n)
     flops_6nd = 6.0 * n * d
-    return n, d, c if c is not None else flops_6nd, flops_6nd, loss, lr, batch
+    return n, d, c if c is not None else flops_6nd, flops_6nd, loss, lr, batch, group
+
+
+def _group(value: Any, number: int, source: Source) -> str | None:
+    """A row's group as stored: text of 1..MAX_GROUP characters (a whole number becomes its digits);
+    None when empty."""
+    where = f"{source.where(number)}, {source.group_name}"
+    if value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"{where}: {_quoted(value)} is not a run name (text or a whole number)", field="group"
+        )
+    if len(value) > MAX_GROUP:
+        raise InvalidInput(f"{where}: {_quoted(value)} is longer than {MAX_GROUP} characters", field="group")
+    if "\0" in value:
+        raise InvalidInput(f"{where}: {_quoted(value)} holds a NUL character", field="group")
+    return value
 
 
 def _number(value: Any, number: int, index: int, source: Source) -> float | None:
@@ -264,8 +304,8 @@ def _writer_for(connection: Connection) -> Writer:
 
 
 def _rows(ids: Iterable[int], study_id: int, stamp: Any, values: list[tuple]) -> Iterator[tuple]:
-    for run_id, (n, d, c, c6, loss, lr, batch) in zip(ids, values, strict=True):
-        yield run_id, study_id, "done", n, d, c, c6, lr, batch, loss, loss, 0, stamp, stamp
+    for run_id, (n, d, c, c6, loss, lr, batch, group) in zip(ids, values, strict=True):
+        yield run_id, study_id, "done", n, d, c, c6, lr, batch, loss, loss, 0, stamp, stamp, group
 
 
 def _write_sqlite(
@@ -314,16 +354,22 @@ def _write_postgresql(
 
 def _copy_text(ids: list[int], study_id: int, stamp: str, values: list[tuple]) -> str:
     """The batch in COPY's text format, built in one pass: psycopg's write_row converts each value
-    on its own, several times the cost. Every value is an int, a finite float or None (\\N)."""
+    on its own, several times the cost. Every value is an int, a finite float, None (\\N) or a
+    group's text (escaped)."""
     lines = []
-    for run_id, (n, d, c, c6, loss, lr, batch) in zip(ids, values, strict=True):
+    for run_id, (n, d, c, c6, loss, lr, batch, group) in zip(ids, values, strict=True):
         lr_text = "\\N" if lr is None else repr(lr)
         batch_text = "\\N" if batch is None else repr(batch)
+        group_text = "\\N" if group is None else group.translate(_COPY_ESCAPES)
         lines.append(
             f"{run_id}\t{study_id}\tdone\t{n!r}\t{d!r}\t{c!r}\t{c6!r}\t{lr_text}\t{batch_text}\t"
-            f"{loss!r}\t{loss!r}\t0\t{stamp}\t{stamp}\n"
+            f"{loss!r}\t{loss!r}\t0\t{stamp}\t{stamp}\t{group_text}\n"
         )
     return "".join(lines)
+
+
+# What COPY's text format escapes in a value: the backslash, and the characters that end a value or row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 _SQL: dict[str, str] = {}

@@ -259,6 +259,7 @@ class RunPublic(BaseModel):
             "created_at": "2026-01-01T00:00:00Z",
             "started_at": "2026-01-01T00:00:01Z",
             "finished_at": None,
+            "group_key": None,
         }
     )
     id: int = Field(description="The run's id.")
@@ -291,6 +292,11 @@ class RunPublic(BaseModel):
     created_at: datetime = Field(description="When it was queued or imported (UTC).")
     started_at: datetime | None = Field(description="When a worker last started it (UTC).")
     finished_at: datetime | None = Field(description="When it finished (UTC).")
+    group_key: str | None = Field(
+        None,
+        description="The run an imported row was measured on (checkpoints of one run share it; a loss "
+        "fit's bootstrap resamples them together); null for a run of its own.",
+    )
 
     @classmethod
     def of(cls, run) -> RunPublic:

@@ -1,5 +1,5 @@
-"""`hyperlaw import STUDY FILE.csv`: add runs trained elsewhere (a CSV of N, D or C, loss, optional LR
-and batch size) to a study, as POST /v1/studies/{id}/import does."""
+"""`hyperlaw import STUDY FILE.csv`: add runs trained elsewhere (a CSV of N, D or C, loss, optional LR,
+batch size and run of each checkpoint) to a study, as POST /v1/studies/{id}/import does."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def import_command(
     loss_col: Annotated[str, typer.Option(help="Column of final losses.")] = "loss",
     lr_col: Annotated[str | None, typer.Option(help="Column of learning rates.")] = None,
     batch_col: Annotated[str | None, typer.Option(help="Column of batch sizes in tokens.")] = None,
+    group_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Column naming the run each row was measured on (rows that are checkpoints of one run): "
+            "a loss fit's bootstrap resamples each run's rows together."
+        ),
+    ] = None,
     allow_duplicates: Annotated[
         bool,
         typer.Option(
@@ -54,6 +61,7 @@ def import_command(
         "lr_col": lr_col,
         "batch_col": batch_col,
         "allow_duplicates": allow_duplicates,
+        "group_col": group_col,
     }
     with open_service(url, token, database_url) as service:
         found = service.find_study(study)

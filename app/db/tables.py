@@ -131,6 +131,9 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The run an imported row was measured on, when rows are checkpoints of runs: a loss fit's
+    # bootstrap resamples a group's rows together (None: the row is a run of its own).
+    group_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class CurvePoint(Base):

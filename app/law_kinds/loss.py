@@ -7,6 +7,10 @@ E and the exponents up; so by default (option runs="best_per_size") a fit takes,
 the runs of its best setting (the lowest mean loss; replicates of that setting are all kept), and
 says how many it left out. runs="all" fits every run.
 
+Rows imported as checkpoints of runs carry their run (runs.group_key): a fit over any such row
+bootstraps whole runs (fitting.fit's group=), each checkpoint of a run drawn with the others, and a
+run without one (a trained run, whose one final loss is its own group) alone.
+
 Predicts the loss at (N, D) and, for laws of N and D, the compute-optimal split at C = 6ND.
 """
 
@@ -172,6 +176,7 @@ class LossKind(KindDefaults):
             "loss": [r.loss for r in runs],
             "sweeps": run_envelope(runs).sweeps,
             "left_out": sum(cell in used_cells for cell in cells[len(runs) :]),
+            "group": run_groups(runs),
         }
 
     def fit(
@@ -181,6 +186,9 @@ class LossKind(KindDefaults):
             inputs = {"C": fitting.training_compute(data["N"], data["D"]).tolist()}
         else:
             inputs = {"N": data["N"], "D": data["D"]}
+        group = data.get("group")
+        if group is not None:  # checkpoints of one run: the bootstrap draws whole runs
+            inputs["group"] = group
         result = fitting.fit(
             law, loss=data["loss"], bootstrap=bootstrap, seed=seed, progress=progress, **inputs
         )
@@ -188,6 +196,12 @@ class LossKind(KindDefaults):
         runs = options.get("runs", DEFAULT_RUNS)
         left_out, sweeps = data.get("left_out", 0), data.get("sweeps", 0)
         notes = _run_notes(runs, len(data["loss"]), left_out, sweeps)
+        context: dict[str, Any] = {"runs": runs, "left_out": left_out, "sweeps": sweeps}
+        if group is not None:
+            context["groups"] = len(set(group))
+            notes.append(
+                f"{len(group)} rows from {context['groups']} runs: checkpoints of one run resampled together"
+            )
         # Stored as it is (a loss fit's dict is NaN-free and restores exactly), with the runs it took.
         return Fitted(
             result.law,
@@ -195,7 +209,7 @@ class LossKind(KindDefaults):
             intervals,
             float(result.objective),
             [*notes, *result.warnings],
-            {**result.to_dict(), "context": {"runs": runs, "left_out": left_out, "sweeps": sweeps}},
+            {**result.to_dict(), "context": context},
         )
 
     def predict(self, stored: Mapping[str, StoredFit], query: Query) -> None:
@@ -269,6 +283,14 @@ class LossKind(KindDefaults):
                 }
             )
         return rows
+
+
+def run_groups(runs: Sequence[Run]) -> list[str] | None:
+    """The run each row was measured on, as fitting.fit's group= takes it: the imported group_key,
+    else the run's own id (a trained run is one final loss); None when no run names a group."""
+    if all(r.group_key is None for r in runs):
+        return None
+    return [f"group {r.group_key}" if r.group_key is not None else f"run {r.id}" for r in runs]
 
 
 def _run_notes(runs: str, n_used: int, left_out: int, sweeps: int) -> list[str]:

@@ -1,5 +1,7 @@
 """POST /v1/studies/{id}/import: runs trained elsewhere, as CSV (a text/csv body or a multipart `file`)
-or JSON, with the same column options as `hyperlaw fit`.
+or JSON, with the same column options as `hyperlaw fit`. Rows that are checkpoints of runs name their
+run: a CSV column given as `group_col`, a `group` (or `run`) key of a JSON row; a loss fit's bootstrap
+then resamples each run's checkpoints together.
 
 The body is spooled to a temporary file as it arrives (in memory up to SPOOL_IN_MEMORY bytes, on disk
 beyond), bounded by HYPERLAW_MAX_IMPORT_BYTES (app/api/guard.py), and only then is the request's
@@ -38,7 +40,7 @@ JSON_ALIASES = {
     "loss": ("loss",),
     "lr": ("lr",),
     "batch_tokens": ("batch_tokens", "batch"),
-}
+}  # and a row's run: imports.GROUP_ALIASES
 SPOOL_IN_MEMORY = 1 << 20
 CHUNK = 1 << 16
 MAX_PART_HEADERS = 16_384
@@ -66,7 +68,8 @@ async def spooled_body(request: Request) -> AsyncIterator[Body]:
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """Which CSV columns hold what (the options of `hyperlaw fit`), and whether a repeat is meant."""
+    """Which CSV columns hold what (the options of `hyperlaw fit`, and the run each row belongs to),
+    and whether a repeat is meant."""
 
     n_col: str
     d_col: str
@@ -75,11 +78,18 @@ class ImportOptions:
     lr_col: str | None
     batch_col: str | None
     allow_duplicates: bool
+    group_col: str | None = None
 
     def columns(self) -> list[str | None]:
         """The CSV column of each of app.imports.FIELDS (tokens are derived when C is given)."""
         tokens = None if self.c_col else self.d_col
         return [self.n_col, tokens, self.c_col, self.loss_col, self.lr_col, self.batch_col]
+
+    def digested(self) -> str:
+        """The column options as the duplicate-import digest covers them (the group column only when
+        given, so an import without one keeps the digest it had before groups existed)."""
+        shown = repr(self.columns())
+        return shown if self.group_col is None else f"{shown} group={self.group_col!r}"
 
 
 def import_options(
@@ -94,8 +104,14 @@ def import_options(
     allow_duplicates: bool = Query(
         False, description="Import data this study already holds from an earlier import (409 otherwise)."
     ),
+    group_col: str | None = Query(
+        None,
+        max_length=200,
+        description="CSV column naming the run each row was measured on (rows that are checkpoints of one "
+        "run): a loss fit's bootstrap resamples each run's rows together. JSON rows use a 'group' or 'run' key.",
+    ),
 ) -> ImportOptions:
-    return ImportOptions(n_col, d_col, c_col, loss_col, lr_col, batch_col, allow_duplicates)
+    return ImportOptions(n_col, d_col, c_col, loss_col, lr_col, batch_col, allow_duplicates, group_col)
 
 
 @router.post(
@@ -143,10 +159,10 @@ def import_runs(
         csv_file = body.file
         if kind == "multipart/form-data":
             csv_file = _multipart_file(body.file, body.content_type)
-        digest = _digest("csv", repr(options.columns()), _chunks(csv_file))
+        digest = _digest("csv", options.digested(), _chunks(csv_file))
         csv_file.seek(0)
         text = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
-        source = imports.csv_source(text, options.columns())
+        source = imports.csv_source(text, options.columns(), group=options.group_col)
     else:
         raise InvalidInput(
             f"content type {_short(kind) or '(none)'!r} is not importable: send text/csv, multipart/form-data "
