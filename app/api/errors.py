@@ -17,9 +17,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tabular import TableError
@@ -64,6 +66,10 @@ _OUT_OF_RANGE = (
     "a number in the request is beyond what the database stores (ids up to 2147483647, counts and "
     "offsets up to 9223372036854775807): use a smaller one"
 )
+
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+_NOT_UTF8 = "the body is not text in UTF-8: send JSON encoded as UTF-8"
+_NOT_JSON = "the body could not be read as JSON: send a JSON document of the documented shape"
 
 
 def _unprocessable(field: str | None, message: str, where: str = "body") -> JSONResponse:
@@ -162,6 +168,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422, content={"detail": [_bounded(e) for e in jsonable_encoder(error.errors())]}
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        # FastAPI answers a JSON body it cannot read (not UTF-8, nested too deep) with an undocumented
+        # 400; malformed JSON in UTF-8 is a 422 (json_invalid), so these are 422s too.
+        if error.status_code == 400 and error.detail == _FASTAPI_PARSE_ERROR:
+            unreadable = isinstance(error.__cause__, UnicodeDecodeError)
+            return _unprocessable(None, _NOT_UTF8 if unreadable else _NOT_JSON)
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, error: NotFound) -> JSONResponse:

@@ -251,11 +251,12 @@ class LossKind(KindDefaults):
         except ValueError as error:  # e.g. a budget too small for any model: the rest still answers
             warnings.append(f"compute_optimal: {error}")
             return
-        answer["compute_optimal"] = {
-            "n_params": interval(allocation.n_params),
-            "tokens": interval(allocation.tokens),
-        }
         warnings.extend(f"compute_optimal: {w}" for w in allocation.warnings)
+        optimum = {"n_params": interval(allocation.n_params), "tokens": interval(allocation.tokens)}
+        if any(part["value"] is None for part in optimum.values()):  # e.g. a compute that underflows
+            warnings.append(f"compute_optimal: no finite optimum for compute {compute:.3g}")
+            return
+        answer["compute_optimal"] = optimum
 
     def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
         from app.reports.plots import loss as drawing  # matplotlib loads with a report only
