@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     )
     worker_poll_s: float = Field(1.0, gt=0, description="Idle wait between claim attempts.")
     curve_batch_size: int = Field(64, ge=1, description="Curve points buffered before one upsert.")
+    curve_write_retry_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a run's process retries a write to an unreachable database (backing off "
+        "exponentially) before it gives its run back to the queue, its attempt not counted.",
+    )
+    curve_buffer_max_points: int = Field(
+        10_000,
+        ge=1,
+        description="Most curve points a run keeps in memory while the database is unreachable; with "
+        "more, training waits for the database.",
+    )
 
     # What the pool can run: a submission the workers could not train is refused at once (422 saying
     # why) rather than failing its attempts. Unset limits take the device's defaults

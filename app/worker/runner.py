@@ -7,6 +7,11 @@ transactions (an upsert plus a heartbeat), and the end is written in one more.
 This is the worker boundary, so it holds the one broad `try/except`: whatever the
 trainer raises, the run ends with a recorded status (requeued for another attempt, or
 `failed` with the error once its attempts are used up).
+
+A database outage is not a failure of the run: writes are retried with backoff
+(app/worker/retry.py) for `curve_write_retry_s`, training going on with the points kept in
+memory (at most `curve_buffer_max_points`) until a checkpoint needs them stored. A run whose
+writes still fail is given back to the queue at once, its attempt not counted.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from app.db import Database
 from app.errors import InvalidInput
 from app.settings import Settings
 from app.worker import queue
+from app.worker.retry import is_transient, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,21 @@ class Stop(Exception):
     """Raised from the curve callback to end training early (shutdown or cancellation)."""
 
 
+class WritesLost(Exception):
+    """The database stayed unreachable past the retry budget: the run goes back to the queue."""
+
+
 class CurveWriter:
     """The trainer's `on_point`: buffers points and writes them in batches.
 
     Each flush upserts the batch and refreshes the run's heartbeat and progress in one
     short transaction. A flush that finds the run no longer held (cancelled, or
     requeued after a lost heartbeat) stops the training.
+
+    While the database is unreachable, routine flushes fail softly (the points stay buffered,
+    tried again after a growing pause); a flush before a checkpoint, or with the buffer full,
+    retries until `curve_write_retry_s` is spent, then raises WritesLost: a checkpoint is
+    never ahead of the stored curve.
     """
 
     def __init__(
@@ -60,6 +75,11 @@ class CurveWriter:
         self.last_tokens = 0.0
         self.stop_requested = False
         self.stopped_by = ""
+        self.retry_budget_s = settings.curve_write_retry_s
+        self.max_buffer = settings.curve_buffer_max_points
+        self.retry_at = 0.0  # after a soft failure, no routine flush before this (monotonic) time
+        self.soft_delay_s = 0.0
+        self.failed_flushes = 0
 
     def __call__(self, point) -> None:
         # The trainer checkpoints at every multiple of the interval (after that step's point,
@@ -77,14 +97,42 @@ class CurveWriter:
         # Writing the curve before that checkpoint means a checkpoint is never ahead of the
         # stored curve: a run resumed after a crash re-emits every point not yet written.
         before_checkpoint = point.step % self.checkpoint_every == 0 or point.step == self.total_steps
-        if (
-            before_checkpoint
-            or len(self.buffer) >= self.batch_size
-            or time.monotonic() - self.last_flush >= self.flush_every_s
-        ):
+        if before_checkpoint or len(self.buffer) >= self.max_buffer:
             self.flush()
+        elif (
+            len(self.buffer) >= self.batch_size or time.monotonic() - self.last_flush >= self.flush_every_s
+        ) and time.monotonic() >= self.retry_at:
+            self.flush_softly()
+
+    def flush_softly(self) -> None:
+        """One try; an unreachable database leaves the points buffered and the training going."""
+        try:
+            self._write()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            self.failed_flushes += 1
+            self.soft_delay_s = min(max(2 * self.soft_delay_s, 0.25), 4.0)
+            self.retry_at = time.monotonic() + self.soft_delay_s
+            log.warning(
+                "run %s: database unavailable, %d curve points kept in memory", self.run_id, len(self.buffer)
+            )
+            return
+        self.soft_delay_s, self.retry_at = 0.0, 0.0
 
     def flush(self) -> None:
+        """Write the buffer, waiting out an outage for up to the retry budget (then WritesLost)."""
+        try:
+            with_retries(self._write, budget_s=self.retry_budget_s, what=f"run {self.run_id}'s curve")
+        except Exception as error:
+            if is_transient(error):
+                raise WritesLost(
+                    f"curve points not written for {self.retry_budget_s:g} s: {error}"
+                ) from error
+            raise
+        self.soft_delay_s, self.retry_at = 0.0, 0.0
+
+    def _write(self) -> None:
         self.last_flush = time.monotonic()
         with self.database.transaction() as session:
             curves.write_points(session=session, run_id=self.run_id, points=self.buffer)
@@ -132,6 +180,13 @@ def execute(
         torch.set_num_threads(cpu_threads)
     database = Database(settings.database_url)
     writer: CurveWriter | None = None
+    budget = settings.curve_write_retry_s
+    # Giving the run back is worth waiting for up to the heartbeat timeout: past that, another
+    # worker requeues it anyway (counting the attempt).
+    release_budget = settings.heartbeat_timeout_s
+
+    def retried(write, what: str):
+        return with_retries(write, budget_s=budget, what=f"run {run_id}: {what}")
 
     def on_sigterm(_signum, _frame) -> None:
         if writer is not None:
@@ -141,9 +196,13 @@ def execute(
         signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the pool, which stops us with SIGTERM
     try:
-        with database.transaction() as session:
-            run = runs.get_run(session=session, run_id=run_id)
-            spec_values, checkpoint = dict(run.spec or {}), run.checkpoint_path
+
+        def read_run():
+            with database.transaction() as session:
+                run = runs.get_run(session=session, run_id=run_id)
+                return dict(run.spec or {}), run.checkpoint_path
+
+        spec_values, checkpoint = retried(read_run, "reading the run")
         from trainer import train
         from trainer.spec import RunSpec
 
@@ -159,7 +218,7 @@ def execute(
             spec, on_point=writer, checkpoint_dir=checkpoint, resume=True, checkpoint_every_steps=every
         )
         writer.flush()
-        status = _record_result(database, run_id, worker_id, result)
+        status = retried(lambda: _record_result(database, run_id, worker_id, result), "recording its end")
         if status == "done" and checkpoint:
             shutil.rmtree(checkpoint, ignore_errors=True)
         return status
@@ -168,32 +227,71 @@ def execute(
             return "cancelled"
         if writer is not None and writer.buffer:
             writer.flush_quietly()
-        with database.transaction() as session:
-            queue.release(session=session, run_id=run_id, worker_id=worker_id)
-        log.info("run %s checkpointed and released", run_id)
-        return "queued"
+        return _release(database, run_id, worker_id, release_budget, "checkpointed and released")
+    except WritesLost as error:
+        # Not the run's fault: give it back now (its attempt not counted) rather than leave it
+        # `running` until the heartbeat timeout. Resuming from its checkpoint re-emits every
+        # point not written, since no checkpoint is taken before its points are stored.
+        log.warning("run %s: %s", run_id, error)
+        return _release(database, run_id, worker_id, release_budget, "released: the database was unreachable")
     except InvalidInput as error:  # the spec is refused here (its data path): retrying cannot help
         log.warning("run %s refused: %s", run_id, error)
-        with database.transaction() as session:
-            status = queue.fail(
-                session=session, run_id=run_id, worker_id=worker_id, error=f"refused: {error}", max_attempts=1
-            )
-        return status or "lost"
+        refusal = f"refused: {error}"
+
+        def refuse():
+            with database.transaction() as session:
+                return queue.fail(
+                    session=session,
+                    run_id=run_id,
+                    worker_id=worker_id,
+                    error=refusal,
+                    max_attempts=1,
+                )
+
+        return retried(refuse, "recording its refusal") or "lost"
     except Exception as error:  # the worker boundary: every failure ends in a recorded status
+        if is_transient(error):  # the database went away outside a retried write: not the run's fault
+            log.warning("run %s: database unavailable (%s)", run_id, error)
+            return _release(
+                database, run_id, worker_id, release_budget, "released: the database was unreachable"
+            )
         log.exception("run %s failed", run_id)
         if writer is not None and writer.buffer:
             writer.flush_quietly()
-        with database.transaction() as session:
-            status = queue.fail(
-                session=session,
-                run_id=run_id,
-                worker_id=worker_id,
-                error=f"{type(error).__name__}: {error}",
-                max_attempts=settings.max_attempts,
-            )
-        return status or "lost"
+        message = f"{type(error).__name__}: {error}"
+
+        def record_failure():
+            with database.transaction() as session:
+                return queue.fail(
+                    session=session,
+                    run_id=run_id,
+                    worker_id=worker_id,
+                    error=message,
+                    max_attempts=settings.max_attempts,
+                )
+
+        return retried(record_failure, "recording its failure") or "lost"
     finally:
         database.dispose()
+
+
+def _release(database: Database, run_id: int, worker_id: str, budget_s: float, how: str) -> str:
+    """Give the run back to the queue (its attempt not counted), retrying through an outage;
+    returns "queued", or "lost" if the database stayed away (the heartbeat timeout then requeues it)."""
+
+    def release() -> None:
+        with database.transaction() as session:
+            queue.release(session=session, run_id=run_id, worker_id=worker_id)
+
+    try:
+        with_retries(release, budget_s=budget_s, what=f"run {run_id}: releasing it")
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        log.warning("run %s could not be released (%s): its heartbeat timeout will requeue it", run_id, error)
+        return "lost"
+    log.info("run %s %s", run_id, how)
+    return "queued"
 
 
 def _record_result(database: Database, run_id: int, worker_id: str, result) -> str:
