@@ -32,7 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = pytest.importorskip(
+    "schemathesis", reason="schemathesis is in the dev extra: pip install -e '.[dev]'"
+)
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
