@@ -19,7 +19,7 @@ What the server is given, and why (nothing else is excluded):
   (the limit has its own tests in tests/integration/test_rate_limit.py).
 
 Generation is derandomised (`derandomize=True`, no example database): CI sees the same cases on
-every run. The whole file makes some 1,500 requests.
+every run. The whole file makes some 1,500 requests (in about two minutes on two cores).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from tests.integration.server import ServerThread, inline_fit, write_client  # n
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 40  # per operation, per token mode: 20 operations x 2 x 40 = 1,600 cases at most
+EXAMPLES = 40  # per operation and token mode: 21 operations x 2 x 40 = 1,680 cases at most
 MIN_CASES = 1000  # the least the whole file must have sent
 INLINE_BOOTSTRAP = 10
 CHECKS = (

@@ -1,7 +1,8 @@
 """Defects the API fuzzing (tests/integration/test_fuzz_api.py) found, each pinned by a focused test
 over real HTTP on both engines: a JSON body that is not UTF-8 is a 422 saying so (FastAPI answered an
-undocumented 400), and /v1/predict at a compute that underflows answers compute_optimal null with a
-warning (it answered an Interval of nulls, which its schema forbids)."""
+undocumented 400); /v1/predict at a compute that underflows answers compute_optimal null with a
+warning (it answered an Interval of nulls, which its schema forbids); a replayed Idempotency-Key's
+200 on POST .../runs and .../sweeps is documented (only 201 was)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,23 @@ def test_predict_at_a_compute_that_underflows_gives_no_null_optimum(api):
     # An ordinary query still answers the optimum.
     normal = api.get("/v1/predict", params={"study": study, "n_params": 1e8, "tokens": 2e9}).json()
     assert normal["compute_optimal"]["n_params"]["value"] > 0
+
+
+def test_a_replayed_idempotency_key_answers_a_documented_200(api):
+    from tests.integration.helpers import TINY_SPEC
+
+    study = api.post("/v1/studies", json={"name": "keys"}).json()["id"]
+    sweep = {"base": TINY_SPEC, "grid": {"lr": [1e-3, 3e-3]}}
+    spec = api.get("/openapi.json").json()
+    for route, body in (("runs", {"spec": TINY_SPEC}), ("sweeps", sweep)):
+        path = f"/v1/studies/{study}/{route}"
+        headers = {"Idempotency-Key": f"key-{route}"}
+        first = api.post(path, json=body, headers=headers)
+        again = api.post(path, json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 200), (route, first.text, again.text)
+        assert again.json()["ids"] == first.json()["ids"] and again.json()["created"] is False
+        documented = spec["paths"][f"/v1/studies/{{study_id}}/{route}"]["post"]["responses"]
+        assert {"200", "201"} <= set(documented), (route, sorted(documented))
+        assert documented["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Submitted"
+        }

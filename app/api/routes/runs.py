@@ -41,6 +41,14 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+# A replayed Idempotency-Key answers 200, not 201: documented, so clients (and the schema) expect it.
+REPLAYED = {
+    200: {
+        "model": Submitted,
+        "description": "A repeat of an earlier request's Idempotency-Key: the runs it created, nothing new.",
+    }
+}
+
 
 def _submitted(created_runs, created: bool, response: Response) -> Submitted:
     response.status_code = 201 if created else 200
@@ -49,7 +57,11 @@ def _submitted(created_runs, created: bool, response: Response) -> Submitted:
 
 
 @router.post(
-    "/studies/{study_id}/runs", status_code=201, response_model=Submitted, dependencies=[WriteAccess]
+    "/studies/{study_id}/runs",
+    status_code=201,
+    response_model=Submitted,
+    dependencies=[WriteAccess],
+    responses=REPLAYED,
 )
 def submit_run(
     study_id: int,
@@ -74,7 +86,11 @@ def submit_run(
 
 
 @router.post(
-    "/studies/{study_id}/sweeps", status_code=201, response_model=Submitted, dependencies=[WriteAccess]
+    "/studies/{study_id}/sweeps",
+    status_code=201,
+    response_model=Submitted,
+    dependencies=[WriteAccess],
+    responses=REPLAYED,
 )
 def submit_sweep(
     study_id: int,
