@@ -313,4 +313,7 @@ def _record_result(database: Database, run_id: int, worker_id: str, result) -> s
     }
     with database.transaction() as session:
         held = queue.finish(session=session, run_id=run_id, worker_id=worker_id, **values)
+        # A retry after a commit whose answer was lost finds the run already ended as recorded.
+        if not held and queue.statuses(session=session, run_ids=[run_id]).get(run_id) == result.status:
+            held = True
     return result.status if held else "cancelled"
