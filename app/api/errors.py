@@ -135,6 +135,15 @@ def _describe_validation_errors(schemas: dict[str, Any]) -> None:
             properties.setdefault("description", fields.get(field, "See the message."))
 
 
+def _is_public_read(app: FastAPI, path: str, method: str, operation: dict[str, Any]) -> bool:
+    """Whether a token is optional for this operation: a read (every GET under /v1, and the plan,
+    whose dry run writes nothing) while HYPERLAW_PUBLIC_READS is on."""
+    settings = getattr(app.state, "settings", None)
+    if settings is None or not settings.public_reads or not operation.get("security"):
+        return False
+    return method == "get" or (method == "post" and path.endswith("/plan"))
+
+
 def _document(app: FastAPI) -> None:
     """Add the error answers (and one Error schema) to every operation of the app's OpenAPI document."""
     build = app.openapi
@@ -147,8 +156,10 @@ def _document(app: FastAPI) -> None:
         schemas["Error"] = _ERROR_SCHEMA
         _describe_validation_errors(schemas)
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
+                if _is_public_read(app, path, method, operation):  # `{}`: "no authentication" will do
+                    operation["security"] = [{"bearer": []}, {}]
                 responses = operation.setdefault("responses", {})
                 for code in _codes(method, operation):
                     # A route's own description of the code is kept; the body is always the Error.

@@ -76,6 +76,14 @@ def test_token_buckets():
     assert sum(buckets.take("a") is None for _ in range(100)) == 60  # never more than a burst
 
 
+def test_private_reads_declare_the_token_required():
+    spec = create_app(Settings(database_url="sqlite://", public_reads=False)).openapi()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if path.startswith("/v1/"):
+                assert operation["security"] == [{"bearer": []}], f"{method.upper()} {path}"
+
+
 def test_openapi_declares_the_bearer_scheme_and_the_error_answers():
     spec = create_app(Settings(database_url="sqlite://")).openapi()
     assert spec["components"]["securitySchemes"]["bearer"] == {
@@ -93,7 +101,9 @@ def test_openapi_declares_the_bearer_scheme_and_the_error_answers():
     assert len(operations) >= 14
     for method, path, operation in operations:
         where = f"{method.upper()} {path}"
-        assert operation["security"] == [{"bearer": []}], where
+        reads = method == "get" or path.endswith("/plan")  # a dry-run plan writes nothing
+        # Public reads (the default): a read's token is optional ({} is "no authentication").
+        assert operation["security"] == ([{"bearer": []}, {}] if reads else [{"bearer": []}]), where
         codes = set(operation["responses"])
         assert {"401", "403", "422"} <= codes, where
         if "{" in path:
