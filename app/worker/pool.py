@@ -210,9 +210,11 @@ class Pool:
                     child.process.kill()
                 continue
             child.process.join()
-            del self.children[run_id]
             if child.process.exitcode != 0:
+                # Recorded before the child is forgotten: with the database away this raises, and
+                # the next pass records it (the run meanwhile still heartbeated as ours).
                 self._after_crash(run_id, child.process.exitcode)
+            del self.children[run_id]
 
     def _after_crash(self, run_id: int, exitcode: int | None) -> None:
         # The child died without reaching its own boundary (killed, out of memory, a

@@ -40,7 +40,7 @@ from tests.conftest import CHINCHILLA_CSV
 from tests.integration.helpers import TINY_SPEC, make_study, queue_runs
 from tests.integration.server import ServerThread, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = pytest.mark.slow  # its own PostgreSQL server: HYPERLAW_TEST_POSTGRES_URL is not used
 
 # 1200 steps of a tiny model, every step logged, a checkpoint every 25: from 3 s of training on an
 # idle core to a minute on a busy one; the outage starts with the first stored point, well before
