@@ -69,11 +69,17 @@ def optimal_allocation(
     scalar = np.ndim(compute) == 0
     budgets = as_positive_array("compute", compute)
     convention, per_token = _flops_convention(flops_per_token)
+    per_parameter = budgets / per_token(1.0)  # N·D at each budget, before the split
+    if not np.all((per_parameter > 0) & np.isfinite(per_parameter)):
+        raise ValueError(
+            f"compute {float(np.min(budgets)):.3g} FLOPs is too small (or too large) to split into N and D "
+            "in double precision: give a compute between about 1e-290 and 1e300 FLOPs"
+        )
     rows = fit.evaluator  # point estimate, then draws
     split = None if callable(flops_per_token) else rows.optimal_split
     if split is not None:  # closed form for C = k N D (Hoffmann et al. 2022, eq. 4)
         log_g, exponent_n = split
-        log_n = log_g[:, None] + exponent_n[:, None] * np.log(budgets / per_token(1.0))[None, :]
+        log_n = log_g[:, None] + exponent_n[:, None] * np.log(per_parameter)[None, :]
         n_opt = np.exp(log_n)  # (draws + 1, q)
         tokens = budgets[None, :] / per_token(n_opt)
         exponent_d = 1.0 - exponent_n

@@ -12,7 +12,7 @@ import math
 import pytest
 
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 BIG = 2**64  # beyond the 64-bit integers both databases store
 ID32 = 2**31  # beyond PostgreSQL's INTEGER ids
@@ -27,12 +27,6 @@ def loss_rows(ns=(1e7, 3e7, 1e8, 3e8), ds=(1e9, 3e9, 1e10)) -> list[dict]:
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _strict_json(text: str):

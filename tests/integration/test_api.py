@@ -14,7 +14,7 @@ from app import curves
 from app.settings import Settings
 from tests.conftest import CHINCHILLA_CSV as CHINCHILLA
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 CHINCHILLA_COLUMNS = {"n_col": "N_params", "d_col": "D_tokens", "loss_col": "loss"}
 
@@ -29,13 +29,6 @@ def server(db_url, tmp_path_factory):
     )
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    """An httpx client with a write token (and .read_token), against an emptied database."""
-    with write_client(server, database, timeout=120) as client:
-        yield client
 
 
 def _study(api, name="s") -> int:

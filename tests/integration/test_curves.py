@@ -9,7 +9,7 @@ import pytest
 from app import curves
 from app.settings import Settings
 from tests.integration.helpers import make_study, queue_runs
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 
 def _points(steps, loss=3.0):
@@ -76,12 +76,6 @@ def server(db_url, tmp_path_factory):
     )
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _long_run(database, steps) -> int:

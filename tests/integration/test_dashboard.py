@@ -26,12 +26,6 @@ def server(db_url):
         yield running
 
 
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
-
-
 def test_study_page_shows_runs_fits_and_prediction(api, database):
     study = api.post("/v1/studies", json={"name": "watched", "description": "a ladder"}).json()["id"]
     imported = api.post(f"/v1/studies/{study}/import", json=loss_rows()).json()["ids"]

@@ -44,12 +44,6 @@ def server(db_url, places, tmp_path_factory):
         yield running
 
 
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
-
-
 def _hostile(places) -> list[str]:
     root, outside = places["root"], places["outside"]
     return [

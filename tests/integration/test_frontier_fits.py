@@ -12,7 +12,7 @@ from app import curves, runs, studies
 from app.api.schemas import PredictPublic
 from app.law_kinds.frontier import isoflop_budgets
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, eq. 10
 A_TRUE = BETA / (ALPHA + BETA)  # N_opt ∝ C^a (their eq. 4)
@@ -27,12 +27,6 @@ def chinchilla(n_params, tokens):
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=200)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def test_budgets_group_runs_within_a_factor():

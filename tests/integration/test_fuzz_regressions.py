@@ -11,7 +11,7 @@ import pytest
 
 from app.api.schemas import PredictPublic
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 NOT_UTF8 = b'{"name": "\xff\xfe"}'  # bytes no UTF-8 decoder accepts
 
@@ -20,12 +20,6 @@ NOT_UTF8 = b'{"name": "\xff\xfe"}'  # bytes no UTF-8 decoder accepts
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _loss_rows() -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from app.settings import Settings
 from app.tabular import Columns, TableError, read_runs
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 CSV = {"Content-Type": "text/csv"}
 MAX_ROWS = 50_000
@@ -27,12 +27,6 @@ def server(db_url, tmp_path_factory):
     )
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _study(api, name="s") -> int:

@@ -20,7 +20,7 @@ from app.db.tables import Fit, Run
 from app.errors import InvalidInput
 from app.law_kinds import FitRequest, Fitted, Query, StoredFit
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 
 def chinchilla(n_params: float, tokens: float) -> float:
@@ -32,12 +32,6 @@ def chinchilla(n_params: float, tokens: float) -> float:
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _study(api, name: str) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from app.settings import Settings
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 LIMIT = 64 * 1024
 IMPORT_LIMIT = 256 * 1024
@@ -30,12 +30,6 @@ def server(db_url, tmp_path_factory):
     )
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _chunks(data: bytes, size: int = 8192):

@@ -16,7 +16,7 @@ import pytest
 from app import curves, runs, studies
 from app.api.schemas import PredictPublic
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 # Step Law form (Li et al. 2025): LR_opt = a N^b D^c, B_opt = a D^c (tokens); our truth.
 LR_TRUTH = (1.79, -0.713, 0.307)
@@ -69,12 +69,6 @@ def loss_rows() -> list[dict]:
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _predict(api, study, n_params=1e9, tokens=2e10) -> dict:

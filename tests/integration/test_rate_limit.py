@@ -16,7 +16,7 @@ from app import tokens
 from app.api.ratelimit import TokenBuckets
 from app.main import create_app
 from app.settings import Settings
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 RATE = 5
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -26,12 +26,6 @@ COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, write_rate_per_minute=RATE)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _client(server, database) -> httpx.Client:

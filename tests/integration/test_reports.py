@@ -24,7 +24,7 @@ from matplotlib.image import imread
 from app import curves, fits, runs, studies
 from app.reports import version
 from app.settings import Settings
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 from tests.integration.test_predict_laws import curve_points, sweep_rows
 
 BATCHES = [2.5e4, 7e4, 2e5, 6e5, 1.8e6]
@@ -44,12 +44,6 @@ def loss_rows(seed: int = 0) -> list[dict]:
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _loss_study(api, name: str = "ladder") -> tuple[int, list[int], dict]:

@@ -25,7 +25,7 @@ from app.db.tables import Fit
 from app.law_kinds.base import draws_summary
 from app.settings import Settings
 from app.worker import queue
-from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.server import ServerThread, inline_fit
 
 E, A, ALPHA, B, BETA = 1.8, 400.0, 0.34, 410.0, 0.28
 RUNS, CHECKPOINTS = 8, 6
@@ -82,12 +82,6 @@ def width(intervals: dict[str, list[float]], name: str) -> float:
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=BOOTSTRAP)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _study(api, name: str) -> int:

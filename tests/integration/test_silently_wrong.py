@@ -10,7 +10,7 @@ import pytest
 
 from app.settings import Settings
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 NO_DATA = {k: v for k, v in TINY_SPEC.items() if k != "data"}
 
@@ -20,12 +20,6 @@ def server(db_url, tmp_path_factory):
     settings = Settings(database_url=db_url, checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _stored_spec(api, study: int, spec: dict) -> dict:

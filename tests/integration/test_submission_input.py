@@ -11,7 +11,7 @@ import pytest
 
 from app.settings import Settings
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,6 @@ def server(db_url, tmp_path_factory):
     settings = Settings(database_url=db_url, sweep_cap=50, checkpoint_dir=tmp_path_factory.mktemp("ckpt"))
     with ServerThread(settings) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _post(api, path: str, body: dict, **headers):

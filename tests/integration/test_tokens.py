@@ -17,19 +17,13 @@ from app.cli import cli
 from app.db.tables import ApiToken, utcnow
 from app.errors import InvalidInput
 from app.settings import Settings
-from tests.integration.server import ServerThread, write_client
+from tests.integration.server import ServerThread
 
 
 @pytest.fixture(scope="module")
 def server(db_url):
     with ServerThread(Settings(database_url=db_url, public_reads=False)) as running:
         yield running
-
-
-@pytest.fixture
-def api(server, database):
-    with write_client(server, database) as client:
-        yield client
 
 
 def _expire(database, token: str) -> None:
