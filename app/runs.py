@@ -256,6 +256,10 @@ def list_runs(
     return list(rows), total
 
 
+# Ids sent as one IN list at most; beyond, a study's rows are filtered in Python.
+_MAX_IN_IDS = 10_000
+
+
 def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
     """Finished runs of a study with a loss, a size and a token count: what a law is fitted on.
 
@@ -268,9 +272,13 @@ def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | N
         Run.n_params.is_not(None),
         Run.tokens.is_not(None),
     )
-    if run_ids is not None:
-        query = query.where(Run.id.in_(list(run_ids)))
-    return list(session.scalars(query.order_by(Run.id)))
+    if run_ids is None:
+        return list(session.scalars(query.order_by(Run.id)))
+    wanted = set(run_ids)
+    if len(wanted) <= _MAX_IN_IDS:
+        return list(session.scalars(query.where(Run.id.in_(sorted(wanted))).order_by(Run.id)))
+    # One bound variable per id would pass SQLite's limit (32,766): read the study's runs, keep these.
+    return [run for run in session.scalars(query.order_by(Run.id)) if run.id in wanted]
 
 
 def n_for_laws(run: Run) -> float:
