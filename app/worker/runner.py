@@ -210,6 +210,7 @@ def execute(
         # Again here, not only at the API: a spec may reach the queue by another way (the CLI, an
         # older API, the database itself), and this worker's data roots are what it may read.
         specs.check_data(spec.data, settings.data_roots)
+        _check_device(spec.device)
         every = spec.eval_every_steps
         writer = CurveWriter(
             database, run_id, worker_id, settings, checkpoint_every=every, total_steps=spec.steps
@@ -273,6 +274,17 @@ def execute(
         return retried(record_failure, "recording its failure") or "lost"
     finally:
         database.dispose()
+
+
+def _check_device(requested: str) -> None:
+    """InvalidInput (refused at once, no retries) when this machine lacks the run's device: a run
+    queued for cuda reaching a CPU-only worker fails the same way on every attempt."""
+    from trainer.loop import pick_device
+
+    try:
+        pick_device(requested)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="device") from None
 
 
 def _release(database: Database, run_id: int, worker_id: str, budget_s: float, how: str) -> str:

@@ -154,3 +154,17 @@ def test_cancel_stops_the_running_process(database, tmp_path):
 )
 def test_each_process_gets_one_gpu_when_there_are_several(gpus, expected):
     assert [gpu_for_slot(gpus, slot) for slot in range(3)] == expected
+
+
+def test_a_run_for_a_device_this_machine_lacks_fails_once_saying_why(database, tmp_path):
+    """A run that reached the queue asking for cuda (by the CLI, an older API, the database) fails at
+    its first claim with one line, instead of three attempts of tracebacks."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device: the run would train")
+    [run_id] = queue_runs(database, make_study(database), 1, device="cuda")
+    Pool(worker_settings(database, tmp_path), concurrency=1).run(exit_when_idle=True)
+    run = _run(database, run_id)
+    assert run.status == "failed" and run.attempts == 1
+    assert run.error.startswith("refused: device 'cuda' is not available on this machine"), run.error
