@@ -552,6 +552,11 @@ class FitCreate(BaseModel):
         description="Fit these finished runs only (default: all); ids that are no run of the study are a 422.",
     )
 
+    def request(self) -> dict[str, Any]:
+        """fits.create_fit's arguments besides the session and study: the law, its bootstrap and seed,
+        the runs asked for and the kind's options (form, window, runs; None where not given)."""
+        return self.model_dump()
+
 
 class FitPublic(BaseModel):
     """A stored fit; once done, the same keys as `hyperlaw fit --json` plus its id, status and snapshot.

@@ -411,26 +411,14 @@ class EmbeddedService:
         """Queue the fit; compute it in this process when `compute` or when it is small enough to run
         inline (HYPERLAW_FIT_INLINE_MAX_BOOTSTRAP, as the server does). A fit left queued is computed
         by a fit worker: a server's, or `hyperlaw worker`'s."""
-        from app import fits, studies
         from app.api.schemas import FitCreate
         from app.worker import fit_jobs
 
         request = checked(FitCreate, body)
         here = compute or request.bootstrap <= self.settings.fit_inline_max_bootstrap
-        with self.database.transaction() as session:
-            studies.get_study(session=session, study_id=study_id)
-            fit_id = fits.create_fit(
-                session=session,
-                study_id=study_id,
-                law=request.law,
-                bootstrap=request.bootstrap,
-                seed=request.seed,
-                run_ids=request.run_ids,
-                form=request.form,
-                window=request.window,
-                runs=request.runs,
-            ).id
-            holder = fit_jobs.hold(session=session, fit_id=fit_id) if here else None
+        fit_id, holder = fit_jobs.queue_fit(
+            self.database, study_id=study_id, inline=here, **request.request()
+        )
         if holder is not None:
             fit_jobs.run_held(self.database, self.settings, fit_id, holder)
         return self.get_fit(fit_id)

@@ -26,11 +26,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from app import fits
+from app import fits, studies
 from app.db import Database
 from app.db.tables import Fit
 from app.settings import Settings
@@ -91,6 +92,16 @@ def hold(*, session: Session, fit_id: int) -> str:
     if queue.claim(session=session, worker_id=worker_id, jobs=Fit, job_id=fit_id) is None:
         raise RuntimeError(f"fit {fit_id} was not queued in this transaction")
     return worker_id
+
+
+def queue_fit(database: Database, *, study_id: int, inline: bool, **request: Any) -> tuple[int, str | None]:
+    """Queue a fit of the study (fits.create_fit's arguments: law, bootstrap, seed, run_ids and the
+    kind's options) and, when `inline`, hold it for the caller to compute with run_held: the fit's
+    id and the holder (None: left for a fit worker). NotFound for a missing study."""
+    with database.transaction() as session:
+        studies.get_study(session=session, study_id=study_id)
+        fit_id = fits.create_fit(session=session, study_id=study_id, **request).id
+        return fit_id, (hold(session=session, fit_id=fit_id) if inline else None)
 
 
 def run_held(

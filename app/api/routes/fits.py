@@ -45,20 +45,7 @@ def create_fit(
     (any API process or worker pool: the job queue's lease and heartbeat, as for runs), or when this
     server began shutting down while computing it inline (it is queued again)."""
     inline = body.bootstrap <= settings.fit_inline_max_bootstrap
-    with database.transaction() as session:
-        studies.get_study(session=session, study_id=study_id)
-        fit_id = fits.create_fit(
-            session=session,
-            study_id=study_id,
-            law=body.law,
-            bootstrap=body.bootstrap,
-            seed=body.seed,
-            run_ids=body.run_ids,
-            form=body.form,
-            window=body.window,
-            runs=body.runs,
-        ).id
-        holder = fit_jobs.hold(session=session, fit_id=fit_id) if inline else None
+    fit_id, holder = fit_jobs.queue_fit(database, study_id=study_id, inline=inline, **body.request())
     if holder is None:
         response.status_code = 202  # queued: a FitWorker claims it
     else:
