@@ -59,6 +59,7 @@ Layout, one job a module:
     allocation.py     compute-optimal N and D for a budget, from a fitted loss law
     optimum.py        sweeps -> per-sweep optima -> LR / batch-size optimum power laws
     bowl.py           one sweep's optimum: a robust quadratic near the best runs
+    located.py        how each sweep or budget optimum was located (bowl or small-sweep rule), counted
     log_linear.py     power laws fitted by least squares in log space (PowerLaw and the shared fit)
     frontier.py       compute-optimal frontier from the runs themselves (approaches 1 and 2)
     batch_size.py     the critical batch size measured from runs (McCandlish, Kaplan, Zhang)

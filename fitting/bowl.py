@@ -56,14 +56,14 @@ class BowlOptimum:
     """One sweep's optimum on the log scale, or why there is none.
 
     status: "found" (interior), "edge" (beyond the swept range, or the best run on its edge),
-    "not_convex" (the quadratic has no minimum) or "too_few_runs". located_by: "bowl" (the
-    windowed Huber quadratic), "vertex" or "centre" (the small-sweep rule), "" when not located.
+    "not_convex" (the quadratic has no minimum) or "too_few_runs". located_by: a key of
+    fitting.located.LOCATED_BY ("quadratic", "cubic", "vertex", "centre"), "" when not located.
     """
 
     status: str
     log_point: Array | None  # (k,) log optimum per swept axis; None for "not_convex", "too_few_runs"
     log_draws: Array  # (R, k) replicate log optima; NaN where a replicate has no minimum
-    located_by: str = "bowl"  # "bowl" (quadratic), "cubic" (asymmetric bowl), "vertex", "centre"
+    located_by: str = ""
     log_bounds: Array | None = None  # (2, k) small sweeps: the bracket the optimum lies in
     log_loss: float | None = None  # the log loss at the optimum (the bowl's minimum)
     log_loss_draws: Array | None = None  # (R,) its replicates; NaN where a replicate has no minimum
@@ -168,7 +168,7 @@ def bowl_optima(
         outside = (log_point < axes.min(axis=1)) | (log_point > axes.max(axis=1))
         status = "edge" if np.any(outside) or best_on_edge(axes, loss) else "found"
         minimum = float(_bowl_value(thetas[i][None, :], stationary, problem.law.cubic)[0])
-        located_by = "cubic" if problem.law.cubic else "bowl"
+        located_by = "cubic" if problem.law.cubic else "quadratic"
         out.append(BowlOptimum(status, log_point, sweep_draws, located_by, None, minimum, loss_draws))
     return out
 

@@ -23,6 +23,7 @@ from fitting.bowl import BOWL_MIN_VALUES, bowl_fit_runs, bowl_optima
 from fitting.flops import training_compute
 from fitting.frontier_loss import LossFrontier, fit_loss_frontier
 from fitting.laws.base import Array
+from fitting.located import SMALL_SWEEP_RULES, located_counts, located_summary
 from fitting.log_linear import fit_log_linear
 from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate
@@ -51,7 +52,7 @@ class BudgetOptimum:
     n_params: Estimate | None = None
     tokens: Estimate | None = None
     loss: Estimate | None = None  # the loss at the optimum (the bowl's minimum)
-    located_by: str = ""  # "bowl", or for budgets of 3-5 runs "vertex" / "centre" (fitting.bowl)
+    located_by: str = ""  # "quadratic", or for budgets of 3-5 runs "vertex" / "centre" (fitting.located)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,13 +65,15 @@ class BudgetOptimum:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BudgetOptimum:
-        """Inverse of to_dict (fits stored before `loss` and `located_by` existed read as without them)."""
+        """Inverse of to_dict (fits stored before `loss` and `located_by` existed read as without them;
+        "bowl", the quadratic's name before the cubic bowl existed, reads as "quadratic")."""
         estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in _BUDGET_ESTIMATES}
+        located_by = data.get("located_by", "")
         return cls(
             compute=float(data["compute"]),
             n_runs=int(data["n_runs"]),
             status=data["status"],
-            located_by=data.get("located_by", ""),
+            located_by="quadratic" if located_by == "bowl" else located_by,
             **estimates,
         )
 
@@ -95,6 +98,11 @@ class Frontier:
     optima: tuple[BudgetOptimum, ...] = ()  # approach 2: every budget, found or not
     warnings: list[str] = field(default_factory=list)
     loss_law: LossFrontier | None = None  # approach 2: L_opt(C) through the budgets' optimum losses
+
+    @property
+    def located_by(self) -> dict[str, int]:
+        """Approach 2: the budget optima the frontier rests on, counted by how each was located."""
+        return located_counts(self.optima)
 
     def predict_loss(self, compute: Any, level: float = 0.95) -> Estimate:
         """L_opt, the loss at the compute-optimal allocation, at `compute` FLOPs (approach 2 only)."""
@@ -142,6 +150,7 @@ class Frontier:
             "n_failed_replicates": self.n_failed_replicates,
             "seed": self.seed,
             "optima": [o.to_dict() for o in self.optima],
+            "located_by": self.located_by,
             "warnings": list(self.warnings),
             "draws": self.draws.tolist(),
             "loss_law": self.loss_law.to_dict() if self.loss_law is not None else None,
@@ -377,13 +386,14 @@ def _isoflop_warnings(optima: list[BudgetOptimum], n_used: int) -> list[str]:
     if skipped:
         listed = ", ".join(f"{o.compute:.3g} ({o.status})" for o in skipped)
         out.append(f"{len(skipped)} budget(s) left out of the frontier: {listed}")
-    small = [o for o in optima if o.located_by in ("vertex", "centre")]
+    small = [o for o in optima if o.located_by in SMALL_SWEEP_RULES]
     if small:
         listed = ", ".join(f"{o.compute:.3g} ({o.located_by})" for o in small)
         out.append(
             f"{len(small)} budget(s) had too few runs for a bowl with a bootstrap (fewer than "
             f"{bowl_fit_runs(1)}) and were located by the small-sweep rule (vertex of the parabola through "
-            f"the best run and its two neighbours, which bound the interval): {listed}"
+            f"the best run and its two neighbours, which bound the interval): {listed}. "
+            f"{located_summary(located_counts(optima), 'budget')}".strip()
         )
     if n_used < FEW_BUDGETS:
         out.append(

@@ -30,6 +30,7 @@ from fitting.bowl import SMALL_SWEEP_BAND, best_on_edge, bowl_fit_runs, bowl_opt
 from fitting.flops import training_compute
 from fitting.laws.base import Array
 from fitting.laws.hparams import OPTIMUM_FORMS, OptimumForm
+from fitting.located import SMALL_SWEEP_RULES, located_counts, located_summary
 from fitting.log_linear import fit_log_linear, weighted_least_squares
 from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate, OptimumFit, SweepOptimum
@@ -104,7 +105,7 @@ def fit_optimum_law(
     rng = np.random.default_rng(seed)
 
     optima, points, small = _optima(sweeps, law, method, window, band, bootstrap, delta, rng)
-    warnings = _optimum_warnings(optima) + _small_sweep_warnings(small)
+    warnings = _optimum_warnings(optima) + _small_sweep_warnings(small, optima)
     used = np.unique(points.group)
     forms = _candidate_forms(form)
     needed = sweeps_needed(law, form)
@@ -279,7 +280,7 @@ def _optima(
         log_axes = np.log(np.stack([values for _, values in swept]))
         if method == "band":
             record, kept = _band(log_axes, log_loss, names, band)
-            records[g] = SweepOptimum(**base, **record)
+            records[g] = SweepOptimum(**base, **record, located_by="band")
             for value in log_axes[names.index(swept_name), kept]:
                 rows.append((g, base["N"], base["D"], compute, float(value), np.empty(0)))
             continue
@@ -288,10 +289,10 @@ def _optima(
     bowls = bowl_optima(
         [(p[3], p[4]) for p in pending], window, bootstrap, delta, rng, small=True, asymmetric=True
     )
-    small: dict[str, list[SweepOptimum]] = {"vertex": [], "centre": []}
+    small: dict[str, list[SweepOptimum]] = {rule: [] for rule in SMALL_SWEEP_RULES}
     for (g, base, names, _, _), bowl in zip(pending, bowls, strict=True):
         point, draws = bowl.log_point, bowl.log_draws
-        record: dict[str, Any] = {"status": bowl.status}
+        record: dict[str, Any] = {"status": bowl.status, "located_by": bowl.located_by}
         for k, name in enumerate(names):
             if point is None:
                 record[name] = None
@@ -351,8 +352,9 @@ def _optimum_warnings(optima: list[SweepOptimum]) -> list[str]:
     return warnings
 
 
-def _small_sweep_warnings(small: dict[str, list[SweepOptimum]]) -> list[str]:
-    """Say which sweeps the small-sweep rule located, and how (the result states its method per sweep)."""
+def _small_sweep_warnings(small: dict[str, list[SweepOptimum]], optima: list[SweepOptimum]) -> list[str]:
+    """Say which sweeps the small-sweep rule located, and how, and how every optimum the law rests
+    on was located (each SweepOptimum states its own method in located_by)."""
     located = small["vertex"] + small["centre"]
     if not located:
         return []
@@ -362,7 +364,7 @@ def _small_sweep_warnings(small: dict[str, list[SweepOptimum]]) -> list[str]:
         f"{bowl_fit_runs(1)} on one axis) and were located by the small-sweep rule: {len(small['vertex'])} "
         f"by the vertex of the parabola through the best run and its two neighbours, {len(small['centre'])} by the centre of the "
         f"runs within {SMALL_SWEEP_BAND:.2%} of their best loss; their intervals are the best run's neighbours: "
-        f"{scales}"
+        f"{scales}. {located_summary(located_counts(optima), 'sweep')}".strip()
     ]
 
 

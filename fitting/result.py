@@ -16,6 +16,7 @@ from fitting.extrapolation import ErrorModel
 from fitting.flops import training_compute
 from fitting.laws import LOSS_LAWS, Law
 from fitting.laws.base import Array
+from fitting.located import located_counts
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,9 @@ class SweepOptimum:
 
     status: "found" (interior optimum), "edge" (the best runs sit at the edge of the swept range, so the
     optimum lies beyond it), "not_convex" (the loss is not bowl-shaped near the best runs) or
-    "too_few_runs". Only "found" optima enter the power laws.
+    "too_few_runs". Only "found" optima enter the power laws. located_by: how the optimum was
+    located, a key of fitting.located.LOCATED_BY ("quadratic" or "cubic" bowl, the small-sweep rule's
+    "vertex" or "centre", the Step Law "band"); "" when it was not located.
     """
 
     N: float
@@ -350,18 +353,23 @@ class SweepOptimum:
     status: str
     lr: Estimate | None = None
     batch: Estimate | None = None
+    located_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("N", "D", "C", "n_runs", "best_loss", "status")}
+        out = {k: getattr(self, k) for k in ("N", "D", "C", "n_runs", "best_loss", "status", "located_by")}
         out["lr"] = self.lr.to_dict() if self.lr else None
         out["batch"] = self.batch.to_dict() if self.batch else None
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepOptimum:
-        """Inverse of to_dict."""
+        """Inverse of to_dict (fits stored before `located_by` existed read as without it)."""
         estimates = {k: Estimate(**data[k]) if data.get(k) else None for k in ("lr", "batch")}
-        return cls(**{k: data[k] for k in ("N", "D", "C", "n_runs", "best_loss", "status")}, **estimates)
+        return cls(
+            **{k: data[k] for k in ("N", "D", "C", "n_runs", "best_loss", "status")},
+            **estimates,
+            located_by=data.get("located_by", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -392,6 +400,11 @@ class OptimumFit:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(self.params)
+
+    @property
+    def located_by(self) -> dict[str, int]:
+        """The sweep optima the law rests on, counted by how each was located (located_counts)."""
+        return located_counts(self.optima)
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Percentile interval of every parameter from the bootstrap draws."""
@@ -456,6 +469,7 @@ class OptimumFit:
             "loso_error": self.loso_error,
             "input_ranges": {k: list(v) for k, v in self.input_ranges.items()},
             "candidates": self.candidates,
+            "located_by": self.located_by,
             "warnings": list(self.warnings),
         }
 

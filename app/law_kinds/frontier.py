@@ -277,6 +277,7 @@ class FrontierKind(KindDefaults):
                     "fitted_n_opt_lo": plain(n_opt.lo[i]),
                     "fitted_n_opt_hi": plain(n_opt.hi[i]),
                     "budget_n_opt": plain(located.value) if located is not None else None,
+                    "budget_located_by": budget.located_by if budget is not None else None,
                     "log_residual": math.log(located.value / value) if located is not None else None,
                 }
             )

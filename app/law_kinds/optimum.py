@@ -218,6 +218,7 @@ class OptimumKind(KindDefaults):
                     "lr": run.lr,
                     "batch_tokens": run.batch_tokens,
                     "sweep_status": sweep.status if sweep is not None else None,
+                    "sweep_located_by": sweep.located_by if sweep is not None else None,
                     "sweep_optimum": plain(located.value) if located is not None else None,
                     "sweep_optimum_lo": plain(located.lo) if located is not None else None,
                     "sweep_optimum_hi": plain(located.hi) if located is not None else None,

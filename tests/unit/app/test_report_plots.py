@@ -182,6 +182,7 @@ def test_optimum_laws_plot_the_law_and_every_sweep(kind):
     sweep = kind.sweep_of(fit, runs[0])
     located = kind.located(sweep)
     assert first["sweep_optimum"] == pytest.approx(located.value)
+    assert first["sweep_located_by"] == sweep.located_by and sweep.located_by in ("quadratic", "cubic")
     law = fit.predict(N=runs[0].n_params, D=runs[0].tokens)
     assert first["fitted"] == pytest.approx(law.value)
     assert first["log_residual"] == pytest.approx(math.log(located.value / law.value))
@@ -254,5 +255,7 @@ def test_frontier_plots_n_opt_with_its_interval_and_isoflop_profiles():
     fitted_rows = FRONTIER_KIND.fitted_values(row, frontier, runs)
     found = [r for r in fitted_rows if r["budget_n_opt"] is not None]
     assert len(found) == len(runs)  # every budget has an interior optimum in this design
+    assert {r["budget_located_by"] for r in found} == {"quadratic"}  # 7 runs a budget: the bowl
+    assert fitted.stored["located_by"] == {"quadratic": 5}
     for r in found:
         assert r["log_residual"] == pytest.approx(math.log(r["budget_n_opt"] / r["fitted_n_opt"]))
