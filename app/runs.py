@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import imports, plan
+from app import imports, plan, studies
 from app.db.tables import Run, Study, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.parametrization import inherit
 from app.specs import Capacity, accounting, check_data, validate_spec
 from trainer.spec import RunSpec
 
@@ -48,9 +49,19 @@ _LEGACY_DATA = {"synthetic": "synthetic:markov"}
 
 def spec_defaults(study: Study) -> dict[str, Any]:
     """What a run of `study` starts from: the study's data source, overlaid by its defaults (the
-    spec overlays both). A study's `data` is what its runs train on unless a run says otherwise."""
+    spec overlays both), and the study's parametrization with, under mup, its base width. A study's
+    `data` is what its runs train on unless a run says otherwise; its parametrization is not
+    overridden (app.parametrization.inherit refuses a run that contradicts it)."""
     data = _LEGACY_DATA.get(study.data, study.data)
-    return {**({"data": data} if data else {}), **dict(study.defaults or {})}
+    parametrization = {"parametrization": study.parametrization or "sp"}
+    if study.base_d_model is not None:
+        parametrization["base_d_model"] = study.base_d_model
+    return {**({"data": data} if data else {}), **dict(study.defaults or {}), **parametrization}
+
+
+def study_label(study: Study) -> str:
+    """How a message names a study: "study 3 ('tiny-gpt')"."""
+    return f"study {study.id} ({study.name!r})"
 
 
 def holds_imported(*, session: Session, study: Study) -> bool:
@@ -99,6 +110,14 @@ def submit_runs(
     if not specs:
         raise InvalidInput("the submission holds no runs", field="sweep")
     defaults = spec_defaults(study)
+    # Runs inherit the study's parametrization; a mup study without a base width takes these runs'.
+    specs, base_width = inherit(
+        specs,
+        defaults=defaults,
+        parametrization=study.parametrization or "sp",
+        base_d_model=study.base_d_model,
+        study=study_label(study),
+    )
     checked = [validate_spec(spec, defaults=defaults, data_roots=data_roots) for spec in specs]
     if capacity is not None:
         for spec in checked:
@@ -110,6 +129,8 @@ def submit_runs(
             return _replayed(existing, rows, idempotency_key), False
     if not mix_imported:
         _refuse_mixing(session, study)
+    if base_width is not None:
+        studies.record_base_width(session=session, study=study, base_d_model=base_width)
     for index, row in enumerate(rows):
         row.idempotency_key = idempotency_key
         row.submission_index = index if idempotency_key else None

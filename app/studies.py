@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Study
 from app.errors import Conflict, NotFound
+from app.parametrization import study_fields
 from app.specs import check_defaults, check_source
 
 KINDS = ("proxy", "imported")
@@ -31,12 +32,22 @@ def create_study(
     data: str = "synthetic:markov",
     architecture: str = "gpt",
     defaults: dict[str, Any] | None = None,
+    parametrization: str | None = None,
+    base_d_model: int | None = None,
 ) -> Study:
     """Add a study; a name already taken is a Conflict. Its data source and defaults are what its
     runs start from (app.runs.spec_defaults), so an unknown source or a default that is no RunSpec
-    field is an InvalidInput now rather than a failure of every run later."""
+    field is an InvalidInput now rather than a failure of every run later.
+
+    parametrization: "sp" (default) or "mup", with base_d_model the width a mup study's LR is tuned
+    at (app.parametrization.study_fields; given in its defaults instead, they are taken from there).
+    A mup study without a base width takes its first runs' smallest d_model. For an imported study
+    the parametrization is a label of how its runs were trained."""
     check_defaults(defaults or {})
     check_source(data)
+    parametrization, base_d_model = study_fields(
+        parametrization=parametrization, base_d_model=base_d_model, defaults=defaults or {}
+    )
     if session.scalar(select(Study.id).where(Study.name == name)) is not None:
         raise Conflict(f"a study named {name!r} already exists: pick another name or use that study")
     study = Study(
@@ -46,10 +57,20 @@ def create_study(
         data=data,
         architecture=architecture,
         defaults=dict(defaults or {}),
+        parametrization=parametrization,
+        base_d_model=base_d_model,
     )
     session.add(study)
     session.flush()
     return study
+
+
+def record_base_width(*, session: Session, study: Study, base_d_model: int) -> None:
+    """Fix a mup study's base width, once, when its first runs are submitted without one: every
+    later run inherits it (app.parametrization.inherit). A study that has one keeps it."""
+    if study.base_d_model is None:
+        study.base_d_model = base_d_model
+        session.flush()
 
 
 def get_study(*, session: Session, study_id: int) -> Study:

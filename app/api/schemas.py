@@ -86,6 +86,19 @@ class StudyCreate(BaseModel):
     )
     architecture: str = Field("gpt", max_length=100, description="The model family its runs train (gpt).")
     defaults: SpecFields = Field(default_factory=dict, description="RunSpec fields runs start from.")
+    parametrization: Literal["sp", "mup"] | None = Field(
+        None,
+        description="sp (standard) or mup (Yang et al. 2022: the LR tuned at base_d_model transfers across "
+        "width, and the LR law is fitted against tokens). Default: defaults.parametrization, else sp. "
+        "Runs inherit it; a run naming another is a 422.",
+    )
+    base_d_model: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="mup only: the width the LR is tuned at, shared by every run. Default: the smallest "
+        "d_model of the study's first submitted runs.",
+    )
 
 
 class StudyPublic(BaseModel):
@@ -98,6 +111,8 @@ class StudyPublic(BaseModel):
             "data": "synthetic:markov",
             "architecture": "gpt",
             "defaults": {},
+            "parametrization": "sp",
+            "base_d_model": None,
             "created_at": "2026-01-01T00:00:00Z",
         }
     )
@@ -110,6 +125,10 @@ class StudyPublic(BaseModel):
     data: str = Field(description="Data source every run of the study trains on.")
     architecture: str = Field(description="The model family its runs train.")
     defaults: dict[str, Any] = Field(description="RunSpec fields runs start from.")
+    parametrization: str = Field(description="sp or mup: the parametrization every run of the study uses.")
+    base_d_model: int | None = Field(
+        description="mup: the width the LR is tuned at (null until the first runs set it, or under sp)."
+    )
     created_at: datetime = Field(description="When the study was created (UTC).")
 
 

@@ -20,6 +20,7 @@ from app.cli.service import (
     table,
     when,
 )
+from trainer.spec import PARAMETRIZATIONS
 
 app = typer.Typer(
     help="Create, list and show studies (families of proxy runs fitted together).",
@@ -47,6 +48,16 @@ def fits_table(fits: list[dict[str, Any]], title: str | None = None, caption: st
     return grid
 
 
+def parametrization_line(study: dict[str, Any]) -> str:
+    """The study's parametrization as `study show` prints it."""
+    name = study.get("parametrization") or "sp"
+    if name != "mup":
+        return f"parametrization {name}"
+    base = study.get("base_d_model")
+    width = f"base width d_model={base}" if base else "base width: the smallest d_model of its first runs"
+    return f"parametrization mup ({width}; the LR law is fitted against tokens)"
+
+
 def run_counts_line(counts: dict[str, int]) -> str:
     shown = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
     return ", ".join(shown) if shown else "none"
@@ -67,6 +78,19 @@ def create(
         str | None,
         typer.Option(help="RunSpec fields the runs start from, as JSON: '{\"seq_len\": 64}'."),
     ] = None,
+    parametrization: Annotated[
+        str | None,
+        typer.Option(
+            help="sp (default) or mup: under mup the LR tuned at the base width transfers across width, "
+            "and the study's LR law is fitted against tokens."
+        ),
+    ] = None,
+    base_d_model: Annotated[
+        int | None,
+        typer.Option(
+            help="mup: the width the LR is tuned at (default: the smallest d_model of the first runs)."
+        ),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     database_url: DatabaseUrlOption = None,
@@ -81,7 +105,19 @@ def create(
             fail(f"--defaults is not valid JSON: {error}")
         if not isinstance(spec, dict):
             fail("--defaults must be a JSON object of RunSpec fields, such as '{\"seq_len\": 64}'")
-    given = {"description": description, "data": data, "architecture": architecture}
+    if parametrization is not None and parametrization not in PARAMETRIZATIONS:
+        fail(f"--parametrization {parametrization!r} is unknown: use {' or '.join(PARAMETRIZATIONS)}")
+    if base_d_model is not None and base_d_model < 1:
+        fail(f"--base-d-model ({base_d_model}) must be a positive width, such as the smallest d_model")
+    if base_d_model is not None and (parametrization or spec.get("parametrization", "sp")) != "mup":
+        fail("--base-d-model applies to mup studies only: add --parametrization mup")
+    given = {
+        "description": description,
+        "data": data,
+        "architecture": architecture,
+        "parametrization": parametrization,
+        "base_d_model": base_d_model,
+    }
     # Only what was given: the server fills the rest (and tells a data source given twice apart).
     body = {"name": name, "defaults": spec, **{k: v for k, v in given.items() if v is not None}}
     with open_service(url, token, database_url) as service:
@@ -138,6 +174,7 @@ def show(
         out.print(found["description"], markup=False)
     out.print(f"data {found['data']}, architecture {found['architecture']}", markup=False)
     out.print(f"defaults {json.dumps(found['defaults'])}", markup=False)
+    out.print(parametrization_line(found), markup=False)
     out.print(f"created {when(found['created_at'])} UTC")
     out.print(f"runs: {run_counts_line(counts)}")
     if not fits:

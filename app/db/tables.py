@@ -78,6 +78,10 @@ class Study(Base):
     architecture: Mapped[str] = mapped_column(String(100), default="gpt")
     # RunSpec fields every run of the study starts from (optimizer, schedule, seq_len, ...).
     defaults: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # "sp" or "mup" (Yang et al. 2022): its runs' parametrization, and under mup the width their LR
+    # is tuned at; the LR law of a mup study is fitted against tokens, not width.
+    parametrization: Mapped[str] = mapped_column(String(10), default="sp", server_default="sp")
+    base_d_model: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
