@@ -37,7 +37,7 @@ def minimum_laws() -> tuple[str, ...]:
 
 
 def minimum(law: str, form: str | None = None) -> Minimum:
-    """The least data `law` accepts; form ("steplaw", "deepseek" or "auto", the default) only for
+    """The least data `law` accepts; form ("steplaw", "deepseek", "tokens" or "auto", the default) only for
     lr_opt / batch_opt, whose sweeps are counted for the default quadratic bowl with one swept axis."""
     if law in HPARAM_LAWS:
         form = "auto" if form is None else form

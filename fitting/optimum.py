@@ -36,7 +36,9 @@ from fitting.objective import DEFAULT_DELTA
 from fitting.result import Estimate, OptimumFit, SweepOptimum
 
 HPARAM_LAWS: tuple[str, ...] = ("lr_opt", "batch_opt")
-FORMS: tuple[str, ...] = ("steplaw", "deepseek", "auto")
+# "tokens" (a power law in D alone) is for μP proxies, whose optimal LR does not move with width; "auto"
+# compares the two forms of the standard parametrization.
+FORMS: tuple[str, ...] = ("steplaw", "deepseek", "auto", "tokens")
 METHODS: tuple[str, ...] = ("quadratic", "band")
 # Runs within this log-loss distance (about 2%) of a sweep's best run model the bowl: wide enough
 # for a stable curvature on a sqrt(2) grid, narrow enough that the asymmetry of the landscape far
@@ -88,7 +90,9 @@ def fit_optimum_law(
     law: "lr_opt" or "batch_opt". Runs sharing (N, D) form one sweep; each needs its lr (for
     "lr_opt") or batch (for "batch_opt") to vary; give both when both were swept. C: training
     FLOPs per run for the DeepSeek form (default 6ND). form: "steplaw", "deepseek" or "auto"
-    (smaller leave-one-scale-out error). method: "quadratic" (bowl fit per sweep) or "band".
+    (smaller leave-one-scale-out error), or "tokens" (a D^c, for μP sweeps: the optimum does not
+    depend on N, and sweeps at several widths of one D agree). method: "quadratic" (bowl fit per
+    sweep) or "band".
     """
     if law not in HPARAM_LAWS:
         raise ValueError(f"unknown hyperparameter law {law!r}: choose 'lr_opt' or 'batch_opt'")
@@ -114,7 +118,7 @@ def fit_optimum_law(
             f"only {used.size} of {sweeps.n_groups} sweeps have an interior optimum, and the {law} power law "
             f"needs at least {needed}: widen the swept range of the sweeps flagged 'edge' or add sweeps at other scales"
         )
-    warnings += _support_warnings(points)
+    warnings += _support_warnings(points, uses_n=any("N" in OPTIMUM_FORMS[law, f].inputs for f in forms))
     errors = {name: _loso_error(OPTIMUM_FORMS[law, name], points) for name in forms}
     chosen = OPTIMUM_FORMS[law, min(errors, key=lambda k: errors[k])]
     if not np.isfinite(errors[chosen.name]) and form == "auto":
@@ -368,8 +372,9 @@ def _small_sweep_warnings(small: dict[str, list[SweepOptimum]], optima: list[Swe
     ]
 
 
-def _support_warnings(points: _Points) -> list[str]:
-    """A law that rests on few optima, or on a narrow range of model sizes, extrapolates poorly."""
+def _support_warnings(points: _Points, *, uses_n: bool = True) -> list[str]:
+    """A law that rests on few optima, or on a narrow range of model sizes (of token counts, for a
+    law without N), extrapolates poorly."""
     out = []
     n_optima = np.unique(points.group).size
     if n_optima < FEW_OPTIMA:
@@ -377,6 +382,13 @@ def _support_warnings(points: _Points) -> list[str]:
             f"the power law rests on {n_optima} sweep optima (fewer than {FEW_OPTIMA}): "
             "its exponents and intervals are loosely determined; add sweeps at other scales"
         )
+    if not uses_n:
+        if points.D.size and points.D.max() / points.D.min() < NARROW_N_SPAN:
+            out.append(
+                f"the sweep optima span {points.D.max() / points.D.min():.2g}x in D (less than {NARROW_N_SPAN:g}x): "
+                "extrapolation to longer training rests on a narrow range; add sweeps at other token counts"
+            )
+        return out
     if points.N.size and points.N.max() / points.N.min() < NARROW_N_SPAN:
         out.append(
             f"the sweep optima span {points.N.max() / points.N.min():.2g}x in N (less than {NARROW_N_SPAN:g}x): "

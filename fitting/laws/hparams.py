@@ -9,6 +9,8 @@ minimum is its second-order model, and its stationary point estimates the optimu
 Optimum forms are linear in log space, log y = log a + sum_k e_k log x_k:
     Step Law (Li et al. 2025):      LR_opt = a N^b D^c,  B_opt = a D^c   (N non-embedding, B in tokens)
     DeepSeek LLM (Bi et al. 2024, eq. 1): LR_opt = a C^b, B_opt = a C^b (C compute in FLOPs)
+    tokens (μP, Yang et al. 2022):  LR_opt = a D^c,  B_opt = a D^c   (no N: under μP the LR tuned
+                                    at the base width transfers across width, so only D moves it)
 """
 
 from __future__ import annotations
@@ -197,6 +199,20 @@ OPTIMUM_FORMS: dict[tuple[str, str], OptimumForm] = {
     ),
     ("lr_opt", "deepseek"): OptimumForm(
         "deepseek", "lr_opt", ("C",), ("a", "b"), "LR_opt = a C^b", "Bi et al. 2024 (DeepSeek LLM), eq. 1"
+    ),
+    # Under μP the optimal LR is (to leading order) independent of width (Yang et al. 2022, "Tensor
+    # Programs V", §3 and Fig. 1), so N leaves the law and the LR tuned at the base width is fitted
+    # against tokens alone; Step Law's D exponent is the same term (Li et al. 2025).
+    ("lr_opt", "tokens"): OptimumForm(
+        "tokens",
+        "lr_opt",
+        ("D",),
+        ("a", "c"),
+        "LR_opt = a D^c (μP: the LR at the base width, transferred across width)",
+        "Yang et al. 2022 (μP, Tensor Programs V); Li et al. 2025 (D exponent)",
+    ),
+    ("batch_opt", "tokens"): OptimumForm(
+        "tokens", "batch_opt", ("D",), ("a", "c"), "B_opt = a D^c (tokens)", "Li et al. 2025 (Step Law)"
     ),
     ("batch_opt", "deepseek"): OptimumForm(
         "deepseek",
