@@ -7,7 +7,9 @@ query), `restore` turns a stored row into a StoredFit, `answer` computes the JSO
 A law not fitted yet gives a null field and a warning naming the request that fits it; a study
 with no fit of any law is an InvalidInput. The loss is not needed for the LR and batch-size laws
 (they are laws of N and D), so they are answered without a loss fit; the critical batch size is a
-law of the loss, so it needs the predicted loss.
+law of the loss, so it needs the predicted loss. With a batch size, the answer adds the LR at that
+batch (app/lr_at_batch.py). Warnings come with the fits: a stale fit, and runs that mix
+parametrizations (sp and μP), read once when the fits are found.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import fitting
-from app import fits, law_kinds, studies
+from app import fits, law_kinds, lr_at_batch, studies
 from app.db.tables import Run
 from app.errors import InvalidInput
 from app.law_kinds import Query, StoredFit, StudyFits
@@ -40,9 +43,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class FoundFits(StudyFits):
-    """StudyFits and, when read, the stale-fit warnings of its fits (`stale_warnings`)."""
+    """StudyFits and, when read, the stale-fit warnings of its fits (`stale_warnings`), the
+    mixed-parametrization warnings (`parametrization_warnings`) and the distinct batch sizes of the
+    lr_opt fit's runs (None: no lr_opt fit), which say where its LR optimum was measured."""
 
     stale: tuple[str, ...] = ()
+    mixed: tuple[str, ...] = ()
+    lr_batches: tuple[float | None, ...] | None = None
 
 
 def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) -> list[str]:
@@ -73,6 +80,65 @@ def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) 
     return warnings
 
 
+# A run whose spec names no parametrization (an imported run, or one from before the field) is "sp",
+# the trainer's default.
+PARAMETRIZATION = func.coalesce(Run.spec["parametrization"].as_string(), "sp")
+# Run ids sent as one IN list at most; beyond, the study's rows are filtered in Python (SQLite binds
+# at most 32,766 variables).
+_MAX_IN_IDS = 10_000
+
+
+def _counts(session: Session, study_id: int, run_ids: Sequence[int] | None, column: Any) -> dict[Any, int]:
+    """How many of the runs `run_ids` (None: the study's finished runs with a loss) have each value of
+    `column` (a Run column or expression)."""
+    where = [Run.study_id == study_id]
+    if run_ids is None:
+        where += [Run.status == "done", Run.loss.is_not(None)]
+    elif len(run_ids) > _MAX_IN_IDS:
+        wanted = set(run_ids)
+        counts: dict[Any, int] = {}
+        for run_id, value in session.execute(select(Run.id, column).where(*where)):
+            if run_id in wanted:
+                counts[value] = counts.get(value, 0) + 1
+        return counts
+    else:
+        where.append(Run.id.in_(sorted(set(run_ids))))
+    return dict(session.execute(select(column, func.count()).where(*where).group_by(column)).all())
+
+
+def _described(counts: dict[str, int]) -> str:
+    return " and ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+
+
+def parametrization_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) -> list[str]:
+    """A warning for each fit whose runs mix parametrizations (the `parametrization` of their specs:
+    "sp", "mup"), else one when the study's finished runs mix them while each fit rests on one: the
+    optimal LR of sp and μP runs differ (Yang et al. 2022), so an LR law across both means nothing."""
+    study_counts = _counts(session, study_id, None, PARAMETRIZATION)
+    if len(study_counts) < 2:
+        return []  # every fit rests on some of the study's finished runs: none mixes
+    warnings, single = [], {}
+    for slot, fit_id in fit_ids.items():
+        fit = fits.get_fit(session=session, fit_id=fit_id)
+        counts = _counts(session, study_id, fit.run_ids or None, PARAMETRIZATION)
+        if len(counts) > 1:
+            warnings.append(
+                f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs (a run whose "
+                "spec names none is sp); sp and μP runs have different LR optima, so an LR law across both is "
+                f"not meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
+            )
+        elif counts:
+            single[slot] = next(iter(counts))
+    if warnings:
+        return warnings
+    rests = ", ".join(f"{slot} on {name}" for slot, name in single.items())
+    return [
+        f"mixed parametrizations: the study's finished runs are {_described(study_counts)} (a run whose spec "
+        f"names none is sp) and its fits rest on one each ({rests}); sp and μP runs have different LR optima, "
+        "so each law holds for its own parametrization only"
+    ]
+
+
 def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None = None) -> FoundFits:
     """The study (by id or name) and its latest finished fit per slot, with a warning for each that is
     stale (`stale_warnings`); InvalidInput when there is none (or none of the requested loss law)."""
@@ -89,7 +155,14 @@ def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None 
         )
     seq_len = (study.defaults or {}).get("seq_len")
     stale = tuple(stale_warnings(session=session, study_id=study.id, fit_ids=fit_ids))
-    return FoundFits(study.id, study.name, float(seq_len) if seq_len else None, fit_ids, stale)
+    mixed = tuple(parametrization_warnings(session=session, study_id=study.id, fit_ids=fit_ids))
+    lr_batches = None
+    if "lr_opt" in fit_ids:
+        lr_fit = fits.get_fit(session=session, fit_id=fit_ids["lr_opt"])
+        lr_batches = tuple(_counts(session, study.id, lr_fit.run_ids or None, Run.batch_tokens))
+    return FoundFits(
+        study.id, study.name, float(seq_len) if seq_len else None, fit_ids, stale, mixed, lr_batches
+    )
 
 
 def restore(fit_id: int, law: str, result: dict[str, Any]) -> StoredFit:
@@ -112,17 +185,30 @@ def _exact(value: float) -> dict[str, float]:
 
 
 def answer(
-    found: StudyFits, stored: dict[str, StoredFit], *, n_params: float, tokens: float
+    found: StudyFits,
+    stored: dict[str, StoredFit],
+    *,
+    n_params: float,
+    tokens: float,
+    batch: float | None = None,
+    optimizer: str = "adam",
 ) -> dict[str, Any]:
     """The prediction for (n_params, tokens) as a JSON-ready dict (PredictPublic's shape): every law
-    kind, in registry order, adds its part from its restored fits.
+    kind, in registry order, adds its part from its restored fits; with `batch` (tokens), the LR at
+    that batch for `optimizer` ("adam" or "sgd") as `lr_at_batch`.
 
     Raises InvalidInput (naming n_params) when a law refuses the inputs or when they are so far out
     that a number of the answer is not finite: an answer is valid JSON or it is not given.
     """
-    for name, value in (("n_params", n_params), ("tokens", tokens)):
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidInput(f"{name} ({value}) must be a positive finite number", field=name)
+    for name, value in (("n_params", n_params), ("tokens", tokens), ("batch", batch)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            unit = " (tokens)" if name == "batch" else ""
+            raise InvalidInput(f"{name}{unit} ({value}) must be a positive finite number", field=name)
+    if optimizer not in lr_at_batch.OPTIMIZERS:
+        raise InvalidInput(
+            f"optimizer {optimizer!r} is unknown: use one of {', '.join(lr_at_batch.OPTIMIZERS)}",
+            field="optimizer",
+        )
     if not math.isfinite(6.0 * n_params * tokens):  # 6·N·D, before numpy warns of the overflow
         raise InvalidInput(
             f"n_params × tokens ({n_params:.3g} × {tokens:.3g}) overflows: the compute 6·N·D is beyond "
@@ -130,7 +216,7 @@ def answer(
             field="n_params",
         )
     compute = float(fitting.training_compute(n_params, tokens))
-    warnings: list[str] = list(getattr(found, "stale", ()))
+    warnings: list[str] = [*getattr(found, "stale", ()), *getattr(found, "mixed", ())]
     for kind in law_kinds.KINDS:
         for slot, law in kind.expected.items():
             if slot not in stored:
@@ -146,6 +232,7 @@ def answer(
         "lr_opt": None,
         "batch_size_opt": None,
         "critical_batch_size": None,
+        "lr_at_batch": None,
         "compute": _exact(compute),
         "tokens_per_param": _exact(tokens / n_params),
         "compute_optimal": None,
@@ -160,6 +247,8 @@ def answer(
         for key in kind.answer_keys:
             out.setdefault(key, None)
         kind.predict({slot: stored[slot] for slot in kind.slots if slot in stored}, query)
+    if batch is not None:
+        out["lr_at_batch"] = _at_batch(found, stored, out, batch, optimizer, warnings)
     if "loss" in stored:
         warnings.extend(_below_range(stored["loss"].restored, n_params, tokens, compute))
     where = _not_finite(out)
@@ -170,6 +259,26 @@ def answer(
             field="n_params",
         )
     return out
+
+
+def _at_batch(
+    found: StudyFits,
+    stored: dict[str, StoredFit],
+    out: dict[str, Any],
+    batch: float,
+    optimizer: str,
+    warnings: list[str],
+) -> dict[str, Any] | None:
+    """The answer's lr_at_batch: the LR law's optimum carried to `batch` from its reference batch."""
+    lr_fit = stored.get("lr_opt")
+    reference = seq_len = None
+    if lr_fit is not None:
+        batches = getattr(found, "lr_batches", None) or ()
+        reference = lr_at_batch.reference_of(lr_fit.restored, tuple(batches), lr_fit.fit_id)
+        seq_len = found.seq_len or lr_fit.context.get("seq_len")
+    return lr_at_batch.lr_at_batch(
+        batch=batch, optimizer=optimizer, answer=out, reference=reference, seq_len=seq_len, warnings=warnings
+    )
 
 
 def _below_range(fit: Any, n_params: float, tokens: float, compute: float) -> list[str]:
@@ -205,6 +314,14 @@ def _not_finite(value: Any, path: str = "") -> str | None:
     return None
 
 
+def _at_batch_row(moved: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """The LR at the query's batch, labelled with the batch and the rule (none without a batch)."""
+    if moved is None:
+        return []
+    label = f"learning rate at batch {moved['batch']['tokens']:.4g} tokens ({moved['rule']} rule for {moved['optimizer']})"
+    return [(label, moved)]
+
+
 def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
     """The predicted quantities a reader wants, each with its 95% interval (None: not fitted), labelled
     as the CLI, the reports and the dashboard show them: the loss twice, prediction and parameter interval."""
@@ -221,6 +338,7 @@ def prediction_rows(answer: dict[str, Any]) -> list[tuple[str, dict[str, Any] | 
         ("batch size, tokens (optimal)", batch.get("tokens")),
         ("batch size, sequences (optimal)", batch.get("sequences")),
         ("critical batch size, tokens", answer.get("critical_batch_size")),
+        *_at_batch_row(answer.get("lr_at_batch")),
         ("compute, FLOPs (6ND)", answer.get("compute")),
         ("tokens per parameter", answer.get("tokens_per_param")),
         ("compute-optimal N", optimal.get("n_params")),

@@ -763,6 +763,40 @@ class Approaches(BaseModel):
     approach_3: FrontierOptimum | None = Field(None, description="From the fitted loss law L(N, D).")
 
 
+class BatchTokens(BaseModel):
+    tokens: float = Field(description="The batch size in tokens.")
+    sequences: float | None = Field(description="tokens / the study's seq_len; null when it is unknown.")
+
+
+class LRAtBatch(Interval):
+    """The learning rate at the query's batch size, carried from the LR law's optimum at its reference
+    batch by a transfer rule; lo and hi are the LR law's 95% interval moved by the same rule (widened
+    over the reference batch's interval when that is the predicted B_opt)."""
+
+    batch: BatchTokens = Field(description="The query's batch size.")
+    reference: Literal["batch_opt", "fixed"] = Field(
+        description="The batch the LR law's optimum was measured at: batch_opt, the predicted optimal batch "
+        "(the LR law's sweeps varied LR and batch together); fixed, the one batch all its runs were trained at."
+    )
+    reference_batch: BatchTokens = Field(description="That reference batch size.")
+    lr_opt: float = Field(description="The predicted optimal LR, at the reference batch.")
+    optimizer: Literal["adam", "sgd"] = Field(description="The optimizer whose rule was used.")
+    rule: Literal["sqrt", "linear"] = Field(
+        description="lr = lr_opt (B / B_ref)^0.5 for Adam (Malladi et al. 2022), (B / B_ref)^1 for SGD "
+        "(Goyal et al. 2017); both hold below the critical batch size only."
+    )
+    factor: float = Field(description="lr / lr_opt.")
+    b_crit: float | None = Field(
+        description="The critical batch size (tokens) checked against, from the critical_batch law at the "
+        "predicted loss; null when the study has none (the rule's range is then unchecked)."
+    )
+    above_critical: bool | None = Field(
+        description="True when the batch or the reference batch is above b_crit (the rule does not hold "
+        "there and the LR is likely too high); null when unchecked. A warning says why."
+    )
+    basis: str = Field(description="The computation in words.")
+
+
 class PredictPublic(BaseModel):
     """A prediction at (n_params, tokens); a field whose law is not fitted yet is null, with a warning.
 
@@ -782,6 +816,7 @@ class PredictPublic(BaseModel):
                 "sequences": {"value": 1025.0, "lo": 879.0, "hi": 1221.0},
             },
             "critical_batch_size": {"value": 3.3e6, "lo": 2.2e6, "hi": 5.0e6},
+            "lr_at_batch": None,
             "compute": {"value": 1.2e20, "lo": 1.2e20, "hi": 1.2e20},
             "tokens_per_param": {"value": 20.0, "lo": 20.0, "hi": 20.0},
             "compute_optimal": {
@@ -802,6 +837,9 @@ class PredictPublic(BaseModel):
     lr_opt: Interval | None = Field(None, description="The optimal peak learning rate.")
     batch_size_opt: BatchSize | None = Field(None, description="The optimal batch size.")
     critical_batch_size: Interval | None = Field(None, description="B_crit at the predicted loss, in tokens.")
+    lr_at_batch: LRAtBatch | None = Field(
+        None, description="The LR at the query's batch (tokens), when one was given: null otherwise."
+    )
     compute: Interval = Field(description="The query's training compute 6·N·D in FLOPs.")
     tokens_per_param: Interval = Field(description="D / N of the query.")
     compute_optimal: ComputeOptimal | None = Field(

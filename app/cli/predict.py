@@ -1,5 +1,6 @@
 """`hyperlaw predict`: loss, LR, batch size, critical batch size and compute-optimal N, D for a
-model of N parameters trained on D tokens, with 95% intervals, from a study's stored fits.
+model of N parameters trained on D tokens, with 95% intervals, from a study's stored fits; with
+--batch, the LR at that batch size (square-root rule for Adam, linear for SGD).
 
 The same answer as GET /v1/predict: from a server with --url, else from the database directly
 through app.predictions (the route's own code path, without its cache).
@@ -17,17 +18,21 @@ import typer
 from app.cli.fit import fail, reading_database
 
 
-def from_database(database_url: str | None, study: str, n_params: float, tokens: float) -> dict[str, Any]:
-    """The answer read straight from the database."""
+def from_database(
+    database_url: str | None, study: str, n_params: float, tokens: float, transfer: dict[str, Any]
+) -> dict[str, Any]:
+    """The answer read straight from the database; `transfer`: batch and optimizer, or empty."""
     from app import predictions
 
     with reading_database(database_url) as database:
         with database.transaction(immediate=False) as session:
             found, stored = predictions.load(session=session, study_ref=study)
-        return predictions.answer(found, stored, n_params=n_params, tokens=tokens)
+        return predictions.answer(found, stored, n_params=n_params, tokens=tokens, **transfer)
 
 
-def from_server(url: str, token: str | None, study: str, n_params: float, tokens: float) -> dict[str, Any]:
+def from_server(
+    url: str, token: str | None, study: str, n_params: float, tokens: float, transfer: dict[str, Any]
+) -> dict[str, Any]:
     """The answer of a running server's GET /v1/predict."""
     import httpx
 
@@ -35,7 +40,7 @@ def from_server(url: str, token: str | None, study: str, n_params: float, tokens
     try:
         response = httpx.get(
             url.rstrip("/") + "/v1/predict",
-            params={"study": study, "n_params": n_params, "tokens": tokens},
+            params={"study": study, "n_params": n_params, "tokens": tokens, **transfer},
             headers=headers,
             timeout=30,
         )
@@ -75,6 +80,11 @@ def print_table(answer: dict[str, Any]) -> None:
     for name, interval in rows:
         table.add_row(name, *_cell(interval))
     console.print(table)
+    moved = answer.get("lr_at_batch")
+    if moved is not None:
+        flag = {True: "ABOVE the critical batch size", False: "below the critical batch size"}
+        checked = flag.get(moved["above_critical"], "critical batch size unchecked")
+        console.print(f"learning rate at batch: {moved['basis']}; {checked}", highlight=False)
     console.print("fits: " + (", ".join(f"{k} {v}" for k, v in answer["fit_ids"].items()) or "none"))
     for warning in answer["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
@@ -100,16 +110,29 @@ def register(cli: typer.Typer) -> None:
         database_url: Annotated[
             str | None, typer.Option("--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
         ] = None,
+        batch: Annotated[
+            float | None,
+            typer.Option(
+                "--batch",
+                help="Your batch size in tokens: adds the LR at this batch, from the LR law's optimum.",
+            ),
+        ] = None,
+        optimizer: Annotated[
+            str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
+        ] = "adam",
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Predict loss, LR, batch size, critical batch size and compute-optimal N, D with 95% intervals."""
-        for name, value in (("--n-params", n_params), ("--tokens", tokens)):
-            if not (math.isfinite(value) and value > 0):
+        for name, value in (("--n-params", n_params), ("--tokens", tokens), ("--batch", batch)):
+            if value is not None and not (math.isfinite(value) and value > 0):
                 fail(f"{name} must be a positive number, got {value:g}")
+        if optimizer not in ("adam", "sgd"):
+            fail(f"--optimizer {optimizer!r} is unknown: use adam or sgd")
+        transfer = {"batch": batch, "optimizer": optimizer} if batch is not None else {}
         if url:
-            answer = from_server(url, token, study, n_params, tokens)
+            answer = from_server(url, token, study, n_params, tokens, transfer)
         else:
-            answer = from_database(database_url, study, n_params, tokens)
+            answer = from_database(database_url, study, n_params, tokens, transfer)
         if as_json:
             json.dump(answer, sys.stdout)
             sys.stdout.write("\n")

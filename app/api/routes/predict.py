@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -104,16 +105,28 @@ async def predict(
     law: str | None = Query(
         None, description="Use the latest loss fit of this law (default: the latest loss fit)."
     ),
+    batch: float | None = Query(
+        None,
+        gt=0,
+        description="Your batch size in tokens: the answer adds lr_at_batch, the LR at this batch from the "
+        "LR law's optimum at its reference batch (flagged above the critical batch size).",
+    ),
+    optimizer: Literal["adam", "sgd"] = Query(
+        "adam", description="The transfer rule for batch: adam (square root) or sgd (linear)."
+    ),
 ) -> PredictPublic:
     """Loss, LR, batch size, critical batch size and compute-optimal N, D with 95% intervals;
-    the fit used for each; warnings for extrapolation and for laws not fitted yet."""
+    the fit used for each; with `batch`, the LR at that batch; warnings for extrapolation, stale
+    fits, mixed parametrizations and laws not fitted yet."""
     # async with a synchronous cache hit: the common case needs no threadpool hop; a miss
     # reads the database in the threadpool.
     predictor: Predictor = request.app.state.predictor
     try:
         hit = predictor.cached(study, law)
         found, stored = hit if hit is not None else await run_in_threadpool(predictor.latest, study, law)
-        answer = predictions.answer(found, stored, n_params=n_params, tokens=tokens)
+        answer = predictions.answer(
+            found, stored, n_params=n_params, tokens=tokens, batch=batch, optimizer=optimizer
+        )
     except InvalidInput as error:  # every input of this route is a query parameter: say so
         field = error.field or "n_params"
         given = request.query_params.get(field)  # as sent: an inf or nan would not be valid JSON

@@ -32,3 +32,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
         unreachable.output.strip()
         == "error: cannot read the database sqlite:////nonexistent/h.db: unable to open database file"
     )
+
+
+def test_a_bad_batch_or_optimizer_is_one_line_and_exit_2(tmp_path: Path):
+    runner = CliRunner()
+    base = ["predict", "--study", "s", "--tokens", "2e10", "--n-params", "1e9"]
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    negative = runner.invoke(cli, [*base, "--batch", "-4", "--database-url", url])
+    assert (
+        negative.exit_code == 2
+        and negative.output.strip() == "error: --batch must be a positive number, got -4"
+    )
+    unknown = runner.invoke(cli, [*base, "--batch", "4e5", "--optimizer", "rmsprop", "--database-url", url])
+    assert unknown.exit_code == 2
+    assert unknown.output.strip() == "error: --optimizer 'rmsprop' is unknown: use adam or sgd"

@@ -1,0 +1,253 @@
+"""GET /v1/predict with a batch size, over real HTTP on SQLite and PostgreSQL: lr_at_batch carries the
+LR law's optimum from its reference batch (the predicted B_opt when LR and batch were swept together,
+the one batch of fixed-batch sweeps) by the square-root rule for Adam and the linear rule for SGD,
+flags a batch above the critical batch size, refuses a bad batch or optimizer as a 422 in the query,
+and the answer warns when the runs under a fit mix parametrizations (sp and μP). Also `hyperlaw
+predict --batch` on the same database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from app import curves, runs, studies
+from app.api.schemas import PredictPublic
+from app.db.tables import Run
+from app.settings import Settings
+from tests.integration.server import ServerThread, inline_fit
+
+LR_TRUTH = (1.79, -0.713, 0.307)  # Step Law form: LR_opt = a N^b D^c
+BATCH_TRUTH = (0.58, 0.571)  # B_opt = a D^c, tokens
+SEQ_LEN = 256
+FIXED_BATCH = 2e5
+# B_crit(L) = B* / L^(1/alpha_B) (Kaplan et al. 2020, eq. 5.1): about 3e6 tokens at the predicted
+# loss 2.6 of (1e9, 2e10), above B_opt there (about 4.4e5), so 4 B_opt is below it and 16 B_opt above.
+B_STAR, ALPHA_B = 2e7, 0.5
+
+
+def lr_opt(n_params: float, tokens: float) -> float:
+    a, b, c = LR_TRUTH
+    return a * n_params**b * tokens**c
+
+
+def batch_opt(tokens: float) -> float:
+    return BATCH_TRUTH[0] * tokens ** BATCH_TRUTH[1]
+
+
+def sweep_rows(rng: np.random.Generator, *, joint: bool) -> list[dict]:
+    """6 (N, D) sweeps, each 7 LRs on sqrt(2) steps around the optimum, by 5 batch sizes around B_opt
+    (joint) or at FIXED_BATCH; the loss a bowl in log LR (and log B) with 0.1% noise."""
+    rows = []
+    for n_params in (1e8, 3e8, 1e9):
+        for ratio in (20.0, 80.0):
+            tokens = ratio * n_params
+            base = 1.8 + 400 / n_params**0.34 + 2000 / tokens**0.28
+            for i in range(-3, 4):
+                for j in range(-2, 3) if joint else (None,):
+                    lr = lr_opt(n_params, tokens) * np.exp(0.5 * np.log(2.0) * i + 0.1)
+                    batch = batch_opt(tokens) * np.exp(0.5 * np.log(2.0) * j - 0.1) if joint else FIXED_BATCH
+                    bowl = 0.01 * np.log(lr / lr_opt(n_params, tokens)) ** 2
+                    if joint:
+                        bowl += 0.006 * np.log(batch / batch_opt(tokens)) ** 2
+                    loss = base * np.exp(bowl + rng.normal(0.0, 0.001))
+                    rows.append({"N": n_params, "D": tokens, "lr": lr, "batch": batch, "loss": loss})
+    return rows
+
+
+def loss_rows() -> list[dict]:
+    return [
+        {"N": n, "D": d, "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28}
+        for n in (1e7, 3e7, 1e8, 3e8)
+        for d in (1e9, 3e9, 1e10)
+    ]
+
+
+def curve_points(batch: float, rng: np.random.Generator) -> list[dict]:
+    """Eval losses along S = S_min (1 + B_crit(L)/B) (McCandlish et al. 2018) for L = 2 + 30 S_min^-0.5."""
+    s_min = np.geomspace(20.0, 2e4, 80)
+    loss = 2.0 + 30.0 * s_min**-0.5
+    b_crit = B_STAR / loss ** (1 / ALPHA_B)
+    steps = np.round(s_min * (1 + b_crit / batch)).astype(int)
+    keep = np.concatenate([[True], np.diff(steps) > 0])
+    return [
+        {"step": int(s), "tokens": float(s * batch), "eval_loss": float(value * np.exp(rng.normal(0, 0.001))),
+         "train_loss": float(value), "noise_scale": float(0.5 * b), "lr": 1e-3, "wall_time": None}
+        for s, value, b in zip(steps[keep], loss[keep], b_crit[keep], strict=True)
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(db_url):
+    with ServerThread(Settings(database_url=db_url, fit_inline_max_bootstrap=100)) as running:
+        yield running
+
+
+def _predict(api, study, **params) -> dict:
+    query = {"study": study, "n_params": 1e9, "tokens": 2e10, **params}
+    response = api.get("/v1/predict", params=query)
+    assert response.status_code == 200, response.text
+    return PredictPublic.model_validate(response.json()).model_dump()
+
+
+def _study(api, name: str) -> int:
+    return api.post("/v1/studies", json={"name": name, "defaults": {"seq_len": SEQ_LEN}}).json()["id"]
+
+
+def _import(api, study: int, rows: list[dict]) -> list[int]:
+    response = api.post(f"/v1/studies/{study}/import", json=rows)
+    assert response.status_code == 201, response.text
+    return response.json()["ids"]
+
+
+def test_joint_sweeps_transfer_from_the_predicted_b_opt_and_flag_above_b_crit(api, database, db_url):
+    study = _study(api, "joint")
+    sweep_ids = _import(api, study, sweep_rows(np.random.default_rng(0), joint=True))
+    lr = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=20)
+    # The LR optima sit at each sweep's optimal batch, and there is no batch_opt law yet: no reference.
+    early = _predict(api, study, batch=1e6)
+    assert early["lr_at_batch"] is None and early["lr_opt"] is not None
+    assert any(w.startswith("lr_at_batch: the lr_opt fit located each LR optimum") for w in early["warnings"])
+
+    inline_fit(api, study, {"law": "batch_opt", "run_ids": sweep_ids}, bootstrap=20)
+    plain = _predict(api, study)
+    assert plain["lr_at_batch"] is None
+    assert not any(w.startswith("lr_at_batch") for w in plain["warnings"])
+    b_opt, lr_value = plain["batch_size_opt"]["tokens"]["value"], plain["lr_opt"]["value"]
+    assert b_opt == pytest.approx(batch_opt(2e10), rel=0.2)
+
+    adam = _predict(api, study, batch=4 * b_opt)
+    moved = adam["lr_at_batch"]
+    assert moved["reference"] == "batch_opt" and moved["rule"] == "sqrt" and moved["optimizer"] == "adam"
+    assert moved["reference_batch"] == {"tokens": b_opt, "sequences": pytest.approx(b_opt / SEQ_LEN)}
+    assert moved["batch"] == {"tokens": 4 * b_opt, "sequences": pytest.approx(4 * b_opt / SEQ_LEN)}
+    assert moved["factor"] == pytest.approx(2.0) and moved["value"] == pytest.approx(2 * lr_value)
+    assert moved["lr_opt"] == lr_value
+    # The interval is the LR law's, widened over B_opt's: it holds the value and is wider than 2x lr_opt's.
+    assert moved["lo"] < moved["value"] < moved["hi"]
+    assert moved["lo"] < 2 * plain["lr_opt"]["lo"] and moved["hi"] > 2 * plain["lr_opt"]["hi"]
+    assert moved["b_crit"] is None and moved["above_critical"] is None
+    assert "lr_at_batch: no critical batch size given: the sqrt rule holds only below it" in " ".join(
+        adam["warnings"]
+    )
+    sgd = _predict(api, study, batch=4 * b_opt, optimizer="sgd")["lr_at_batch"]
+    assert sgd["rule"] == "linear" and sgd["value"] == pytest.approx(4 * lr_value)
+    # The LR laws' runs are all sp (imported runs name none): no parametrization warning.
+    assert not any("parametrizations" in w for w in adam["warnings"])
+
+    # A critical_batch law (curves at five batch sizes) and a loss law: B_crit at the predicted loss.
+    with database.transaction() as session:
+        made = runs.import_runs(
+            session=session,
+            study=studies.get_study(session=session, study_id=study),
+            rows=[{"n_params": 1e6, "tokens": 1e9, "loss": 2.05, "batch_tokens": b} for b in
+                  (2.5e5, 7e5, 2e6, 6e6, 1.8e7)],
+        )  # fmt: skip
+        rng = np.random.default_rng(0)
+        for run in made:
+            curves.write_points(session=session, run_id=run.id, points=curve_points(run.batch_tokens, rng))
+        curve_ids = [run.id for run in made]
+    inline_fit(api, study, {"law": "critical_batch", "run_ids": curve_ids}, bootstrap=20)
+    inline_fit(api, study, {"law": "chinchilla", "run_ids": _import(api, study, loss_rows())}, bootstrap=20)
+    below = _predict(api, study, batch=4 * b_opt)
+    b_crit = below["critical_batch_size"]["value"]
+    assert b_crit == pytest.approx(B_STAR / below["loss"]["value"] ** 2, rel=0.15)
+    assert 4 * b_opt < b_crit < 16 * b_opt
+    assert below["lr_at_batch"]["b_crit"] == b_crit and below["lr_at_batch"]["above_critical"] is False
+    assert below["lr_at_batch"]["value"] == pytest.approx(2 * lr_value)
+    assert not any(w.startswith("lr_at_batch") for w in below["warnings"])
+    above = _predict(api, study, batch=16 * b_opt)
+    assert above["lr_at_batch"]["above_critical"] is True
+    assert above["lr_at_batch"]["value"] == pytest.approx(4 * lr_value)  # the rule's value, flagged
+    assert any(
+        w.startswith(f"lr_at_batch: batch {16 * b_opt:g} is above the critical batch size {b_crit:g}")
+        for w in above["warnings"]
+    )
+    assert lr["id"] == above["fit_ids"]["lr_opt"]
+
+    # The CLI reads the same database: the same answer, and the table labels the transferred LR.
+    base = [sys.executable, "-m", "app.cli", "predict", "--study", "joint", "--n-params", "1e9",
+            "--tokens", "2e10", "--database-url", db_url, "--batch", repr(16 * b_opt)]  # fmt: skip
+    result = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == above
+    table = subprocess.run(
+        [*base, "--optimizer", "sgd"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "1000"},
+    )
+    assert table.returncode == 0, table.stderr
+    assert "learning rate at batch" in table.stdout and "linear rule for sgd" in table.stdout
+    assert f"{16 * lr_value:.4g}" in table.stdout and "above the critical batch size" in table.stdout
+
+
+def test_fixed_batch_sweeps_transfer_from_that_batch(api):
+    study = _study(api, "fixed")
+    _import(api, study, sweep_rows(np.random.default_rng(1), joint=False))
+    inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=20)
+    answer = _predict(api, study, batch=4 * FIXED_BATCH)
+    moved = answer["lr_at_batch"]
+    assert moved["reference"] == "fixed" and moved["reference_batch"]["tokens"] == FIXED_BATCH
+    assert moved["value"] == pytest.approx(2 * answer["lr_opt"]["value"])
+    assert moved["lo"] == pytest.approx(2 * answer["lr_opt"]["lo"])
+    assert moved["hi"] == pytest.approx(2 * answer["lr_opt"]["hi"])
+    assert moved["lr_opt"] == pytest.approx(lr_opt(1e9, 2e10), rel=0.1)
+    smaller = _predict(api, study, batch=FIXED_BATCH / 4, optimizer="sgd")["lr_at_batch"]
+    assert smaller["factor"] == pytest.approx(0.25)
+
+
+def test_bad_batch_or_optimizer_is_a_422_in_the_query(api):
+    study = _study(api, "refusals")
+    _import(api, study, sweep_rows(np.random.default_rng(2), joint=False))
+    inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
+    for params, field, words in (
+        ({"batch": 0}, "batch", "greater than 0"),
+        ({"batch": -5}, "batch", "greater than 0"),
+        ({"batch": "inf"}, "batch", "batch (tokens) (inf) must be a positive finite number"),
+        ({"batch": "nan"}, "batch", ""),
+        ({"batch": "wide"}, "batch", "valid number"),
+        ({"batch": 1e6, "optimizer": "rmsprop"}, "optimizer", "'adam' or 'sgd'"),
+    ):
+        query = {"study": study, "n_params": 1e9, "tokens": 2e10, **params}
+        response = api.get("/v1/predict", params=query)
+        assert response.status_code == 422, (params, response.text)
+        detail = response.json()["detail"]
+        assert detail[0]["loc"] == ["query", field] and words in detail[0]["msg"], detail
+
+
+def _set_parametrization(database, run_ids: list[int], name: str) -> None:
+    with database.transaction() as session:
+        for run in session.scalars(select(Run).where(Run.id.in_(run_ids))):
+            run.spec = {**(run.spec or {}), "parametrization": name}
+
+
+def test_runs_of_mixed_parametrizations_are_warned_about(api, database):
+    study = _study(api, "mixed")
+    ids = _import(api, study, sweep_rows(np.random.default_rng(3), joint=False))
+    mup = ids[: len(ids) // 2]  # the first three sweeps
+    _set_parametrization(database, mup, "mup")
+    _set_parametrization(database, ids[len(ids) // 2 :][:7], "sp")  # named sp, as unnamed ones are
+    fit = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
+    warnings = _predict(api, study)["warnings"]
+    assert (
+        f"mixed parametrizations: the lr_opt fit {fit['id']} rests on 21 mup and 21 sp runs (a run whose spec "
+        "names none is sp); sp and μP runs have different LR optima, so an LR law across both is not "
+        f"meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study}/fits)"
+    ) in warnings
+    # Refitted on the sp runs alone: the fit is sound, and the answer still says the study mixes.
+    sp_ids = [i for i in ids if i not in set(mup)]
+    refit = inline_fit(api, study, {"law": "lr_opt", "form": "deepseek", "run_ids": sp_ids}, bootstrap=0)
+    warnings = _predict(api, study)["warnings"]
+    assert not any(f"lr_opt fit {refit['id']} rests on" in w for w in warnings)
+    assert (
+        "mixed parametrizations: the study's finished runs are 21 mup and 21 sp (a run whose spec names none is "
+        "sp) and its fits rest on one each (lr_opt on sp); sp and μP runs have different LR optima, so each "
+        "law holds for its own parametrization only"
+    ) in warnings
