@@ -3,7 +3,9 @@
 
 A sweep is the finished runs of one (N, D) at several values of the swept hyperparameter;
 fitting locates each sweep's optimum, then fits the power law across sweeps. The form and the
-bowl window are options of the fit request, kept in the fit's `run_filter`.
+bowl window are options of the fit request, kept in the fit's `run_filter`. Without a form, the
+study's parametrization decides: a μP study's LR law is fitted against tokens alone (form
+"tokens"), since μP transfers the LR tuned at the base width across width (Yang et al. 2022).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 
 import fitting
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app import studies
+from app.db.tables import Fit, Run, Study
 from app.errors import InvalidInput
 from app.law_kinds.base import (
     LEVEL,
@@ -39,6 +42,24 @@ from app.law_kinds.base import (
 
 # A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
 MAX_WINDOW = 0.5
+# The form of a μP study's LR law: a power law in tokens, no N (fitting.laws.hparams).
+MUP_LR_FORM = "tokens"
+
+
+def default_form(law: str, study: Study) -> str:
+    """The form a fit of `law` takes when the request names none: "tokens" for a μP study's LR law
+    (its optimum does not move with width), else "auto" (Step Law or DeepSeek, by held-out error)."""
+    return MUP_LR_FORM if law == "lr_opt" and study.parametrization == "mup" else "auto"
+
+
+def mup_note(base_d_model: int | None) -> str:
+    """Why a μP study's LR law has no N, in words (shown with the fit and with its predictions)."""
+    width = f"d_model={base_d_model}" if base_d_model is not None else "its base width"
+    return (
+        f"μP study: the LR law is fitted against tokens; μP transfers the LR tuned at base width {width} "
+        "across width, so the predicted lr_opt does not depend on n_params (it is the LR to set at the base "
+        "width; the μP trainer scales it per layer at other widths)"
+    )
 
 
 @dataclass(frozen=True)
@@ -69,12 +90,15 @@ class OptimumKind(KindDefaults):
         return (self.answer_key,)
 
     def check_options(self, law: str, options: dict[str, Any]) -> dict[str, Any]:
-        form = options.get("form") or "auto"
-        try:
-            fitting.minimum(law, form)  # fitting knows the forms
-        except ValueError as error:
-            raise InvalidInput(f"form {form!r} is unknown ({error})", field="form") from None
-        checked: dict[str, Any] = {"form": form}
+        """The form when one is given (none: the study's default, `default_form`) and the window."""
+        checked: dict[str, Any] = {}
+        form = options.get("form")
+        if form:
+            try:
+                fitting.minimum(law, form)  # fitting knows the forms
+            except ValueError as error:
+                raise InvalidInput(f"form {form!r} is unknown ({error})", field="form") from None
+            checked["form"] = form
         window = options.get("window")
         if window is not None:
             if not 0.0 < window <= MAX_WINDOW:
@@ -93,7 +117,9 @@ class OptimumKind(KindDefaults):
         sweeps: dict[tuple[float, float], list[Run]] = defaultdict(list)
         for run in runs:
             sweeps[runs_module.n_for_laws(run), run.tokens].append(run)
-        form = options["form"]
+        form = options.get("form") or default_form(
+            law, studies.get_study(session=session, study_id=request.study_id)
+        )
         least = fitting.minimum(law, form)
         usable = sum(
             len(members) >= least.runs_per_group
@@ -109,9 +135,14 @@ class OptimumKind(KindDefaults):
         return runs
 
     def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, Any]:
-        """The sweeps as arrays, and the runs' seq_len when they share one (batch sizes in sequences)."""
+        """The sweeps as arrays, the runs' seq_len when they share one (batch sizes in sequences), and
+        the study's parametrization, which sets the form when the request named none."""
         seq_lens = {(r.spec or {}).get("seq_len") for r in runs}
+        study = studies.get_study(session=session, study_id=fit.study_id)
         return {
+            "parametrization": study.parametrization,
+            "base_d_model": study.base_d_model,
+            "default_form": default_form(fit.law, study),
             "N": [runs_module.n_for_laws(r) for r in runs],
             "D": [r.tokens for r in runs],
             "loss": [r.loss for r in runs],
@@ -127,20 +158,32 @@ class OptimumKind(KindDefaults):
         if all(b is not None for b in data["batch"]):
             swept["batch"] = data["batch"]  # also a sweep axis where a group varies it
         extra = {"window": options["window"]} if "window" in options else {}
+        form = options.get("form") or data.get("default_form", "auto")
         result = fitting.fit(
             law,
             loss=data["loss"],
             N=data["N"],
             D=data["D"],
-            form=options.get("form", "auto"),
+            form=form,
             bootstrap=bootstrap,
             seed=seed,
             **extra,
             **swept,
         )
         params, intervals = draws_summary(result)
+        context: dict[str, Any] = {"seq_len": data["seq_len"]}
+        if data.get("parametrization") == "mup":
+            context.update(parametrization="mup", base_d_model=data.get("base_d_model"))
+            if law == "lr_opt" and result.form == MUP_LR_FORM:
+                context["note"] = mup_note(data.get("base_d_model"))
+            elif law == "lr_opt":
+                result.warnings.append(
+                    f"μP study: form {result.form} fits the LR law against N or compute, but under μP the LR "
+                    f"tuned at the base width does not move with width: form {MUP_LR_FORM} (this study's "
+                    "default) fits it against tokens alone"
+                )
         # NaN bounds (no bootstrap) become null: JSON columns refuse NaN on PostgreSQL.
-        stored = json_safe({**result.to_dict(), "context": {"seq_len": data["seq_len"]}})
+        stored = json_safe({**result.to_dict(), "context": context})
         objective = getattr(result, "objective", None)
         return Fitted(
             result.law,
@@ -161,6 +204,8 @@ class OptimumKind(KindDefaults):
         except ValueError as error:
             raise InvalidInput(str(error), field="n_params") from error
         warnings = query.warnings
+        if entry.context.get("note"):  # why a μP study's LR does not depend on n_params
+            warnings.append(f"{self.name} fit {entry.fit_id}: {entry.context['note']}")
         warnings.extend(f"{self.name} fit {entry.fit_id}: {w}" for w in fit.warnings)
         warnings.extend(beyond(self.name, query.compute, fit.input_ranges.get("C", (None, None))[1]))
         if self.answer_key != "batch_size_opt":
