@@ -28,7 +28,19 @@ from fastapi.staticfiles import StaticFiles
 from app.api import errors
 from app.api.guard import RequestGuard
 from app.api.metrics import Metrics, TimingMiddleware
-from app.api.routes import cancel, dashboard, fits, health, imports, plan, predict, reports, runs, studies
+from app.api.routes import (
+    cancel,
+    dashboard,
+    fits,
+    health,
+    imports,
+    plan,
+    predict,
+    reports,
+    runs,
+    studies,
+    tokens,
+)
 from app.db import Database
 from app.reports import render, version
 from app.settings import Settings
@@ -68,7 +80,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.stopping = threading.Event()  # set on shutdown: fits in progress go back to the queue
     errors.install(app)
     # predict first: routes are matched in order, and it is the hot path.
-    for module in (predict, studies, runs, cancel, plan, imports, fits, reports, health, dashboard):
+    for module in (predict, studies, runs, cancel, plan, imports, fits, reports, tokens, health, dashboard):
         app.include_router(module.router)
     static = resources.files("app.reports") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -4,7 +4,8 @@ A token is `hl_<prefix>_<secret>`; only its SHA-256 hash is stored. The prefix f
 row and the hashes are compared in constant time (hmac.compare_digest), also when no row
 has that prefix. The secret has 256 bits of entropy, so a fast hash is enough (no
 password-style key stretching needed). A token may expire (`expires_at`, set at creation)
-and may be revoked; either ends it.
+and may be revoked; either ends it. Scopes: read, write (also reads), admin (also writes, and
+manages tokens).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.tables import ApiToken, utcnow
 from app.errors import InvalidInput, NotFound
 
-SCOPES = ("read", "write")
-# What each scope may do: a write token may also read.
-GRANTS = {"read": {"read"}, "write": {"read", "write"}}
+SCOPES = ("read", "write", "admin")
+# What each scope may do: a write token may also read; an admin token may also write, and it alone
+# may manage tokens over HTTP (/v1/tokens), so a leaked write token cannot mint or revoke others.
+GRANTS = {"read": {"read"}, "write": {"read", "write"}, "admin": {"read", "write", "admin"}}
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
 
 
@@ -102,13 +104,30 @@ def allows(token: ApiToken, needed: str) -> bool:
     return needed in GRANTS.get(token.scope, set())
 
 
+def state(row: ApiToken, now: datetime | None = None) -> str:
+    """active, expired or revoked (revoked wins: it is final)."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
 def revoke_token(*, session: Session, prefix: str) -> ApiToken:
+    """Revoke the token with `prefix` (NotFound when none has it); revoking twice keeps the first time."""
     row = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
     if row is None:
         raise NotFound("token", prefix)
-    row.revoked_at = utcnow()
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
     return row
 
 
-def list_tokens(*, session: Session) -> list[ApiToken]:
-    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+def list_tokens(*, session: Session, limit: int | None = None, offset: int = 0) -> list[ApiToken]:
+    """Tokens oldest first, optionally one page of them."""
+    query = select(ApiToken).order_by(ApiToken.id).offset(offset)
+    return list(session.scalars(query.limit(limit) if limit is not None else query))
+
+
+def count_tokens(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ApiToken)) or 0

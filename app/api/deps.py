@@ -1,5 +1,5 @@
 """Request dependencies as `Annotated` aliases: SessionDep, SettingsDep, DatabaseDep, and
-the auth guards ReadAccess and WriteAccess.
+the auth guards ReadAccess, WriteAccess and AdminAccess.
 
 A request's session runs one transaction, committed when the route returns (before the
 response is sent) and rolled back when it raises. Writes begin IMMEDIATE on SQLite.
@@ -54,7 +54,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
-    description="An API token: hyperlaw token create --scope read|write [--expires-in 30d]",
+    description="An API token: hyperlaw token create --scope read|write|admin [--expires-in 30d]. "
+    "write may also read; admin may also write, and alone manages tokens (/v1/tokens).",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 # Where the request guard leaves the token it checked: (the scope checked, the token row or None),
@@ -72,7 +73,7 @@ def bearer_token(headers) -> str | None:
 
 def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
     """The token row when `token` grants `needed`; HTTPException 401 (none, unknown, revoked, expired)
-    or 403 (a scope that does not grant it)."""
+    or 403 (a scope that does not grant it, naming the scope that would)."""
     if token is None:
         raise HTTPException(
             status_code=401,
@@ -87,20 +88,24 @@ def authorize(database: Database, token: str | None, needed: str) -> ApiToken:
                 status_code=401, detail=checked.refusal, headers={"WWW-Authenticate": "Bearer"}
             )
         if not tokens.allows(row, needed):
-            raise HTTPException(status_code=403, detail=f"token scope {row.scope!r} does not allow {needed}")
+            raise HTTPException(
+                status_code=403,
+                detail=f"token scope {row.scope!r} does not allow {needed}: this needs a token with the "
+                f"{needed} scope (hyperlaw token create --scope {needed})",
+            )
         return row
 
 
 def check_request(scope: Scope, needed: str) -> ApiToken:
     """The request's token, checked for `needed` once per request (the result is kept on the scope).
-    A write also spends one from the token's bucket when the request guard put the buckets on the
+    A write (or an admin write) also spends one from the token's bucket when the request guard put the buckets on the
     scope: 429 with Retry-After when it is empty."""
     checked = scope.get(CHECKED)
     if checked is not None and checked[0] == needed:
         return checked[1]
     row = authorize(scope["app"].state.database, bearer_token(Headers(scope=scope)), needed)
     buckets = scope.get(WRITE_BUCKETS)
-    if needed == "write" and buckets is not None:
+    if needed != "read" and buckets is not None:
         wait = buckets.take(row.prefix)
         if wait is not None:
             setting = "HYPERLAW_WRITE_RATE_PER_MINUTE"
@@ -126,5 +131,14 @@ async def require_read(request: Request, _credentials: Credentials = None) -> Ap
     return await run_in_threadpool(check_request, request.scope, "read")
 
 
+def require_admin(request: Request, _credentials: Credentials = None) -> ApiToken | None:
+    return check_request(request.scope, "admin")
+
+
 WriteAccess = Depends(require_write)
+AdminAccess = Depends(require_admin)
+# An admin route's OpenAPI operation says so (`openapi_extra=ADMIN_ONLY`), so the document never
+# marks it a public read and clients can tell which token it takes.
+SCOPE_EXTENSION = "x-token-scope"
+ADMIN_ONLY = {SCOPE_EXTENSION: "admin"}
 ReadAccess = Depends(require_read)

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api import deps
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tabular import TableError
 
@@ -83,7 +84,8 @@ def _unprocessable(field: str | None, message: str, where: str = "body") -> JSON
 # The error answers each route may give, documented in the OpenAPI document by `_document`.
 _ERRORS = {
     "401": "No bearer token, or an unknown, revoked or expired one (WWW-Authenticate: Bearer).",
-    "403": "The token's scope does not allow this (a read token on a write route).",
+    "403": "The token's scope does not allow this: a read token on a write route, or a read or write "
+    "token on an admin route (/v1/tokens). The message names the scope needed.",
     "404": "A resource named in the path does not exist.",
     "409": "The request conflicts with existing data (a duplicate name, a finished run, a reused "
     "Idempotency-Key).",
@@ -136,10 +138,12 @@ def _describe_validation_errors(schemas: dict[str, Any]) -> None:
 
 
 def _is_public_read(app: FastAPI, path: str, method: str, operation: dict[str, Any]) -> bool:
-    """Whether a token is optional for this operation: a read (every GET under /v1, and the plan,
-    whose dry run writes nothing) while HYPERLAW_PUBLIC_READS is on."""
+    """Whether a token is optional for this operation: a read (every GET under /v1 but the admin
+    ones, and the plan, whose dry run writes nothing) while HYPERLAW_PUBLIC_READS is on."""
     settings = getattr(app.state, "settings", None)
     if settings is None or not settings.public_reads or not operation.get("security"):
+        return False
+    if operation.get(deps.SCOPE_EXTENSION) == "admin":
         return False
     return method == "get" or (method == "post" and path.endswith("/plan"))
 

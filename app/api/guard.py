@@ -2,7 +2,7 @@
 
 A pure ASGI middleware over every method with a body (all but GET, HEAD, OPTIONS). It hands the
 app a `receive` that, at the first read of the body (after routing, before parsing), checks the
-bearer token the route's guard asks for (deps.WriteAccess or deps.ReadAccess): an anonymous or
+bearer token the route's guard asks for (deps.AdminAccess, WriteAccess or ReadAccess): an anonymous or
 under-scoped request is answered 401/403 with its body unread, so no one without a token can make
 the service parse megabytes. Then it bounds the body: a Content-Length above the route's limit is
 answered 413 before reading, and a body sent without one is counted as it arrives (413 as soon as
@@ -42,10 +42,12 @@ def too_large(limit: int, setting: str) -> str:
 
 
 def needed_scope(route: Any) -> str | None:
-    """The scope the route's guard asks for (write or read), or None for a route without a guard."""
+    """The scope the route's guard asks for (admin, write or read), or None for a route without a guard."""
     if not isinstance(route, APIRoute):
         return None
     calls = {dependency.call for dependency in route.dependant.dependencies}
+    if deps.require_admin in calls:
+        return "admin"
     if deps.require_write in calls:
         return "write"
     return "read" if deps.require_read in calls else None

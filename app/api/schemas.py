@@ -407,6 +407,67 @@ class Imported(BaseModel):
     ids_complete: bool = Field(True, description="False when `ids` lists only the first 10,000 ids.")
 
 
+# ------------------------------------------------------------------------------ tokens
+
+
+TokenScope = Literal["read", "write", "admin"]
+TOKEN_SCOPE = "read, write (may also read) or admin (may also write, and manage tokens)."
+
+
+class TokenCreate(BaseModel):
+    model_config = _example({"scope": "write", "name": "ci", "expires_in": "30d"})
+    scope: TokenScope = Field(description=TOKEN_SCOPE)
+    name: str = Field("", max_length=200, description="A note saying whose token this is.")
+    expires_in: str | None = Field(
+        None,
+        max_length=20,
+        description="Lifetime: a whole number and s, m, h, d or w (e.g. 30d); null: until revoked.",
+    )
+
+
+class TokenPublic(BaseModel):
+    model_config = _example(
+        {
+            "prefix": "3f9a0c2b71de",
+            "scope": "write",
+            "name": "ci",
+            "state": "active",
+            "created_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-31T00:00:00Z",
+            "revoked_at": None,
+        }
+    )
+    prefix: str = Field(description="What finds the token (hl_<prefix>_...); never the secret.")
+    scope: str = Field(description=TOKEN_SCOPE)
+    name: str = Field(description="A note saying whose token this is.")
+    state: Literal["active", "expired", "revoked"] = Field(description="Whether the token still works.")
+    created_at: datetime = Field(description="When the token was created (UTC).")
+    expires_at: datetime | None = Field(description="When it stops working (UTC); null: until revoked.")
+    revoked_at: datetime | None = Field(description="When it was revoked (UTC); null: not revoked.")
+
+
+class TokenCreated(TokenPublic):
+    model_config = _example(
+        {
+            **TokenPublic.model_config["json_schema_extra"]["examples"][0],
+            "token": "hl_3f9a0c2b71de_Wm1yc2VjcmV0LW9mLTQzLWNoYXJhY3RlcnMtaGVyZS0",
+        }
+    )
+    token: str = Field(description="The token itself: shown this once, only its hash is stored.")
+
+
+class TokenList(Page):
+    model_config = _example(
+        {
+            "items": [TokenPublic.model_config["json_schema_extra"]["examples"][0]],
+            "total": 1,
+            "limit": 100,
+            "offset": 0,
+        }
+    )
+    items: list[TokenPublic] = Field(description="This page's tokens, oldest first.")
+
+
 # ------------------------------------------------------------------------------ plan
 
 

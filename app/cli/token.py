@@ -11,7 +11,11 @@ DatabaseUrl = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATA
 
 @token_cli.command("create")
 def create(
-    scope: str = typer.Option("write", "--scope", help="read or write (write may also read)."),
+    scope: str = typer.Option(
+        "write",
+        "--scope",
+        help="read, write (may also read) or admin (may also write, and manage tokens over /v1/tokens).",
+    ),
     name: str = typer.Option("", "--name", help="A note saying whose token this is."),
     expires_in: str | None = typer.Option(
         None, "--expires-in", help="Lifetime, e.g. 30d, 12h, 2w (s, m, h, d, w); default: until revoked."
@@ -49,8 +53,7 @@ def list_(database_url: str = DatabaseUrl) -> None:
     with reading_database(database_url) as database:
         with database.transaction(immediate=False) as session:
             for row in tokens.list_tokens(session=session):
-                expired = row.expires_at is not None and row.expires_at <= now
-                state = "revoked" if row.revoked_at else "expired" if expired else "active"
+                state = tokens.state(row, now)
                 expires = f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "never"
                 typer.echo(
                     f"{row.prefix}\t{row.scope}\t{state}\t{row.created_at:%Y-%m-%d}\t{expires}\t{row.name}"

@@ -47,7 +47,7 @@ from tests.integration.server import ServerThread, inline_fit, write_client  # n
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 40  # per operation and token mode: 21 operations x 2 x 40 = 1,680 cases at most
+EXAMPLES = 40  # per operation and token mode: 24 operations x 2 x 40 = 1,920 cases at most
 MIN_CASES = 1000  # the least the whole file must have sent
 INLINE_BOOTSTRAP = 10
 CHECKS = (

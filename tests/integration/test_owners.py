@@ -110,5 +110,5 @@ def test_tokens_are_hashed_scoped_and_revocable(database):
         tokens.revoke_token(session=session, prefix=row.prefix)
     with database.transaction() as session:
         assert tokens.authenticate(session=session, token=write) is None
-        with pytest.raises(InvalidInput):
-            tokens.create_token(session=session, scope="admin")
+        with pytest.raises(InvalidInput, match="'root' is not one of read, write, admin"):
+            tokens.create_token(session=session, scope="root")
