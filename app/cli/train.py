@@ -93,6 +93,17 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data order.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda > mps > cpu), cpu, mps, cuda or cuda:N.")] = "auto",
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    parametrization: Annotated[
+        str,
+        typer.Option(
+            help="sp (standard) or mup (Yang et al. 2022): under mup --lr is the LR tuned at "
+            "--base-d-model and the trainer scales it per layer, so one LR serves every width."
+        ),
+    ] = "sp",
+    base_d_model: Annotated[
+        int | None,
+        typer.Option(help="mup: the width the LR is tuned at (default: this run's --d-model)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the loss curve here as CSV.")] = None,
     checkpoint_dir: Annotated[Path | None, typer.Option(help="Write checkpoints here.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --checkpoint-dir.")] = False,
@@ -100,8 +111,17 @@ def train_command(
 ) -> None:
     """Train one proxy GPT and stream its loss curve."""
     from trainer import RunSpec, shape_for_params
+    from trainer.spec import PARAMETRIZATIONS
 
     try:
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(
+                f"--parametrization {parametrization!r} is unknown: use {' or '.join(PARAMETRIZATIONS)}"
+            )
+        if base_d_model is not None and parametrization != "mup":
+            raise ValueError(
+                "--base-d-model applies to --parametrization mup only: add it, or drop --base-d-model"
+            )
         if params is not None:
             if any(v is not None for v in (n_layer, d_model, n_head)):
                 raise ValueError("give either --params or --n-layer/--d-model/--n-head, not both")
@@ -130,6 +150,8 @@ def train_command(
             seed=seed,
             device=device,
             compile=compile_model,
+            parametrization=parametrization,
+            base_d_model=base_d_model,
         )
         if resume and checkpoint_dir is None:
             raise ValueError("--resume needs --checkpoint-dir")
