@@ -173,6 +173,8 @@ def submit_plan(
     seq_len: int | None = None,
     vocab_size: int | None = None,
     data: str | None = None,
+    parametrization: str | None = None,
+    base_d_model: int | None = None,
     design: plan.Design,
     dry_run: bool = False,
     idempotency_key: str | None = None,
@@ -185,8 +187,17 @@ def submit_plan(
     seq_len, vocab_size and data) and queue them all, as `submit_runs` does; the plan returned
     carries their ids and `created`. With dry_run the plan is only proposed: nothing is written.
     The data path is checked against `data_roots` first, when given, dry run or not.
+
+    The plan follows the study's parametrization (a mup study's LR grids train at its base width);
+    `parametrization` and `base_d_model` override it for a proposal, and queueing runs that
+    contradict the study is refused as for any submission.
     """
     base = plan.base_spec(spec_defaults(study), seq_len=seq_len, vocab_size=vocab_size, data=data)
+    if parametrization is not None and parametrization != base.get("parametrization"):
+        base["parametrization"] = parametrization
+        base.pop("base_d_model", None)  # the study's base width belongs to its own parametrization
+    if base_d_model is not None:
+        base["base_d_model"] = base_d_model
     if data_roots is not None:
         check_data(base.get("data"), data_roots)
     planned = plan.plan_runs(

@@ -502,6 +502,17 @@ class PlanCreate(BaseModel):
     data: str | None = Field(
         None, max_length=MAX_DATA, description="Default: the study's data (or its defaults')."
     )
+    parametrization: Literal["sp", "mup"] | None = Field(
+        None,
+        description="Default: the study's. mup: the LR × batch grids train one shape at the base width and "
+        "spend their compute on tokens and batch sizes (μP transfers the LR across width).",
+    )
+    base_d_model: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="mup: the base width (default: the study's, else the width of the smallest grid's shape).",
+    )
     mix_imported: bool = Field(False, strict=True, description=MIX_IMPORTED)
     isoflop_budgets: int = Field(4, ge=3, le=10, description="IsoFLOP budgets (loss law).")
     shapes_per_budget: int = Field(5, ge=3, le=9, description="Model shapes on each IsoFLOP budget.")

@@ -67,6 +67,8 @@ def _print_plan(result: dict[str, Any]) -> None:
         f"budget {budget['flops']:.3g} FLOPs ({budget['gpu_hours']:.3g} GPU-hours); target N {target['n_params']:.3g}, "
         f"D {target['tokens']:.3g}, {target['flops']:.3g} FLOPs = {result['extrapolation']:.3g}x the largest proxy"
     )
+    for note in result.get("notes", ()):
+        console.print(f"note: {note}", markup=False)
     for warning in result["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     if result.get("ids"):
@@ -86,6 +88,16 @@ def plan_command(
     seq_len: Annotated[int | None, typer.Option(help="Context length (default: the study's).")] = None,
     vocab_size: Annotated[int | None, typer.Option(help="Vocabulary size (default: the study's).")] = None,
     data: Annotated[str | None, typer.Option(help="Data source (default: the study's).")] = None,
+    parametrization: Annotated[
+        str | None,
+        typer.Option(
+            help="sp or mup (default: the study's); mup: the LR grids train at the base width and spend "
+            "their compute on tokens."
+        ),
+    ] = None,
+    base_d_model: Annotated[
+        int | None, typer.Option(help="mup: the base width (default: the study's, else chosen).")
+    ] = None,
     isoflop_budgets: Annotated[int, typer.Option(help="IsoFLOP budgets (at least 3).")] = 4,
     shapes_per_budget: Annotated[int, typer.Option(help="Shapes per IsoFLOP budget (at least 3).")] = 5,
     hparam_scales: Annotated[int, typer.Option(help="Scales of the LR × batch grids (at least 3).")] = 3,
@@ -106,6 +118,8 @@ def plan_command(
     from app.errors import HyperlawError
     from app.settings import load_settings
 
+    if parametrization is not None and parametrization not in ("sp", "mup"):
+        raise _fail(f"--parametrization {parametrization!r} is unknown: use sp or mup")
     settings = load_settings(database_url=database_url)
     database = Database(settings.database_url)
     try:
@@ -121,6 +135,8 @@ def plan_command(
                 seq_len=seq_len,
                 vocab_size=vocab_size,
                 data=data,
+                parametrization=parametrization,
+                base_d_model=base_d_model,
                 design=plan.Design(isoflop_budgets, shapes_per_budget, hparam_scales, lr_k, batch_k),
                 dry_run=not submit,
                 idempotency_key=idempotency_key,

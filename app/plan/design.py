@@ -16,6 +16,11 @@ The plan has two parts, both anchored on the target's compute C_target = 6·N·D
 This ideal plan is scaled down, every budget by the same factor, until it fits the budget (a
 bisection finds the smallest plan that works when the budget is too small); the warnings say so,
 and how far the target then lies beyond the largest proxy.
+
+Under μP (a base spec with parametrization "mup") the LR tuned at one width transfers across width
+(Yang et al. 2022), so every LR × batch grid trains one small shape at the base width (the study's
+base_d_model, else the shape nearest the smallest grid's compute-optimal size) and each grid's
+compute goes to tokens instead of model size; the plan's notes say so.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.errors import InvalidInput
-from app.plan.ladder import LadderShape, ladder, nearest, shapes_around
+from app.plan.ladder import LadderShape, at_width, ladder, nearest, shapes_around
 from app.plan.priors import compute_optimal_params, prior_batch_tokens, prior_lr
 from app.specs import SHAPE_FIELDS, batches_around, log_around, seq_len_of, validate_spec
 
@@ -162,6 +167,13 @@ class Plan:
     created: bool | None = _described(
         "False when an earlier request with the same key queued them.", default=None
     )
+    parametrization: str = _described(
+        "sp, or mup: the LR × batch grids train one shape at the base width (the LR transfers across width).",
+        default="sp",
+    )
+    notes: tuple[str, ...] = _described(
+        "How the plan is laid out, where it departs from the default.", default=()
+    )
 
     @property
     def runs(self) -> list[PlannedRun]:
@@ -225,6 +237,10 @@ def _draft(
     """
     seq_len = seq_len_of(base)
     max_seqs = MAX_BATCH_TOKENS // seq_len
+    hparam_flops = _hparam_flops(top, design)
+    base_shape = _mup_shape(shapes, base, hparam_flops[0])
+    if base_shape is not None:  # every run's LR is the LR at this width (the trainer scales it)
+        base = {**base, "base_d_model": base_shape.d_model}
 
     def run(
         part: Literal["isoflop", "hparams"],
@@ -277,9 +293,9 @@ def _draft(
         iso.append(IsoflopBudget(budget_flops=budget, n_params_optimal=n_opt, runs=tuple(runs)))
     hp: list[HparamScale] = []
     used: set[LadderShape] = set()
-    for group, flops in enumerate(_hparam_flops(top, design)):
+    for group, flops in enumerate(hparam_flops):
         n_opt = compute_optimal_params(flops)
-        shape = nearest(shapes, n_opt, used)
+        shape = base_shape or nearest(shapes, n_opt, used)
         used.add(shape)
         tokens = math.floor(flops / shape.flops_per_token / seq_len) * seq_len
         most = min(max_seqs, math.floor(tokens / seq_len / MIN_STEPS))
@@ -313,6 +329,17 @@ def _draft(
             )
         )
     return tuple(iso), tuple(hp)
+
+
+def _mup_shape(shapes: list[LadderShape], base: Mapping[str, Any], flops: float) -> LadderShape | None:
+    """Under μP, the one shape every LR × batch grid trains: at the base spec's base_d_model when it
+    has one, else the ladder shape nearest the compute-optimal size of the smallest grid's `flops`
+    (its width becomes the base width). None under sp: each grid takes its own shape."""
+    if base.get("parametrization") != "mup":
+        return None
+    n_opt = compute_optimal_params(flops)
+    width = base.get("base_d_model")
+    return nearest(shapes, n_opt, set()) if width is None else at_width(shapes, base, width, n_opt)
 
 
 def _feasible(draft: Callable[[float], _Draft], top: float) -> bool:
@@ -513,7 +540,28 @@ def _assemble(draft: _Draft, *, budget: Budget, target: Target, scale: float) ->
         largest_proxy_flops=largest,
         extrapolation=extrapolation,
         warnings=_warnings(scale, total, target, extrapolation),
+        **_parametrization(hp),
     )
+
+
+def _parametrization(hp: tuple[HparamScale, ...]) -> dict[str, Any]:
+    """The plan's parametrization and, under μP, notes on how its grids are laid out and why."""
+    spec = hp[0].runs[0].spec
+    if spec.get("parametrization") != "mup":
+        return {}
+    width = spec["base_d_model"]
+    shape = f"{spec['n_layer']}×{spec['d_model']}/{spec['n_head']}, N={hp[0].runs[0].n_params:.3g}"
+    tokens = ", ".join(f"{group.runs[0].spec['tokens']:.3g}" for group in hp)
+    return {
+        "parametrization": "mup",
+        "notes": (
+            f"μP: the LR × batch grids all train one shape at the base width d_model={width} ({shape}) and "
+            f"spend their compute on token counts ({tokens}) and batch sizes, not on model sizes: μP transfers "
+            "the LR tuned at the base width across width, so the study's LR law is fitted against tokens",
+            f"μP: every run's lr is the LR at the base width d_model={width}; the trainer scales it per layer "
+            "for the IsoFLOP shapes of other widths",
+        ),
+    }
 
 
 def _warnings(scale: float, total: Cost, target: Target, extrapolation: float) -> tuple[str, ...]:

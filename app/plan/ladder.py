@@ -5,7 +5,7 @@ n_layer = 1..MAX_LAYERS, d_model = a·n_layer for an aspect ratio a in ASPECT_RA
 when d_model is a multiple of 64 and at least 256, else 32 from d_model 64 up, else 16. For a wanted
 N the ladder shape whose non-embedding parameter count is nearest in log space wins, ties going to
 aspect ratio 64; `shapes_around` takes the nearest unused ones to N·SHAPE_SPREAD^j, j = 0, ±1, ±2...,
-so they bracket N.
+so they bracket N. `at_width` gives a shape of one given width (a μP study's base width).
 """
 
 from __future__ import annotations
@@ -52,34 +52,39 @@ def head_dim(d_model: int) -> int:
     return 32 if d_model >= 64 else 16
 
 
-def ladder(base: Mapping[str, Any]) -> list[LadderShape]:
-    """Every ladder shape with its counts for the base spec's seq_len, vocabulary and MLP, smallest first."""
+def _shape(base: Mapping[str, Any], n_layer: int, d_model: int, n_head: int, aspect: int) -> LadderShape:
+    """One shape with its counts for the base spec's seq_len, vocabulary and MLP."""
     seq_len = seq_len_of(base)
     kept = {k: base[k] for k in _COUNTED if k in base}
-    shapes = []
-    for n_layer in range(1, MAX_LAYERS + 1):
-        for aspect in ASPECT_RATIOS:
-            d_model = aspect * n_layer
-            spec = RunSpec(
-                **kept,
-                n_layer=n_layer,
-                d_model=d_model,
-                n_head=d_model // head_dim(d_model),
-                tokens=seq_len,
-                batch_tokens=seq_len,
-                lr=1e-3,
-            )
-            shapes.append(
-                LadderShape(
-                    n_layer,
-                    d_model,
-                    spec.n_head,
-                    aspect,
-                    float(count_params(spec).non_embedding),
-                    float(flops_per_token(spec).kaplan),
-                )
-            )
+    spec = RunSpec(
+        **kept, n_layer=n_layer, d_model=d_model, n_head=n_head, tokens=seq_len, batch_tokens=seq_len, lr=1e-3
+    )
+    counts = float(count_params(spec).non_embedding), float(flops_per_token(spec).kaplan)
+    return LadderShape(n_layer, d_model, n_head, aspect, *counts)
+
+
+def ladder(base: Mapping[str, Any]) -> list[LadderShape]:
+    """Every ladder shape with its counts for the base spec's seq_len, vocabulary and MLP, smallest first."""
+    shapes = [
+        _shape(base, n_layer, aspect * n_layer, aspect * n_layer // head_dim(aspect * n_layer), aspect)
+        for n_layer in range(1, MAX_LAYERS + 1)
+        for aspect in ASPECT_RATIOS
+    ]
     return sorted(shapes, key=lambda s: s.n_params)
+
+
+def at_width(
+    shapes: list[LadderShape], base: Mapping[str, Any], d_model: int, n_params: float
+) -> LadderShape:
+    """A shape of width `d_model` (a μP study's base width): the ladder's nearest to n_params at that
+    width, else one layer per 64 of width (at least one) with heads of the ladder's head dim, or of
+    16, 8, 4, 2 or 1 channels, whichever first divides the width."""
+    same = [s for s in shapes if s.d_model == d_model]
+    if same:
+        return nearest(same, n_params, set())
+    n_layer = max(1, round(d_model / 64))
+    dim = next(h for h in (head_dim(d_model), 16, 8, 4, 2, 1) if d_model % h == 0)
+    return _shape(base, n_layer, d_model, d_model // dim, max(1, d_model // n_layer))
 
 
 def nearest(shapes: list[LadderShape], n_params: float, used: set[LadderShape]) -> LadderShape:

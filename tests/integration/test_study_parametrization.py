@@ -1,8 +1,8 @@
 """A study records its parametrization (sp or mup, with the base width a mup study's LR is tuned at),
 over real HTTP on SQLite and PostgreSQL: its runs inherit both, a run contradicting them is a 422
 naming the run's value and the study's, a mup study without a base width takes its first runs'
-smallest d_model; and the migration adds the columns (taking a mup study's from its defaults) and
-removes them again."""
+smallest d_model, and its plan sweeps LR at one width; and the migration adds the columns (taking
+a mup study's from its defaults) and removes them again."""
 
 from __future__ import annotations
 
@@ -130,6 +130,38 @@ def test_a_mup_study_without_a_base_width_takes_its_first_runs_smallest(api):
         api.post(f"/v1/studies/{study}/runs", json={"spec": {**WIDE, "base_d_model": 64}})
     )
     assert field == "base_d_model" and "64" in message and "16" in message
+
+
+PLAN = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 32}
+PLAN.update(isoflop_budgets=3, shapes_per_budget=3, hparam_scales=3, lr_k=1, batch_k=0)
+
+
+def _grid_shapes(planned: dict) -> set[tuple[int, int]]:
+    return {(r["spec"]["n_layer"], r["spec"]["d_model"]) for g in planned["hparams"] for r in g["runs"]}
+
+
+def test_a_mup_studys_plan_sweeps_lr_at_its_base_width_and_queues(api):
+    study = _study(api, name="mup", parametrization="mup")["id"]
+    proposed = api.post(f"/v1/studies/{study}/plan", json=PLAN)
+    assert proposed.status_code == 200, proposed.text
+    proposed = proposed.json()
+    assert proposed["parametrization"] == "mup" and len(_grid_shapes(proposed)) == 1
+    ((_, width),) = _grid_shapes(proposed)
+    assert f"base width d_model={width}" in proposed["notes"][0]
+    queued = api.post(f"/v1/studies/{study}/plan", json={**PLAN, "submit": True})
+    assert queued.status_code == 201, queued.text
+    assert api.get(f"/v1/studies/{study}").json()["base_d_model"] == width
+    specs = [api.get(f"/v1/runs/{i}").json()["spec"] for i in queued.json()["ids"][-3:]]
+    assert {(s["parametrization"], s["base_d_model"], s["d_model"]) for s in specs} == {("mup", width, width)}
+    # A plan of an sp study stays as it was: a shape per grid, no notes.
+    plain = _study(api, name="plain")["id"]
+    sp = api.post(f"/v1/studies/{plain}/plan", json=PLAN).json()
+    assert (sp["parametrization"], sp["notes"]) == ("sp", []) and len(_grid_shapes(sp)) == 3
+    # Asked for as mup, an sp study's plan is proposed so, and refused when it would be queued.
+    asked = api.post(f"/v1/studies/{plain}/plan", json={**PLAN, "parametrization": "mup", "base_d_model": 64})
+    assert asked.status_code == 200 and {d for _, d in _grid_shapes(asked.json())} == {64}
+    refused = api.post(f"/v1/studies/{plain}/plan", json={**PLAN, "parametrization": "mup", "submit": True})
+    assert _refusal(refused)[0] == "parametrization"
 
 
 # ------------------------------------------------------------------------------ migration
