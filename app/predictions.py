@@ -54,7 +54,10 @@ class FoundFits(StudyFits):
 
 def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) -> list[str]:
     """A warning for each fit that no longer covers the study's runs: one made on every finished run
-    (not a chosen subset) while more runs have finished since, with the counts and the refit to ask for."""
+    (not a chosen subset) while runs it would use have finished since. "Would use" is what its kind
+    selects for its law and options now (a loss fit: finished runs with a loss; an LR fit: those with
+    an LR; each kind's own minimum of curve points), so failed, cancelled or unusable runs never make
+    a fit stale. Says how many of those runs the fit rests on, and the refit to ask for."""
     warnings = []
     for slot, fit_id in fit_ids.items():
         fit = fits.get_fit(session=session, fit_id=fit_id)
@@ -70,12 +73,20 @@ def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) 
                 Run.finished_at > fit.created_at,
             )
         )
-        if newer:
-            covered = len(fit.run_ids or [])
+        if not newer:
+            continue  # one count per fit on the common path; the selection below only when it may be stale
+        options = fits.options_of(fit)
+        request = law_kinds.FitRequest(study_id=study_id, law=fit.law, options=options)
+        try:
+            would_use = {run.id for run in fits.kind_of(fit.law).select(session=session, request=request)}
+        except InvalidInput:
+            continue  # too few runs for a fit now: nothing newer it would rest on
+        used = set(fit.run_ids or [])
+        if would_use - used:
             warnings.append(
-                f"stale fit: the {slot} fit {fit_id} covers {covered} of the study's {covered + newer} finished "
-                f"runs ({newer} finished after it): refit with POST /v1/studies/{study_id}/fits "
-                + json.dumps({"law": fit.law})
+                f"stale fit: the {slot} fit {fit_id} rests on {len(would_use & used)} of the {len(would_use)} "
+                f"runs a {fit.law} fit would use now ({len(would_use - used)} not in it): refit with "
+                f"POST /v1/studies/{study_id}/fits " + json.dumps({"law": fit.law, **options})
             )
     return warnings
 

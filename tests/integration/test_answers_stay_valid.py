@@ -136,7 +136,10 @@ def test_predictions_are_finite_located_and_warn(api, server):
     server.app.state.predictor.clear()  # the study's latest fits are cached for a few seconds
     stale = [w for w in predict(1e8, 3e9).json()["warnings"] if "stale fit" in w]
     assert len(stale) == 1
-    assert f"loss fit {fit['id']} covers 12 of the study's 16 finished runs (4 finished after it)" in stale[0]
+    assert (
+        f"loss fit {fit['id']} rests on 12 of the 16 runs a chinchilla fit would use now (4 not in it)"
+        in stale[0]
+    )
     inline_fit(api, study, {"law": "chinchilla"}, bootstrap=0)
     server.app.state.predictor.clear()
     assert not any("stale fit" in w for w in predict(1e8, 3e9).json()["warnings"])
