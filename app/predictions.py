@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +30,7 @@ from app.errors import InvalidInput
 from app.law_kinds import Query, StoredFit, StudyFits
 
 __all__ = [
+    "FitRuns",
     "FoundFits",
     "StoredFit",
     "StudyFits",
@@ -99,39 +100,60 @@ PARAMETRIZATION = func.coalesce(Run.spec["parametrization"].as_string(), "sp")
 _MAX_IN_IDS = 10_000
 
 
-def _counts(session: Session, study_id: int, run_ids: Sequence[int] | None, column: Any) -> dict[Any, int]:
-    """How many of the runs `run_ids` (None: the study's finished runs with a loss) have each value of
-    `column` (a Run column or expression)."""
+def _counts(
+    session: Session, study_id: int, run_ids: Sequence[int] | None, *columns: Any
+) -> dict[tuple, int]:
+    """How many of the runs `run_ids` (None: the study's finished runs with a loss) have each tuple of
+    values of `columns` (Run columns or expressions)."""
     where = [Run.study_id == study_id]
     if run_ids is None:
         where += [Run.status == "done", Run.loss.is_not(None)]
     elif len(run_ids) > _MAX_IN_IDS:
         wanted = set(run_ids)
-        counts: dict[Any, int] = {}
-        for run_id, value in session.execute(select(Run.id, column).where(*where)):
+        counts: dict[tuple, int] = {}
+        for run_id, *values in session.execute(select(Run.id, *columns).where(*where)):
             if run_id in wanted:
-                counts[value] = counts.get(value, 0) + 1
+                counts[tuple(values)] = counts.get(tuple(values), 0) + 1
         return counts
     else:
         where.append(Run.id.in_(sorted(set(run_ids))))
-    return dict(session.execute(select(column, func.count()).where(*where).group_by(column)).all())
+    rows = session.execute(select(*columns, func.count()).where(*where).group_by(*columns))
+    return {tuple(values): count for *values, count in rows}
+
+
+@dataclasses.dataclass(frozen=True)
+class FitRuns:
+    """What a prediction needs of the runs a fit rests on, fixed once the fit is made (so a caller may
+    keep it by fit id): how many of each parametrization, and their distinct batch sizes in tokens
+    (None: a run without one)."""
+
+    parametrizations: dict[str, int]
+    batches: tuple[float | None, ...]
+
+
+def fit_runs(*, session: Session, fit_id: int) -> FitRuns:
+    """The FitRuns of a fit: one grouped query over its runs."""
+    fit = fits.get_fit(session=session, fit_id=fit_id)
+    counts = _counts(session, fit.study_id, fit.run_ids or None, PARAMETRIZATION, Run.batch_tokens)
+    parametrizations: dict[str, int] = {}
+    for (name, _batch), n in counts.items():
+        parametrizations[name] = parametrizations.get(name, 0) + n
+    return FitRuns(parametrizations, tuple({batch for _, batch in counts}))
 
 
 def _described(counts: dict[str, int]) -> str:
     return " and ".join(f"{n} {name}" for name, n in sorted(counts.items()))
 
 
-def parametrization_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) -> list[str]:
+def parametrization_warnings(
+    *, study_id: int, fit_ids: dict[str, int], runs: dict[int, FitRuns]
+) -> list[str]:
     """A warning for each fit whose runs mix parametrizations (the `parametrization` of their specs:
-    "sp", "mup"), else one when the study's finished runs mix them while each fit rests on one: the
-    optimal LR of sp and μP runs differ (Yang et al. 2022), so an LR law across both means nothing."""
-    study_counts = _counts(session, study_id, None, PARAMETRIZATION)
-    if len(study_counts) < 2:
-        return []  # every fit rests on some of the study's finished runs: none mixes
+    "sp", "mup"), else one when the fits rest on different ones: the optimal LR of sp and μP runs
+    differ (Yang et al. 2022), so an LR law across both means nothing. `runs`: FitRuns by fit id."""
     warnings, single = [], {}
     for slot, fit_id in fit_ids.items():
-        fit = fits.get_fit(session=session, fit_id=fit_id)
-        counts = _counts(session, study_id, fit.run_ids or None, PARAMETRIZATION)
+        counts = runs[fit_id].parametrizations
         if len(counts) > 1:
             warnings.append(
                 f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs (a run whose "
@@ -140,19 +162,26 @@ def parametrization_warnings(*, session: Session, study_id: int, fit_ids: dict[s
             )
         elif counts:
             single[slot] = next(iter(counts))
-    if warnings:
+    if warnings or len(set(single.values())) < 2:
         return warnings
     rests = ", ".join(f"{slot} on {name}" for slot, name in single.items())
     return [
-        f"mixed parametrizations: the study's finished runs are {_described(study_counts)} (a run whose spec "
-        f"names none is sp) and its fits rest on one each ({rests}); sp and μP runs have different LR optima, "
-        "so each law holds for its own parametrization only"
+        f"mixed parametrizations: the fits used rest on runs of different parametrizations ({rests}; a run "
+        "whose spec names none is sp); sp and μP runs have different LR optima, so the answer mixes laws of "
+        f"two kinds of model: fit every law on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
     ]
 
 
-def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None = None) -> FoundFits:
+def latest_fits(
+    *,
+    session: Session,
+    study_ref: str | int,
+    loss_law: str | None = None,
+    memo: MutableMapping[int, FitRuns] | None = None,
+) -> FoundFits:
     """The study (by id or name) and its latest finished fit per slot, with a warning for each that is
-    stale (`stale_warnings`); InvalidInput when there is none (or none of the requested loss law)."""
+    stale (`stale_warnings`) and for mixed parametrizations; InvalidInput when there is none (or none of
+    the requested loss law). `memo`: FitRuns by fit id, read and filled (a fit's runs never change)."""
     study = studies.find_study(session=session, ref=study_ref)
     fit_ids = fits.latest_fit_ids(session=session, study_id=study.id, loss_law=loss_law)
     if loss_law is not None and "loss" not in fit_ids:
@@ -166,11 +195,13 @@ def latest_fits(*, session: Session, study_ref: str | int, loss_law: str | None 
         )
     seq_len = (study.defaults or {}).get("seq_len")
     stale = tuple(stale_warnings(session=session, study_id=study.id, fit_ids=fit_ids))
-    mixed = tuple(parametrization_warnings(session=session, study_id=study.id, fit_ids=fit_ids))
-    lr_batches = None
-    if "lr_opt" in fit_ids:
-        lr_fit = fits.get_fit(session=session, fit_id=fit_ids["lr_opt"])
-        lr_batches = tuple(_counts(session, study.id, lr_fit.run_ids or None, Run.batch_tokens))
+    memo = {} if memo is None else memo
+    for fit_id in fit_ids.values():
+        if fit_id not in memo:
+            memo[fit_id] = fit_runs(session=session, fit_id=fit_id)
+    runs = {fit_id: memo[fit_id] for fit_id in fit_ids.values()}
+    mixed = tuple(parametrization_warnings(study_id=study.id, fit_ids=fit_ids, runs=runs))
+    lr_batches = runs[fit_ids["lr_opt"]].batches if "lr_opt" in fit_ids else None
     return FoundFits(
         study.id, study.name, float(seq_len) if seq_len else None, fit_ids, stale, mixed, lr_batches
     )

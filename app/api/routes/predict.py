@@ -4,7 +4,8 @@ study's latest fit of each law (app/predictions.py builds the answer; this route
 
 Predictions come from cached, restored fits (each law kind's `restore`), never a refit: the study's
 latest fit id per law is found in one query and remembered for a few seconds (and forgotten at
-once when this process finishes a fit of that study); restored fits are kept by id.
+once when this process finishes a fit of that study); restored fits are kept by id, and so is what
+the predictions read of a fit's runs (their parametrizations and batch sizes, fixed with the fit).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from app import fits, law_kinds, predictions
 from app.api.deps import ReadAccess
 from app.api.schemas import PredictPublic
 from app.errors import InvalidInput
-from app.predictions import StoredFit, StudyFits
+from app.predictions import FitRuns, StoredFit, StudyFits
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
@@ -35,12 +36,14 @@ class Predictor:
         self.database, self.size, self.ttl_s = database, size, ttl_s
         self._latest: dict[tuple[str, str | None], tuple[float, StudyFits]] = {}
         self._fits: OrderedDict[int, StoredFit] = OrderedDict()
+        self._runs: dict[int, FitRuns] = {}  # by fit id: predictions.latest_fits reads and fills it
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         with self._lock:
             self._latest.clear()
             self._fits.clear()
+            self._runs.clear()
 
     def forget_study(self, study_id: int) -> None:
         with self._lock:
@@ -72,7 +75,7 @@ class Predictor:
         if found is None or missing:
             with self.database.transaction(immediate=False) as session:
                 if found is None:
-                    found = predictions.latest_fits(session=session, study_ref=study_ref, loss_law=law)
+                    found = self._find(session, study_ref, law)
                 for fit_id in found.fit_ids.values():
                     if fit_id not in self._fits:
                         row = fits.get_fit(session=session, fit_id=fit_id)
@@ -85,6 +88,17 @@ class Predictor:
                 self._fits.move_to_end(fit_id)
                 stored[kind] = self._fits[fit_id]
         return found, stored
+
+    def _find(self, session, study_ref: str, law: str | None) -> StudyFits:
+        """predictions.latest_fits with the FitRuns already read, keeping those it reads."""
+        with self._lock:
+            memo = dict(self._runs)
+        found = predictions.latest_fits(session=session, study_ref=study_ref, loss_law=law, memo=memo)
+        with self._lock:
+            self._runs.update(memo)
+            while len(self._runs) > self.size:
+                del self._runs[next(iter(self._runs))]  # the oldest first
+        return found
 
     def _keep(self, stored: StoredFit) -> None:
         with self._lock:
