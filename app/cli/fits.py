@@ -99,6 +99,8 @@ def _details(fit: dict[str, Any]) -> list[str]:
             f"form {fit['form']}, bowl window {fit.get('window')}"
             + (f", leave-one-scale-out error {loso:.3g}" if loso is not None else "")
         )
+    if (fit.get("context") or {}).get("note"):  # a μP study's LR law: why it has no N
+        lines.append(fit["context"]["note"])
     if fit.get("optima"):
         lines.append(f"{len(fit['optima'])} sweep optima (--json lists them)")
     if fit.get("per_target"):
@@ -119,7 +121,11 @@ def create(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates (resampling runs).")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     form: Annotated[
-        str | None, typer.Option(help="lr_opt / batch_opt: steplaw, deepseek or auto (default auto).")
+        str | None,
+        typer.Option(
+            help="lr_opt / batch_opt: steplaw, deepseek, auto or tokens (a·D^c, no N); default tokens for "
+            "a μP study's lr_opt, else auto."
+        ),
     ] = None,
     window: Annotated[
         float | None, typer.Option(help="lr_opt / batch_opt: log-loss bowl window (default 0.02).")

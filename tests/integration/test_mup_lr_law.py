@@ -2,14 +2,16 @@
 "tokens" form (LR_opt = a·D^c, no N), recovers the D exponent of imported sweeps whose optimum
 depends on D alone, says why in the fit's context and in every prediction, and predicts the same LR
 at two model sizes; the same sweeps in an sp study keep the N-dependent forms, and an explicit N form
-in a μP study is warned about."""
+in a μP study is warned about. `hyperlaw fits show` and `study show` say the same."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from app.api.schemas import PredictPublic
+from app.cli import cli
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit
 
@@ -72,6 +74,19 @@ def test_a_mup_studys_lr_law_is_fitted_against_tokens(api):
     assert small["value"] == pytest.approx(A * 1e10**C, rel=0.1)
     assert small["lo"] <= A * 1e10**C <= small["hi"]
     assert f"lr_opt fit {fit['id']}: {note}" in warnings
+
+
+def test_the_cli_shows_the_note_and_the_studys_parametrization(api, db_url):
+    study = _study(api, "mup", parametrization="mup", base_d_model=BASE_WIDTH)
+    fit = inline_fit(api, study, {"law": "lr_opt"}, bootstrap=0)
+    runner = CliRunner()
+    shown = runner.invoke(
+        cli, ["fits", "show", str(fit["id"]), "--database-url", db_url], env={"COLUMNS": "400"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert fit["context"]["note"] in shown.stdout
+    about = runner.invoke(cli, ["study", "show", "mup", "--database-url", db_url], env={"COLUMNS": "400"})
+    assert f"parametrization mup (base width d_model={BASE_WIDTH};" in about.stdout
 
 
 def test_an_sp_study_keeps_the_n_forms_and_an_n_form_in_a_mup_study_is_warned_about(api):
