@@ -6,14 +6,18 @@ an LR sweep at that scale to measure its optimum (fitting.sweep_optima), and one
 predicted LR. Targets (hyperlaw issue 5): predicted LR within 1.5x of the measured optimum, and
 the loss at the predicted LR within 1% of the best swept loss.
 
-    python -m bench.lr_transfer [--design test|single] [--seeds 0,1] [--workers 2] [--parametrization sp|mup]
+    python -m bench.lr_transfer [--design wide|test|single] [--seeds 0,1 [2,3 ...]] [--workers 2]
+                                [--parametrization sp|mup] [--out results.jsonl]
 
-prints every sweep's optimum, the fitted law, then one line each:
+The default design "wide" holds out two widths, 64 and 128; "test" (the slow test's) only 64.
+For each seed pair it prints every sweep's optimum, the fitted law, then per held-out width:
 `lr_transfer_lr: ratio=… (predicted … / measured …)`,
 `lr_transfer_loss: ratio=… (at predicted LR … / best swept …)`,
 `lr_transfer_direct: ratio=… (the widest proxy's swept optimum … / measured …)`: no law, the LR
 tuned at the widest proxy used as it is, which μP means to make right,
-`lr_transfer_time: ratio=… (whole experiment … s / held-out sweep alone … s)`.
+and `lr_transfer_time: ratio=… (whole experiment … s / held-out sweeps alone … s)`. With several
+seed pairs the last line counts the pairs that met both targets at every held-out width:
+`lr_transfer_pairs: k/n met (…)`. `--out` appends one JSON line per pair as it finishes.
 
 Batch size is held fixed (not swept), so only the LR law is fitted and transferred. Under
 `--parametrization mup` every run is μP with its base width at the smallest swept width (24), so
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import multiprocessing
@@ -69,7 +74,7 @@ class Design:
     """
 
     small: tuple[Scale, ...]
-    held_out: Scale
+    held_out: tuple[Scale, ...]  # each is predicted from the same law and swept to measure it
     # Two seeds per LR. One seed met both targets too (seeds 0, 1, 2), but its sweeps' optimum
     # intervals were far wider and so was the held-out measurement the target is checked against
     # (BENCHMARKS.md, lr_transfer).
@@ -144,9 +149,14 @@ _TEST = Design(
         Scale(2, 40, 2, 393_216),
         Scale(2, 48, 2, 524_288),
     ),
-    held_out=Scale(2, 64, 2, 524_288),
+    held_out=(Scale(2, 64, 2, 524_288),),
 )
-DESIGNS: dict[str, Design] = {"test": _TEST, "single": dataclasses.replace(_TEST, seeds=(0,))}
+# "wide" adds a second held-out width, 128 (5.3x the widest swept width's N), at the same tokens.
+DESIGNS: dict[str, Design] = {
+    "test": _TEST,
+    "wide": dataclasses.replace(_TEST, held_out=(Scale(2, 64, 2, 524_288), Scale(2, 128, 2, 524_288))),
+    "single": dataclasses.replace(_TEST, seeds=(0,)),
+}
 
 
 def _train_loss(spec: RunSpec) -> float:
@@ -286,18 +296,15 @@ def measure_optimum(sweep: Sweep, *, window: float, bootstrap: int = 400, seed: 
 
 
 @dataclass(frozen=True)
-class Transfer:
-    """What the experiment found. lr_ratio = predicted / measured LR; loss_ratio = mean loss over the
+class HeldOut:
+    """One held-out scale: the law's prediction, the sweep that measures the optimum there, and the
+    runs at the predicted LR. lr_ratio = predicted / measured LR; loss_ratio = mean loss over the
     seeds at the predicted LR / the best swept LR's mean loss."""
 
-    design: Design
-    sweeps: tuple[Sweep, ...]
-    fit: OptimumFit
-    held_out: Sweep
+    sweep: Sweep
     predicted: Estimate
     measured: SweepOptimum
     predicted_losses: tuple[float, ...]
-    wall_time: float
 
     @property
     def predicted_loss(self) -> float:
@@ -310,7 +317,7 @@ class Transfer:
 
     @property
     def loss_ratio(self) -> float:
-        return self.predicted_loss / self.held_out.best_loss
+        return self.predicted_loss / self.sweep.best_loss
 
     @property
     def lr_within_target(self) -> bool:
@@ -320,10 +327,31 @@ class Transfer:
     def loss_within_target(self) -> bool:
         return self.loss_ratio <= 1.0 + LOSS_TARGET
 
+    @property
+    def met(self) -> bool:
+        return self.lr_within_target and self.loss_within_target
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What the experiment found: the swept small scales, the law fitted on them, each held-out scale."""
+
+    design: Design
+    sweeps: tuple[Sweep, ...]
+    fit: OptimumFit
+    held: tuple[HeldOut, ...]
+    wall_time: float
+
+    @property
+    def met(self) -> bool:
+        """Both targets met at every held-out scale."""
+        return all(h.met for h in self.held)
+
 
 def run_experiment(design: Design, *, workers: int = 2, form: str = "auto") -> Transfer:
-    """Sweep the small scales, fit, predict, sweep the held-out scale, train at the prediction."""
+    """Sweep the small scales, fit, predict each held-out scale, sweep it, train at the prediction."""
     started = time.perf_counter()
+    held: list[HeldOut] = []
     with Runner(workers) as runner:
         sweeps: list[Sweep] = []
         start_k = design.start_k
@@ -331,23 +359,21 @@ def run_experiment(design: Design, *, workers: int = 2, form: str = "auto") -> T
             sweeps.append(run_sweep(runner, design, scale, start_k))
             start_k = sweeps[-1].best_k  # the next, larger scale starts where this one was best
         fit = fit_lr_law(sweeps, window=design.window, form=form, bootstrap=design.bootstrap)
-        held = design.held_out
-        n_held = count_params(design.spec(held, 1e-3, 0)).non_embedding
-        predicted = fit.predict(N=n_held, D=held.tokens)
-        assert isinstance(predicted, Estimate)
-        # The held-out sweep starts from the largest small scale's best LR, not from the prediction,
-        # so where it looks does not depend on what is being checked.
-        held_sweep = run_sweep(runner, design, held, start_k)
-        predicted_losses = runner.losses([design.spec(held, predicted.value, seed) for seed in design.seeds])
-    measured = measure_optimum(held_sweep, window=design.window, bootstrap=design.bootstrap)
+        for scale in design.held_out:
+            n_held = count_params(design.spec(scale, 1e-3, 0)).non_embedding
+            predicted = fit.predict(N=n_held, D=scale.tokens)
+            assert isinstance(predicted, Estimate)
+            # Every held-out sweep starts from the largest small scale's best LR, not from the
+            # prediction, so where it looks does not depend on what is being checked.
+            held_sweep = run_sweep(runner, design, scale, start_k)
+            losses = runner.losses([design.spec(scale, predicted.value, seed) for seed in design.seeds])
+            measured = measure_optimum(held_sweep, window=design.window, bootstrap=design.bootstrap)
+            held.append(HeldOut(held_sweep, predicted, measured, tuple(losses)))
     return Transfer(
         design=design,
         sweeps=tuple(sweeps),
         fit=fit,
-        held_out=held_sweep,
-        predicted=predicted,
-        measured=measured,
-        predicted_losses=tuple(predicted_losses),
+        held=tuple(held),
         wall_time=time.perf_counter() - started,
     )
 
@@ -384,62 +410,116 @@ def report(transfer: Transfer) -> list[str]:
     lines.append(f"  form chosen by leave-one-scale-out |log error|: {candidates}")
     for warning in fit.warnings:
         lines.append(f"  warning: {warning}")
-    held, measured = transfer.held_out, transfer.measured
-    lines.append(
-        f"  held-out {_scale_name(held)}: predicted {_interval(transfer.predicted)}, "
-        f"measured {_interval(measured.lr)} ({measured.status}), {held.wall_time:.0f} s; lr:loss {_losses(held)}"
-    )
-    assert measured.lr is not None
-    lines.append(
-        f"lr_transfer_lr: ratio={transfer.lr_ratio:.3f} (predicted {transfer.predicted.value:.4g} / "
-        f"measured {measured.lr.value:.4g}; target within {LR_TARGET}x: "
-        f"{'met' if transfer.lr_within_target else 'NOT met'})"
-    )
-    lines.append(
-        f"lr_transfer_loss: ratio={transfer.loss_ratio:.4f} (at predicted LR {transfer.predicted_loss:.4f} / "
-        f"best swept {held.best_loss:.4f} at lr {lr_of(held.best_k):.3g}; target <= {1 + LOSS_TARGET}: "
-        f"{'met' if transfer.loss_within_target else 'NOT met'})"
-    )
     widest = max(zip(transfer.sweeps, fit.optima, strict=True), key=lambda pair: pair[0].scale.d_model)
-    if widest[1].lr is not None:
-        lines.append(
-            f"lr_transfer_direct: ratio={widest[1].lr.value / measured.lr.value:.3f} (swept optimum at "
-            f"{_scale_name(widest[0])} {widest[1].lr.value:.4g} ({widest[1].status}) / measured "
-            f"{measured.lr.value:.4g})"
-        )
+    for held in transfer.held:
+        lines.extend(_held_out_lines(held, widest))
+    held_time = sum(h.sweep.wall_time for h in transfer.held)
     lines.append(
-        f"lr_transfer_time: ratio={transfer.wall_time / held.wall_time:.2f} (whole experiment "
-        f"{transfer.wall_time:.0f} s / held-out sweep alone {held.wall_time:.0f} s)"
+        f"lr_transfer_time: ratio={transfer.wall_time / held_time:.2f} (whole experiment "
+        f"{transfer.wall_time:.0f} s / held-out sweeps alone {held_time:.0f} s)"
     )
     return lines
 
 
+def _held_out_lines(held: HeldOut, widest: tuple[Sweep, SweepOptimum]) -> list[str]:
+    measured, sweep = held.measured, held.sweep
+    assert measured.lr is not None
+    width = f"d{sweep.scale.d_model}"
+    lines = [
+        f"  held-out {_scale_name(sweep)}: predicted {_interval(held.predicted)}, "
+        f"measured {_interval(measured.lr)} ({measured.status}), {sweep.wall_time:.0f} s; lr:loss {_losses(sweep)}",
+        f"lr_transfer_lr_{width}: ratio={held.lr_ratio:.3f} (predicted {held.predicted.value:.4g} / "
+        f"measured {measured.lr.value:.4g}; target within {LR_TARGET}x: "
+        f"{'met' if held.lr_within_target else 'NOT met'})",
+        f"lr_transfer_loss_{width}: ratio={held.loss_ratio:.4f} (at predicted LR {held.predicted_loss:.4f} / "
+        f"best swept {sweep.best_loss:.4f} at lr {lr_of(sweep.best_k):.3g}; target <= {1 + LOSS_TARGET}: "
+        f"{'met' if held.loss_within_target else 'NOT met'})",
+    ]
+    if widest[1].lr is not None:
+        lines.append(
+            f"lr_transfer_direct_{width}: ratio={widest[1].lr.value / measured.lr.value:.3f} (swept optimum "
+            f"at {_scale_name(widest[0])} {widest[1].lr.value:.4g} ({widest[1].status}) / measured "
+            f"{measured.lr.value:.4g})"
+        )
+    return lines
+
+
+def summary(transfer: Transfer) -> dict[str, object]:
+    """One seed pair's numbers as a JSON-able dict (the --out lines)."""
+    fit = transfer.fit
+    return {
+        "parametrization": transfer.design.parametrization,
+        "seeds": list(transfer.design.seeds),
+        "form": fit.form,
+        "candidates": dict(fit.candidates or {}),
+        "optima": [o.lr.value if o.lr is not None else None for o in fit.optima],
+        "held_out": [
+            {
+                "d_model": h.sweep.scale.d_model,
+                "predicted": h.predicted.value,
+                "predicted_interval": [h.predicted.lo, h.predicted.hi],
+                "measured": h.measured.lr.value if h.measured.lr is not None else None,
+                "measured_status": h.measured.status,
+                "lr_ratio": h.lr_ratio,
+                "loss_ratio": h.loss_ratio,
+                "met": h.met,
+            }
+            for h in transfer.held
+        ],
+        "met": transfer.met,
+        "wall_time": transfer.wall_time,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--design", choices=sorted(DESIGNS), default="test")
+    parser.add_argument("--design", choices=sorted(DESIGNS), default="wide")
     parser.add_argument(
-        "--seeds", default=None, help="comma-separated training seeds (default: the design's)"
+        "--seeds",
+        nargs="+",
+        default=None,
+        help="one or more comma-separated seed sets, e.g. 7,8 11,12 (default: the design's)",
     )
     parser.add_argument("--workers", type=int, default=2, help="training processes, one torch thread each")
     parser.add_argument("--form", default="auto", choices=("auto", "steplaw", "deepseek"))
     parser.add_argument(
         "--parametrization", default="sp", choices=("sp", "mup"), help="mup: base width the smallest swept"
     )
+    parser.add_argument("--out", default=None, help="append one JSON line per seed set to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     design = dataclasses.replace(DESIGNS[args.design], parametrization=args.parametrization)
-    if args.seeds:
-        design = dataclasses.replace(design, seeds=tuple(int(s) for s in args.seeds.split(",")))
     try:
-        transfer = run_experiment(design, workers=args.workers, form=args.form)
-    except ValueError as err:  # too few sweeps with an interior optimum to fit the law
-        raise SystemExit(f"lr_transfer: no lr_opt law: {err}") from None
-    print(
-        f"lr_transfer design {args.design}, {design.parametrization}, seeds {list(design.seeds)}, "
-        f"{args.workers} workers"
-    )
-    for line in report(transfer):
-        print(line)
+        seed_sets = [
+            tuple(int(s) for s in text.split(","))
+            for text in args.seeds or [",".join(map(str, design.seeds))]
+        ]
+    except ValueError:
+        raise SystemExit(f"lr_transfer: --seeds takes comma-separated integers, got {args.seeds}") from None
+    met: list[str] = []
+    for seeds in seed_sets:
+        pair = dataclasses.replace(design, seeds=seeds)
+        try:
+            transfer = run_experiment(pair, workers=args.workers, form=args.form)
+        except ValueError as err:  # too few sweeps with an interior optimum to fit the law
+            print(f"lr_transfer seeds {list(seeds)}: no lr_opt law: {err}")
+            continue
+        print(
+            f"lr_transfer design {args.design}, {pair.parametrization}, seeds {list(pair.seeds)}, "
+            f"{args.workers} workers"
+        )
+        for line in report(transfer):
+            print(line, flush=True)
+        if args.out:
+            with open(args.out, "a", encoding="utf-8") as out:
+                out.write(json.dumps(summary(transfer)) + "\n")
+        if transfer.met:
+            met.append(",".join(map(str, seeds)))
+    if len(seed_sets) > 1:
+        print(
+            f"lr_transfer_pairs: {len(met)}/{len(seed_sets)} met both targets at every held-out width "
+            f"({design.parametrization}; met: {' '.join(met) or 'none'})"
+        )
 
 
 if __name__ == "__main__":

@@ -30,18 +30,19 @@ def transfer() -> Transfer:
 def test_sweeps_find_their_optimum_and_the_prediction_interval_holds_it(transfer):
     summary = "\n".join(report(transfer))
     assert all(o.status == "found" for o in transfer.fit.optima), summary
-    assert transfer.measured.status == "found", summary
-    measured = transfer.measured.lr
+    (held,) = transfer.held
+    assert held.measured.status == "found", summary
+    measured = held.measured.lr
     assert measured is not None and measured.lo < measured.value < measured.hi, summary
-    predicted = transfer.predicted
+    predicted = held.predicted
     assert math.isfinite(predicted.lo) and math.isfinite(predicted.hi), summary
     assert 0 < predicted.lo <= predicted.value <= predicted.hi, summary
     assert predicted.lo <= measured.value <= predicted.hi, summary
 
 
 def test_predicted_lr_is_within_one_and_a_half_times_the_measured_optimum(transfer):
-    assert 1 / LR_TARGET <= transfer.lr_ratio <= LR_TARGET, "\n".join(report(transfer))
+    assert 1 / LR_TARGET <= transfer.held[0].lr_ratio <= LR_TARGET, "\n".join(report(transfer))
 
 
 def test_training_at_the_predicted_lr_is_within_one_percent_of_the_best_swept_loss(transfer):
-    assert transfer.loss_ratio <= 1 + LOSS_TARGET, "\n".join(report(transfer))
+    assert transfer.held[0].loss_ratio <= 1 + LOSS_TARGET, "\n".join(report(transfer))
