@@ -34,8 +34,9 @@ import logging
 import math
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from fitting import Estimate, OptimumFit, SweepOptimum
 from trainer import RunSpec, count_params
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The swept learning rates are lr_base * 2^(k/2) for integer k: a sqrt(2) grid shared by every
 # scale, so a prediction generally falls between two swept values rather than on one.
@@ -184,7 +186,11 @@ class Runner:
         self._pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_one_thread)
 
     def losses(self, specs: Sequence[RunSpec]) -> list[float]:
-        return list(self._pool.map(_train_loss, specs, chunksize=1))
+        return self.map(_train_loss, specs)
+
+    def map(self, fn: Callable[[RunSpec], T], specs: Sequence[RunSpec]) -> list[T]:
+        """fn (a module-level function) of every spec, in order, on the worker processes."""
+        return list(self._pool.map(fn, specs, chunksize=1))
 
     def close(self) -> None:
         self._pool.close()
