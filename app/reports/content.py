@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app import fits, law_kinds, predictions, studies
+from app import fits, law_kinds, lr_at_batch, predictions, studies
 from app import runs as runs_module
 from app.db.tables import Fit, Run, Study
 from app.errors import InvalidInput
@@ -129,7 +129,7 @@ class Report:
     sections: list[Section]
     prediction: dict[str, Any] | None = None
     prediction_error: str | None = None
-    target: dict[str, float] | None = None
+    target: dict[str, Any] | None = None
     version: str = field(default_factory=version)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -183,12 +183,18 @@ def fit_report(database, fit_id: int) -> Report:
 
 
 def study_report(
-    database, study_ref: int | str, *, n_params: float | None = None, tokens: float | None = None
+    database,
+    study_ref: int | str,
+    *,
+    n_params: float | None = None,
+    tokens: float | None = None,
+    batch: float | None = None,
+    optimizer: str = "adam",
 ) -> Report:
     """The study's latest finished fit of every law kind, in registry order, and with n_params and
-    tokens its prediction there (app/predictions.py). NotFound for an unknown study; InvalidInput
-    when only one of n_params and tokens is given, or one is not a positive number."""
-    target = check_target(n_params, tokens)
+    tokens its prediction there (app/predictions.py), with batch the LR at that batch too. NotFound
+    for an unknown study; InvalidInput as check_target says."""
+    target = check_target(n_params, tokens, batch, optimizer)
     with database.transaction(immediate=False) as session:
         study = studies.find_study(session=session, ref=study_ref)
         try:
@@ -213,17 +219,30 @@ def study_report(
     return report
 
 
-def check_target(n_params: float | None, tokens: float | None) -> dict[str, float] | None:
-    """The target of a study report's prediction: both or neither of n_params and tokens."""
+def check_target(
+    n_params: float | None, tokens: float | None, batch: float | None = None, optimizer: str = "adam"
+) -> dict[str, Any] | None:
+    """The target of a study report's prediction: both or neither of n_params and tokens, and
+    optionally a batch size (tokens) and optimizer for the LR at that batch (predictions.answer's)."""
+    if batch is not None and (n_params is None or tokens is None):
+        raise InvalidInput("batch is for a prediction: give n_params and tokens too", field="batch")
     if n_params is None and tokens is None:
         return None
     if n_params is None or tokens is None:
         missing = "tokens" if tokens is None else "n_params"
         raise InvalidInput(f"a prediction needs both n_params and tokens: give {missing} too", field=missing)
-    for name, value in (("n_params", n_params), ("tokens", tokens)):
-        if not (math.isfinite(value) and value > 0):
+    for name, value in (("n_params", n_params), ("tokens", tokens), ("batch", batch)):
+        if value is not None and not (math.isfinite(value) and value > 0):
             raise InvalidInput(f"{name} must be a positive number, got {value:g}", field=name)
-    return {"n_params": float(n_params), "tokens": float(tokens)}
+    target: dict[str, Any] = {"n_params": float(n_params), "tokens": float(tokens)}
+    if batch is not None:
+        if optimizer not in lr_at_batch.OPTIMIZERS:
+            raise InvalidInput(
+                f"optimizer {optimizer!r} is unknown: use one of {', '.join(lr_at_batch.OPTIMIZERS)}",
+                field="optimizer",
+            )
+        target.update(batch=float(batch), optimizer=optimizer)
+    return target
 
 
 __all__ = ["Report", "Section", "Verdict", "check_target", "fit_report", "study_report", "verdict"]

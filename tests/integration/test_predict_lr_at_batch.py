@@ -202,6 +202,25 @@ def test_fixed_batch_sweeps_transfer_from_that_batch(api):
     smaller = _predict(api, study, batch=FIXED_BATCH / 4, optimizer="sgd")["lr_at_batch"]
     assert smaller["factor"] == pytest.approx(0.25)
 
+    # The study report and the dashboard's prediction panel show the same row.
+    target = {"n_params": 1e9, "tokens": 2e10, "batch": 4 * FIXED_BATCH}
+    report = api.get(f"/v1/studies/{study}/report", params={"format": "json", **target}).json()
+    assert report["target"] == {**target, "optimizer": "adam"}
+    assert report["prediction"]["lr_at_batch"]["value"] == pytest.approx(moved["value"], rel=1e-12)
+    label = "learning rate at batch 8e+05 tokens (sqrt rule for adam)"
+    html = api.get(f"/v1/studies/{study}/report", params={"format": "html", **target})
+    assert html.status_code == 200 and label in html.text
+    page = api.get(f"/studies/{study}", params=target)
+    assert (
+        page.status_code == 200
+        and label in page.text
+        and "&amp;batch=800000.0&amp;optimizer=adam" in page.text
+    )
+    alone = api.get(f"/v1/studies/{study}/report", params={"format": "json", "batch": 1e6})
+    assert (
+        alone.status_code == 422 and "batch is for a prediction: give n_params and tokens too" in alone.text
+    )
+
 
 def test_bad_batch_or_optimizer_is_a_422_in_the_query(api):
     study = _study(api, "refusals")

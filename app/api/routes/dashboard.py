@@ -120,6 +120,8 @@ def study_page(
     settings: SettingsDep,
     n_params: str | None = Query(None, description="Target parameters N."),
     tokens: str | None = Query(None, description="Target training tokens D."),
+    batch: str | None = Query(None, description="Your batch size in tokens (optional): the LR at it."),
+    optimizer: str = Query("adam", description="The transfer rule for batch: adam or sgd."),
 ) -> HTMLResponse:
     """A study's runs, live curves, fits and the prediction form."""
     if refused := refusal(request):
@@ -131,7 +133,9 @@ def study_page(
         every_fit = fits.list_fits(session=session, study_id=study_id)
     error, target = None, None
     try:
-        target = content.check_target(_number("n_params", n_params), _number("tokens", tokens))
+        target = content.check_target(
+            _number("n_params", n_params), _number("tokens", tokens), _number("batch", batch), optimizer
+        )
     except InvalidInput as problem:
         error = str(problem)
     report = content.study_report(database, study_id, **(target or {}))
@@ -144,7 +148,12 @@ def study_page(
         curve_runs=[r.id for r in with_points][-MAX_CURVES:],
         report=report,
         fits=list(reversed(every_fit)),
-        form={"n_params": n_params or "", "tokens": tokens or ""},
+        form={
+            "n_params": n_params or "",
+            "tokens": tokens or "",
+            "batch": batch or "",
+            "optimizer": optimizer,
+        },
         form_error=error,
         laws=law_kinds.laws(),
         inline_bootstrap=settings.fit_inline_max_bootstrap,

@@ -89,7 +89,14 @@ def study_report(
     format: Format = FORMAT,
     n_params: float | None = Query(None, gt=0, description="Target parameters N for the prediction."),
     tokens: float | None = Query(None, gt=0, description="Target training tokens D for the prediction."),
+    batch: float | None = Query(
+        None, gt=0, description="Your batch size in tokens: the prediction adds the LR at this batch."
+    ),
+    optimizer: Literal["adam", "sgd"] = Query("adam", description="The transfer rule for batch."),
 ) -> Response:
-    """The study's latest finished fit of every law, and its prediction at (n_params, tokens) when given."""
-    report = content.study_report(database, study_id, n_params=n_params, tokens=tokens)
+    """The study's latest finished fit of every law, and its prediction at (n_params, tokens) when given
+    (with batch, the LR at that batch too)."""
+    report = content.study_report(
+        database, study_id, n_params=n_params, tokens=tokens, batch=batch, optimizer=optimizer
+    )
     return respond(report, format, f"hyperlaw-study-{study_id}")
