@@ -11,11 +11,17 @@ machine. Target: ratio >= 0.8.
 
 csv_import: POST /v1/studies/{id}/import of a CSV of `--import-runs` runs (default 100,000) to a
 real server (uvicorn in a subprocess, whose peak RSS is read from /proc). Baseline: the same runs written by a plain executemany of tuples
-(SQLite) or COPY (PostgreSQL) in one transaction, with nothing parsed. Target: under 10 s.
+(SQLite) or COPY (PostgreSQL) in one transaction, with nothing parsed. Target: under 10 s. The runs'
+losses follow Hoffmann et al.'s law (E 1.69, A 406.4, α 0.34, B 410.7, β 0.28) times 1% log-normal
+scatter, at distinct (N, D) spread over two decades each.
+
+fit: with `--fit R`, the same server then fits `chinchilla` with R bootstrap replicates over every
+imported run (POST /v1/studies/{id}/fits, polled to the end): its wall time, the server's peak RSS
+and the recovered exponents (Hoffmann's α 0.34 and β 0.28 are the truth).
 
 PostgreSQL is measured when HYPERLAW_BENCH_POSTGRES_URL (or HYPERLAW_TEST_POSTGRES_URL) names a
 server where a scratch database may be created (it is dropped afterwards).
-Run: python -m bench.ingest [--table-points N | --big] [--import-runs N]
+Run: python -m bench.ingest [--table-points N | --big] [--import-runs N] [--fit R]
 """
 
 from __future__ import annotations
@@ -111,15 +117,49 @@ def curve_ingest(database, table_points: int) -> tuple[float, float]:
     return POINTS / ours_time, POINTS / plain_time
 
 
-def csv_import(url: str, count: int) -> tuple[float, float, float]:
-    """(seconds for the API import, seconds for the baseline, the server's RSS growth in MB)."""
+def _law_rows(count: int) -> list[str]:
+    """CSV rows N,D,loss: distinct (N, D) over two decades each, Hoffmann et al.'s law, 1% scatter."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n_params = 1e6 * 100 ** rng.random(count)
+    tokens = 2e7 * 100 ** rng.random(count)
+    loss = (1.69 + 406.4 / n_params**0.34 + 410.7 / tokens**0.28) * np.exp(0.01 * rng.standard_normal(count))
+    return [f"{n:.6g},{d:.6g},{x:.6f}" for n, d, x in zip(n_params, tokens, loss, strict=True)]
+
+
+def _fit(client: object, study: int, replicates: int, process: object) -> str:
+    """Fit chinchilla over every run of the study on the server; one line of time, RSS and exponents."""
+    from bench.curve_serve import memory_mb
+
+    started = time.perf_counter()
+    body = {"law": "chinchilla", "bootstrap": replicates, "runs": "all"}
+    response = client.post(f"/v1/studies/{study}/fits", json=body)  # type: ignore[attr-defined]
+    assert response.status_code in (201, 202), response.text[:500]
+    fit = {"id": response.json()["id"], "status": "queued"}
+    while fit["status"] in ("queued", "running"):
+        time.sleep(1.0)
+        fit = client.get(f"/v1/fits/{fit['id']}").json()  # type: ignore[attr-defined]
+    seconds = time.perf_counter() - started
+    peak = memory_mb(process.pid)["VmHWM"]  # type: ignore[attr-defined]
+    assert fit["status"] == "done", str(fit)[:1000]
+    params = fit["params"]
+    return (
+        f"{fit['n_points']} runs, {replicates} replicates in {seconds:.1f} s, server peak RSS {peak:.0f} MB; "
+        f"alpha {params.get('alpha', float('nan')):.4f} (true 0.34), beta {params.get('beta', float('nan')):.4f} (true 0.28)"
+    )
+
+
+def csv_import(url: str, count: int, fit_replicates: int = 0) -> tuple[float, float, float, str]:
+    """(seconds for the API import, seconds for the baseline, the server's RSS growth in MB, the fit's
+    line or "" without --fit)."""
     import httpx
 
     from app import tokens
     from app.db import Database
     from bench.curve_serve import memory_mb, serve
 
-    lines = [f"{1e6 * (1 + i % 97)},{2e7 * (1 + i % 13)},{3.0 + i * 1e-7}" for i in range(count)]
+    lines = _law_rows(count)
     body = ("N,D,loss\n" + "\n".join(lines) + "\n").encode()
     del lines
     database = Database(url)
@@ -144,6 +184,7 @@ def csv_import(url: str, count: int) -> tuple[float, float, float]:
             ours = time.perf_counter() - started
             grown = memory_mb(process.pid)["VmHWM"] - before
             assert response.status_code == 201 and response.json()["count"] == count, response.text[:500]
+            fitted = _fit(client, study, fit_replicates, process) if fit_replicates else ""
     finally:
         process.terminate()
         process.wait(30)
@@ -171,7 +212,7 @@ def csv_import(url: str, count: int) -> tuple[float, float, float]:
             raw.executemany(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * 11)})", rows)
     baseline = time.perf_counter() - started
     database.dispose()
-    return ours, baseline, grown
+    return ours, baseline, grown, fitted
 
 
 def _postgres_scratch() -> tuple[str, object] | None:
@@ -201,6 +242,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--import-only", action="store_true", help="skip the curve ingest")
     parser.add_argument("--ingest-only", action="store_true", help="skip the CSV import")
+    parser.add_argument(
+        "--fit", type=int, default=0, metavar="R", help="then fit every imported run, R replicates"
+    )
     args = parser.parse_args()
     table_points = 10_000_000 if args.big else args.table_points
 
@@ -220,12 +264,14 @@ def main() -> None:
             try:
                 upgrade(url)
                 if not args.ingest_only:
-                    ours, baseline, grown = csv_import(url, args.import_runs)
+                    ours, baseline, grown, fitted = csv_import(url, args.import_runs, args.fit)
                     print(
                         f"csv_import_{name}: {args.import_runs} runs in {ours:.2f} s through the API, "
                         f"ratio={baseline / ours:.2f} of a bare write of the same rows ({baseline:.2f} s; "
                         f"target < 10 s at 100,000); the server's RSS grew {grown:.0f} MB"
                     )
+                    if fitted:
+                        print(f"fit_{name}: {fitted}", flush=True)
                 if args.import_only:
                     continue
                 database = Database(url)
