@@ -188,7 +188,7 @@ def test_joint_sweeps_transfer_from_the_predicted_b_opt_and_flag_above_b_crit(ap
     assert f"{16 * lr_value:.4g}" in table.stdout and "above the critical batch size" in table.stdout
 
 
-def test_fixed_batch_sweeps_transfer_from_that_batch(api):
+def test_fixed_batch_sweeps_transfer_from_that_batch(api, server):
     study = _study(api, "fixed")
     _import(api, study, sweep_rows(np.random.default_rng(1), joint=False))
     inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=20)
@@ -201,6 +201,15 @@ def test_fixed_batch_sweeps_transfer_from_that_batch(api):
     assert moved["lr_opt"] == pytest.approx(lr_opt(1e9, 2e10), rel=0.1)
     smaller = _predict(api, study, batch=FIXED_BATCH / 4, optimizer="sgd")["lr_at_batch"]
     assert smaller["factor"] == pytest.approx(0.25)
+
+    # `hyperlaw predict --url` asks the server with the batch and the optimizer.
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "predict", "--study", "fixed", "--n-params", "1e9", "--tokens", "2e10",
+         "--url", server.url, "--token", api.read_token, "--batch", "5e4", "--optimizer", "sgd", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lr_at_batch"]["value"] == pytest.approx(smaller["value"], rel=1e-12)
 
     # The study report and the dashboard's prediction panel show the same row.
     target = {"n_params": 1e9, "tokens": 2e10, "batch": 4 * FIXED_BATCH}
