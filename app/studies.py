@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Study
@@ -67,10 +67,23 @@ def create_study(
 
 def record_base_width(*, session: Session, study: Study, base_d_model: int) -> None:
     """Fix a mup study's base width, once, when its first runs are submitted without one: every
-    later run inherits it (app.parametrization.inherit). A study that has one keeps it."""
-    if study.base_d_model is None:
-        study.base_d_model = base_d_model
-        session.flush()
+    later run inherits it (app.parametrization.inherit). One conditional UPDATE, so of two first
+    submissions at once only one sets it; the other is a Conflict (its runs were planned for
+    another width) and writes nothing."""
+    if study.base_d_model == base_d_model:
+        return
+    session.execute(
+        update(Study)
+        .where(Study.id == study.id, Study.base_d_model.is_(None))
+        .values(base_d_model=base_d_model)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(study, ["base_d_model"])
+    if study.base_d_model != base_d_model:
+        raise Conflict(
+            f"study {study.id} ({study.name!r}) took base width {study.base_d_model} from runs submitted "
+            f"meanwhile, not {base_d_model}: submit these runs again to inherit it"
+        )
 
 
 def get_study(*, session: Session, study_id: int) -> Study:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
+from app import runs, studies
 from app.db import Database, downgrade, upgrade
+from app.errors import Conflict
 from app.settings import Settings
 from tests.conftest import ENGINES, make_database_url
-from tests.integration.helpers import TINY_SPEC
+from tests.integration.helpers import TINY_SPEC, make_study
 from tests.integration.server import ServerThread
 
 REVISION = "a7d3c9e15b62"
@@ -130,6 +132,26 @@ def test_a_mup_study_without_a_base_width_takes_its_first_runs_smallest(api):
         api.post(f"/v1/studies/{study}/runs", json={"spec": {**WIDE, "base_d_model": 64}})
     )
     assert field == "base_d_model" and "64" in message and "16" in message
+
+
+def test_of_two_first_submissions_at_once_one_sets_the_base_width(database):
+    if database.url.startswith("sqlite"):
+        pytest.skip("SQLite takes the write lock up front (BEGIN IMMEDIATE): two submissions cannot overlap")
+    study_id = make_study(database, name="race", parametrization="mup")
+    with database.transaction() as first:
+        study = studies.get_study(session=first, study_id=study_id)
+        assert study.base_d_model is None  # as this submission saw it
+        with database.transaction() as second:
+            other = studies.get_study(session=second, study_id=study_id)
+            runs.submit_runs(session=second, study=other, specs=[WIDE])  # d_model 64, committed first
+        with pytest.raises(Conflict, match="took base width 64 .*, not 16: submit these runs again"):
+            runs.submit_runs(session=first, study=study, specs=[TINY_SPEC])  # d_model 16
+    with database.transaction() as session:
+        assert studies.get_study(session=session, study_id=study_id).base_d_model == 64
+        created, _ = runs.submit_runs(
+            session=session, study=studies.get_study(session=session, study_id=study_id), specs=[TINY_SPEC]
+        )
+        assert created[0].spec["base_d_model"] == 64
 
 
 PLAN = {"budget_flops": 1e15, "n_params": 1e8, "tokens": 2e9, "seq_len": 32}
