@@ -581,6 +581,8 @@ class PlanCreate(BaseModel):
             "warnings": ["the target's compute is 1.4e+04x the largest proxy's (more than 10000x): ..."],
             "ids": None,
             "created": None,
+            "parametrization": "sp",
+            "notes": [],
         }
     ),
 )
