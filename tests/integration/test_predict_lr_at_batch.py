@@ -256,7 +256,7 @@ def _set_parametrization(database, run_ids: list[int], name: str) -> None:
             run.spec = {**(run.spec or {}), "parametrization": name}
 
 
-def test_runs_of_mixed_parametrizations_are_warned_about(api, database):
+def test_runs_of_mixed_parametrizations_are_warned_about(api, database, db_url):
     study = _study(api, "mixed")
     ids = _import(api, study, sweep_rows(np.random.default_rng(3), joint=False))
     mup = ids[: len(ids) // 2]  # the first three sweeps
@@ -270,6 +270,13 @@ def test_runs_of_mixed_parametrizations_are_warned_about(api, database):
         "names none is sp); sp and μP runs have different LR optima, so an LR law across both is not "
         f"meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study}/fits)"
     ) in warnings
+    cli = subprocess.run(
+        [sys.executable, "-m", "app.cli", "predict", "--study", "mixed", "--n-params", "1e9", "--tokens", "2e10",
+         "--database-url", db_url, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["warnings"] == warnings
     # Refitted on the μP runs alone, beside a loss law of sp runs: each fit rests on one
     # parametrization, and the answer says they differ.
     inline_fit(api, study, {"law": "lr_opt", "form": "deepseek", "run_ids": mup}, bootstrap=0)
