@@ -48,8 +48,8 @@ def _study(api, name: str, **body) -> int:
     return study
 
 
-def _lr_at(api, study: int, n_params: float) -> tuple[dict, list[str]]:
-    response = api.get("/v1/predict", params={"study": study, "n_params": n_params, "tokens": 1e10})
+def _lr_at(api, study: int, n_params: float, tokens: float = 1e10) -> tuple[dict, list[str]]:
+    response = api.get("/v1/predict", params={"study": study, "n_params": n_params, "tokens": tokens})
     assert response.status_code == 200, response.text
     answer = PredictPublic.model_validate(response.json()).model_dump()
     return answer["lr_opt"], answer["warnings"]
@@ -69,8 +69,13 @@ def test_a_mup_studys_lr_law_is_fitted_against_tokens(api):
     assert not any("in N" in w for w in fit["warnings"])
 
     small, warnings = _lr_at(api, study, 1e6)
-    large, _ = _lr_at(api, study, 1e10)
+    large, large_warnings = _lr_at(api, study, 1e10)
     assert small == large  # value and interval: N plays no part
+    # Extrapolation is judged in tokens: 1e10 is 8x the sweeps' largest D however large the model
+    # (a compute 1e5x the sweeps'); 1e12 tokens is 780x, and said.
+    assert not any(w.startswith("lr_opt: ") for w in warnings + large_warnings)
+    far = _lr_at(api, study, 1e6, tokens=1e12)[1]
+    assert "lr_opt: tokens 1e+12 is 781x beyond the largest fitted sweep's (1.28e+09)" in " ".join(far)
     assert small["value"] == pytest.approx(A * 1e10**C, rel=0.1)
     assert small["lo"] <= A * 1e10**C <= small["hi"]
     assert f"lr_opt fit {fit['id']}: {note}" in warnings
