@@ -79,7 +79,7 @@ def transfer_lr(
     if b_crit is not None:
         b_crit = check.positive_float("b_crit", b_crit)
         above = max(batch, batch_opt) > b_crit
-        for name, value in (("batch_opt", batch_opt), ("batch", batch)):
+        for name, value in (("the reference batch", batch_opt), ("batch", batch)):
             if value > b_crit:
                 warnings.append(
                     f"{name} {value:g} is above the critical batch size {b_crit:g}: the {rule} rule holds "
