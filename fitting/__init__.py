@@ -48,6 +48,7 @@ Layout, one job a module:
     minimums.py       minimum(law): the least data each fitting function accepts
     extrapolation.py  the prediction interval's error model: run-to-run scatter, and the growth of
                       the error beyond the fitted range measured on nested leave-largest-out refits
+    scatter.py        the run-to-run scatter's trend with scale, where the runs show one
     synthetic.py      known laws sampled with seeded noise, and interval coverage over trials
     flops.py          training_compute: C = 6ND
     _validate.py      input checks: a ValueError naming the argument and the fix

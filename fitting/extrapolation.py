@@ -8,14 +8,17 @@ prediction interval adds both, each estimated from the data:
 
 - scatter: the residual standard error of the fit's log losses (corrected for the parameters
   fitted, the degrees of freedom counted in runs when rows are grouped checkpoints), the run-to-run
-  noise a new run at a fitted scale would show;
+  noise a new run at a fitted scale would show; where the runs show it changing with scale, by
+  Akaike's criterion, its log-linear trend in the log inputs instead, held at its edge value
+  beyond the fitted range (fitting.scatter): the noise a new run near the largest runs shows is
+  estimated from the runs there, not from the smallest runs, which often scatter several times more;
 - extrapolation: nested refits that hold out, in turn for each input (N, D, or the one input of a
   single-variable law), the runs beyond 1/6 and 1/3 of that input's log range from its top, and
   measure the log error on them (fitting.cuts; a refit keeps the law's parameters plus two runs, or
   groups). Each held-out run's error e is modelled as
   e ~ Normal(0, scatter^2 + sum_axis (slope_axis * distance_axis)^2), distance_axis being how many
-  e-folds its input lies beyond the largest value the refit saw; the slopes are the maximum
-  likelihood estimates (scatter fixed).
+  e-folds its input lies beyond the largest value the refit saw, scatter that of the held-out run's
+  own scale; the slopes are the maximum likelihood estimates (scatter fixed).
 
 A prediction at distance d then has the log half-width sqrt((z scatter)^2 + (t sum (slope d)^2)),
 z the normal quantile and t Student's with as many degrees of freedom as refits (the slopes rest on
@@ -39,6 +42,7 @@ from scipy.stats import t as student_t
 
 from fitting.cuts import independent_units, refit_cuts, top_cuts
 from fitting.laws.base import Array, Law
+from fitting.scatter import ScatterTrend, scatter_trend
 
 # Held out, in turn: the runs beyond these shares of an input's log range, from its top. A refit
 # needs its law's parameters plus two runs (groups) and three distinct values of the held-out input
@@ -72,11 +76,18 @@ class HeldOutError:
 class ErrorModel:
     """The log-loss error of a prediction: run-to-run scatter, and growth beyond the fitted range."""
 
-    scatter: float  # sd of log loss of a new run at a fitted scale
+    scatter: float  # sd of log loss of a new run at a fitted scale (one value for every scale)
     slopes: dict[str, float]  # per input: sd added per e-fold beyond the fitted maximum
     maxima: dict[str, float]  # per input: the largest fitted value (natural units)
     refits: int  # nested refits the slopes rest on (0: extrapolation error unknown)
     held_out: tuple[HeldOutError, ...] = ()
+    trend: ScatterTrend | None = None  # the scatter's change with scale, where the runs show one
+
+    def variance(self, logx: Array) -> Array:
+        """The scatter's variance (log loss) of a new run at log inputs (k, n)."""
+        if self.trend is None:
+            return np.full(logx.shape[1], self.scatter**2)
+        return self.trend.variance(logx)
 
     def half_width(self, level: float, logx: Array) -> Array:
         """Log half-width of the prediction interval (without the parameter part) at log inputs (k, n)."""
@@ -85,11 +96,12 @@ class ErrorModel:
         for row, name in enumerate(self.maxima):
             beyond = np.maximum(0.0, logx[row] - math.log(self.maxima[name]))
             extrapolation = extrapolation + (self.slopes.get(name, 0.0) * beyond) ** 2
+        variance = self.variance(logx)
         if self.refits == 0:
             # No refit measured how the law extrapolates: beyond the range the error is unknown.
             unknown = np.any(logx > np.log(np.array(list(self.maxima.values())))[:, None] + 1e-12, axis=0)
-            return np.where(unknown, np.inf, z * self.scatter)
-        return np.sqrt((z * self.scatter) ** 2 + t**2 * extrapolation)
+            return np.where(unknown, np.inf, z * np.sqrt(variance))
+        return np.sqrt(z**2 * variance + t**2 * extrapolation)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,16 +110,19 @@ class ErrorModel:
             "maxima": dict(self.maxima),
             "refits": self.refits,
             "held_out": [h.to_dict() for h in self.held_out],
+            "trend": self.trend.to_dict() if self.trend is not None else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ErrorModel:
+        """Inverse of to_dict (a model stored before the trend existed has one scatter for all scales)."""
         return cls(
             scatter=float(data["scatter"]),
             slopes={k: float(v) for k, v in data["slopes"].items()},
             maxima={k: float(v) for k, v in data["maxima"].items()},
             refits=int(data["refits"]),
             held_out=tuple(HeldOutError(**h) for h in data.get("held_out", ())),
+            trend=ScatterTrend.from_dict(data["trend"]) if data.get("trend") else None,
         )
 
 
@@ -133,20 +148,22 @@ def estimate_error_model(
     units = independent_units(np.ones(n_rows, dtype=bool), groups)
     mean_square = float(np.mean(residual**2))
     scatter = math.sqrt(mean_square * units / max(1, units - law.n_params))
+    trend = scatter_trend(residual, logx, units, law.n_params)
     maxima = {name: float(np.exp(logx[row].max())) for row, name in enumerate(names)}
 
     cuts = top_cuts(names, logx, HOLDOUT_SHARES, law.n_params, groups)
     if not cuts:
-        return ErrorModel(scatter, {}, maxima, 0)
+        return ErrorModel(scatter, {}, maxima, 0, trend=trend)
 
     # Every refit from every start in one batched solve: the rows a refit holds out weigh zero.
-    errors, distances, held_out = [], [], []
+    errors, distances, floors, held_out = [], [], [], []
     for cut, best in zip(cuts, refit_cuts(law, cuts, logx, target, starts, delta), strict=True):
         held, kept = cut.held, cut.kept
         error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
         beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
         errors.append(error)
         distances.append(beyond)
+        floors.append(trend.variance(logx[:, held]) if trend is not None else np.full(error.size, scatter**2))
         held_out.append(
             HeldOutError(
                 axis=cut.axis,
@@ -156,13 +173,16 @@ def estimate_error_model(
                 max_distance=float(beyond[cut.row].max()),
             )
         )
-    slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), scatter)
-    return ErrorModel(scatter, dict(zip(names, slopes, strict=True)), maxima, len(cuts), tuple(held_out))
+    slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), np.concatenate(floors))
+    return ErrorModel(
+        scatter, dict(zip(names, slopes, strict=True)), maxima, len(cuts), tuple(held_out), trend
+    )
 
 
-def _slopes(errors: Array, distances: Array, scatter: float) -> Array:
-    """Maximum-likelihood slopes of e ~ Normal(0, scatter^2 + sum (slope_k distance_k)^2), slopes >= 0."""
-    floor = max(scatter, 1e-6) ** 2
+def _slopes(errors: Array, distances: Array, floors: Array) -> Array:
+    """Maximum-likelihood slopes of e ~ Normal(0, scatter^2 + sum (slope_k distance_k)^2), slopes >= 0,
+    floors: each error's scatter^2 (that of its run's scale)."""
+    floor = np.maximum(floors, 1e-12)
     squared = distances**2  # (k, m)
 
     def negative_log_likelihood(log_slopes: Array) -> float:
