@@ -20,7 +20,7 @@ import math
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 import fitting
@@ -92,9 +92,14 @@ def stale_warnings(*, session: Session, study_id: int, fit_ids: dict[str, int]) 
     return warnings
 
 
-# A run whose spec names no parametrization (an imported run, or one from before the field) is "sp",
-# the trainer's default.
-PARAMETRIZATION = func.coalesce(Run.spec["parametrization"].as_string(), "sp")
+def _parametrization(study_parametrization: str) -> Any:
+    """A run's parametrization as SQL: its spec's; "sp" (the trainer's default) for a trained run whose
+    spec names none (from before the field); the study's own for a run with no spec at all (imported:
+    the study's parametrization is the label of how its runs were trained)."""
+    trained = func.coalesce(Run.spec["parametrization"].as_string(), "sp")
+    return case((Run.spec.is_(None), study_parametrization), else_=trained)
+
+
 # Run ids sent as one IN list at most; beyond, the study's rows are filtered in Python (SQLite binds
 # at most 32,766 variables).
 _MAX_IN_IDS = 10_000
@@ -134,7 +139,10 @@ class FitRuns:
 def fit_runs(*, session: Session, fit_id: int) -> FitRuns:
     """The FitRuns of a fit: one grouped query over its runs."""
     fit = fits.get_fit(session=session, fit_id=fit_id)
-    counts = _counts(session, fit.study_id, fit.run_ids or None, PARAMETRIZATION, Run.batch_tokens)
+    study = studies.get_study(session=session, study_id=fit.study_id)
+    counts = _counts(
+        session, fit.study_id, fit.run_ids or None, _parametrization(study.parametrization), Run.batch_tokens
+    )
     parametrizations: dict[str, int] = {}
     for (name, _batch), n in counts.items():
         parametrizations[name] = parametrizations.get(name, 0) + n
@@ -156,8 +164,9 @@ def parametrization_warnings(
         counts = runs[fit_id].parametrizations
         if len(counts) > 1:
             warnings.append(
-                f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs (a run whose "
-                "spec names none is sp); sp and μP runs have different LR optima, so an LR law across both is "
+                f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs (an imported "
+                "run has its study's; a trained run that names none is sp); sp and μP runs have different LR "
+                "optima, so an LR law across both is "
                 f"not meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
             )
         elif counts:
@@ -166,8 +175,9 @@ def parametrization_warnings(
         return warnings
     rests = ", ".join(f"{slot} on {name}" for slot, name in single.items())
     return [
-        f"mixed parametrizations: the fits used rest on runs of different parametrizations ({rests}; a run "
-        "whose spec names none is sp); sp and μP runs have different LR optima, so the answer mixes laws of "
+        f"mixed parametrizations: the fits used rest on runs of different parametrizations ({rests}; an imported "
+        "run has its study's; a trained run that names none is sp); sp and μP runs have different LR optima, "
+        "so the answer mixes laws of "
         f"two kinds of model: fit every law on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
     ]
 

@@ -619,9 +619,10 @@ class FitCreate(BaseModel):
     )
     form: str | None = Field(
         None,
-        description="For lr_opt and batch_opt: steplaw (a·N^b·D^c), deepseek (a·C^b) or auto (the form with "
-        "the smaller leave-one-scale-out error); default auto.",
-        examples=["steplaw", "deepseek", "auto"],
+        description="For lr_opt and batch_opt: steplaw (a·N^b·D^c), deepseek (a·C^b), auto (the form with "
+        "the smaller leave-one-scale-out error) or tokens (a·D^c, for μP studies, whose LR tuned at the base "
+        "width transfers across width); default auto, and tokens for a μP study's lr_opt.",
+        examples=["steplaw", "deepseek", "auto", "tokens"],
     )
     window: float | None = Field(
         None,

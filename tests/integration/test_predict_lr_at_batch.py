@@ -256,6 +256,30 @@ def _set_parametrization(database, run_ids: list[int], name: str) -> None:
             run.spec = {**(run.spec or {}), "parametrization": name}
 
 
+def test_imported_runs_of_a_mup_study_count_as_mup(api, database):
+    """An imported run has no spec: it was trained as its study says, so a μP study's imports beside its
+    μP-trained runs are not "mixed"; a run whose spec says sp is."""
+    response = api.post(
+        "/v1/studies",
+        json={
+            "name": "mup-imports",
+            "defaults": {"seq_len": SEQ_LEN},
+            "parametrization": "mup",
+            "base_d_model": 64,
+        },
+    )
+    assert response.status_code == 201, response.text
+    study = response.json()["id"]
+    ids = _import(api, study, sweep_rows(np.random.default_rng(3), joint=False))
+    _set_parametrization(database, ids[:7], "mup")
+    inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
+    assert not any(w.startswith("mixed parametrizations") for w in _predict(api, study)["warnings"])
+    _set_parametrization(database, ids[7:9], "sp")
+    fit = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
+    mixed = [w for w in _predict(api, study)["warnings"] if w.startswith("mixed parametrizations")]
+    assert len(mixed) == 1 and f"the lr_opt fit {fit['id']} rests on 40 mup and 2 sp runs" in mixed[0], mixed
+
+
 def test_runs_of_mixed_parametrizations_are_warned_about(api, database, db_url):
     study = _study(api, "mixed")
     ids = _import(api, study, sweep_rows(np.random.default_rng(3), joint=False))
@@ -266,8 +290,8 @@ def test_runs_of_mixed_parametrizations_are_warned_about(api, database, db_url):
     fit = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
     warnings = _predict(api, study)["warnings"]
     assert (
-        f"mixed parametrizations: the lr_opt fit {fit['id']} rests on 21 mup and 21 sp runs (a run whose spec "
-        "names none is sp); sp and μP runs have different LR optima, so an LR law across both is not "
+        f"mixed parametrizations: the lr_opt fit {fit['id']} rests on 21 mup and 21 sp runs (an imported run has "
+        "its study's; a trained run that names none is sp); sp and μP runs have different LR optima, so an LR law across both is not "
         f"meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study}/fits)"
     ) in warnings
     cli = subprocess.run(
@@ -286,7 +310,7 @@ def test_runs_of_mixed_parametrizations_are_warned_about(api, database, db_url):
     warnings = _predict(api, study)["warnings"]
     assert [w for w in warnings if w.startswith("mixed parametrizations")] == [
         "mixed parametrizations: the fits used rest on runs of different parametrizations (loss on sp, "
-        "lr_opt on mup; a run whose spec names none is sp); sp and μP runs have different LR optima, so the "
+        "lr_opt on mup; an imported run has its study's; a trained run that names none is sp); sp and μP runs have different LR optima, so the "
         "answer mixes laws of two kinds of model: fit every law on one parametrization's runs (run_ids in "
         f"POST /v1/studies/{study}/fits)"
     ]
