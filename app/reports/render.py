@@ -67,7 +67,9 @@ def draw(section: Section) -> list[Image]:
 
 
 class PlotCache:
-    """PNGs of finished fits by fit id, least recently used dropped beyond `size` fits."""
+    """PNGs of finished fits by fit id, least recently used dropped beyond `size` fits (the dashboard's
+    plots and the API's HTML reports). Figures that failed to draw are drawn again next time, so each
+    report says why (Section.plot_error)."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
@@ -81,12 +83,16 @@ class PlotCache:
                 self._images.move_to_end(fit_id)
                 return self._images[fit_id]
         images = draw(section)
-        if section.fit.status == "done":
+        if section.fit.status == "done" and section.plot_error is None:
             with self._lock:
                 self._images[fit_id] = images
                 while len(self._images) > self.size:
                     self._images.popitem(last=False)
         return images
+
+    def clear(self) -> None:
+        with self._lock:
+            self._images.clear()
 
 
 # ------------------------------------------------------------------------------ numbers

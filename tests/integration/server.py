@@ -50,10 +50,12 @@ class ServerThread:
 @contextmanager
 def write_client(server: ServerThread, database, *, timeout: float = 300) -> Iterator[httpx.Client]:
     """An httpx client of `server` holding a new write token (and, as `.read_token`, a read one),
-    with the server's prediction cache emptied: what each API test starts from."""
+    with the server's prediction and plot caches emptied: what each API test starts from (an emptied
+    SQLite database numbers its fits from 1 again)."""
     from app import tokens
 
     server.app.state.predictor.clear()
+    server.app.state.plots.clear()
     with database.transaction() as session:
         write, _ = tokens.create_token(session=session, scope="write")
         read, _ = tokens.create_token(session=session, scope="read")

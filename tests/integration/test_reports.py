@@ -256,3 +256,18 @@ def test_pdf_pages_show_the_text_and_the_plots(api, tmp_path):
     # Not blank: the text page has ink on it, the plot page far more (curves, bands, shading).
     assert (text_page < 0.9).mean() > 0.005 and text_page.std() > 0.03
     assert (plot_page < 0.95).mean() > 0.10 and plot_page.std() > 0.1
+
+
+def test_an_html_report_draws_a_finished_fits_plots_once(api, monkeypatch):
+    """The API's HTML reports take a finished fit's PNGs from the dashboard's cache (app.state.plots):
+    downloading a report again, or the study's report holding the same fit, draws nothing."""
+    from app.reports import render
+
+    study, _, fit = _loss_study(api, "drawn-once")
+    drawn: list[int] = []
+    draw = render.draw
+    monkeypatch.setattr(render, "draw", lambda section: drawn.append(section.fit.id) or draw(section))
+    first, again = (api.get(f"/v1/fits/{fit['id']}/report").text for _ in range(2))
+    assert first == again and first.count('<img src="data:image/png;base64,') == 5
+    assert api.get(f"/v1/studies/{study}/report").text.count('<img src="data:image/png;base64,') == 5
+    assert drawn == [fit["id"]]

@@ -2,13 +2,15 @@
 self-contained HTML file, PDF, JSON or CSV (app/reports/ reads and renders them).
 
 Read access, like every GET. Reading takes one short transaction; the plots are drawn after it,
-in the threadpool (these routes are plain functions)."""
+in the threadpool (these routes are plain functions). An HTML report takes a finished fit's PNGs from
+the cache the dashboard draws into (app.state.plots), so a fit's figures are drawn once, not on
+every download; a PDF draws its figures as vectors, each time."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.api.deps import DatabaseDep, ReadAccess
@@ -61,8 +63,11 @@ REPORT_RESPONSES = {
 }
 
 
-def respond(report: content.Report, format: str, name: str) -> Response:
-    """The report rendered as `format`; PDF and CSV as downloads named `name`.<format>."""
+def respond(
+    report: content.Report, format: str, name: str, plots: render.PlotCache | None = None
+) -> Response:
+    """The report rendered as `format`; PDF and CSV as downloads named `name`.<format>. HTML takes its
+    finished fits' PNGs from `plots` when given."""
     disposition = "attachment" if format in ("pdf", "csv") else "inline"
     headers = {"Content-Disposition": f'{disposition}; filename="{name}.{format}"'}
     if format == "json":
@@ -72,19 +77,22 @@ def respond(report: content.Report, format: str, name: str) -> Response:
     elif format == "pdf":
         body = render.to_pdf(report)
     else:
-        body = render.to_html(report)
+        images = [plots.images(section) for section in report.sections] if plots is not None else None
+        body = render.to_html(report, images)
     return Response(body, media_type=render.MEDIA_TYPES[format], headers=headers)
 
 
 @router.get("/fits/{fit_id}/report", dependencies=[ReadAccess], responses=REPORT_RESPONSES)
-def fit_report(fit_id: int, database: DatabaseDep, format: Format = FORMAT) -> Response:
+def fit_report(fit_id: int, request: Request, database: DatabaseDep, format: Format = FORMAT) -> Response:
     """One fit: its verdict, parameters with 95% intervals, diagnostics, warnings and its kind's plots."""
-    return respond(content.fit_report(database, fit_id), format, f"hyperlaw-fit-{fit_id}")
+    report = content.fit_report(database, fit_id)
+    return respond(report, format, f"hyperlaw-fit-{fit_id}", request.app.state.plots)
 
 
 @router.get("/studies/{study_id}/report", dependencies=[ReadAccess], responses=REPORT_RESPONSES)
 def study_report(
     study_id: int,
+    request: Request,
     database: DatabaseDep,
     format: Format = FORMAT,
     n_params: float | None = Query(None, gt=0, description="Target parameters N for the prediction."),
@@ -99,4 +107,4 @@ def study_report(
     report = content.study_report(
         database, study_id, n_params=n_params, tokens=tokens, batch=batch, optimizer=optimizer
     )
-    return respond(report, format, f"hyperlaw-study-{study_id}")
+    return respond(report, format, f"hyperlaw-study-{study_id}", request.app.state.plots)

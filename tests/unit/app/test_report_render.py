@@ -9,7 +9,7 @@ import numpy as np
 
 from app.db.tables import Fit, Study
 from app.reports.content import Report, Section, Verdict
-from app.reports.render import bounds, number, to_csv, to_html, to_pdf
+from app.reports.render import PlotCache, bounds, number, to_csv, to_html, to_pdf
 
 
 class Failing:
@@ -63,3 +63,12 @@ def test_failing_plots_leave_the_numbers_and_say_why():
         "fit_id,law,run_id,fitted,residual,note",
         "3,failing,7,2.5,-0.125,",
     ]
+
+
+def test_the_plot_cache_keeps_no_failed_drawing():
+    """A cached empty drawing would drop the note from every later report of the fit."""
+    cache = PlotCache()
+    for _ in range(2):
+        failed = report()
+        assert cache.images(failed.sections[0]) == []
+        assert "The plots could not be drawn" in to_html(failed, [cache.images(failed.sections[0])])
