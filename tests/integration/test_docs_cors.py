@@ -58,7 +58,8 @@ def test_docs_pages_use_only_local_assets(server, page, assets):
     assert httpx.get(server.url + "/openapi.json").json()["components"]["securitySchemes"]["bearer"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token: hyperlaw token create --scope read|write [--expires-in 30d]",
+        "description": "An API token: hyperlaw token create --scope read|write|admin [--expires-in 30d]. "
+        "write may also read; admin may also write, and alone manages tokens (/v1/tokens).",
     }
 
 
