@@ -17,6 +17,20 @@ from trainer.spec import PARAMETRIZATIONS
 FIELDS = ("parametrization", "base_d_model")
 
 
+def describe(parametrization: str | None, base_d_model: int | None) -> str:
+    """A study's parametrization in words, as its reports, its dashboard page and `study show` say it:
+    "sp", or "mup (base width d_model=64; the LR law is fitted against tokens)"."""
+    name = parametrization or "sp"
+    if name != "mup":
+        return name
+    width = (
+        f"base width d_model={base_d_model}"
+        if base_d_model
+        else "base width: the smallest d_model of its first runs"
+    )
+    return f"mup ({width}; the LR law is fitted against tokens)"
+
+
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 

@@ -1,5 +1,6 @@
 """`hyperlaw report`: a study's report (its latest fit of every law, and the prediction at a target
-N, D) or one fit's, written as HTML, PDF, JSON or CSV, read from the database directly.
+N, D, with --batch the LR at that batch size) or one fit's, written as HTML, PDF, JSON or CSV, read
+from the database directly.
 
 The same content as GET /v1/studies/{id}/report and GET /v1/fits/{id}/report (app/reports/).
 """
@@ -26,13 +27,17 @@ def write_report(
     tokens: float | None,
     format: str,
     output: Path,
+    batch: float | None = None,
+    optimizer: str = "adam",
 ) -> None:
     """Read the report from the database, render it and write it to `output`; fail() on any problem."""
     from app.reports import content, render
 
     with reading_database(database_url) as database:
         if fit_id is None:
-            report = content.study_report(database, study, n_params=n_params, tokens=tokens)
+            report = content.study_report(
+                database, study, n_params=n_params, tokens=tokens, batch=batch, optimizer=optimizer
+            )
         else:
             report = content.fit_report(database, fit_id)
             if study not in (str(report.study.id), report.study.name):
@@ -71,6 +76,16 @@ def register(cli: typer.Typer) -> None:
             float | None, typer.Option("--n-params", help="Target parameters N for the prediction.")
         ] = None,
         tokens: Annotated[float | None, typer.Option("--tokens", help="Target training tokens D.")] = None,
+        batch: Annotated[
+            float | None,
+            typer.Option(
+                "--batch",
+                help="Your batch size in tokens: adds the LR at this batch, from the LR law's optimum.",
+            ),
+        ] = None,
+        optimizer: Annotated[
+            str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
+        ] = "adam",
         database_url: Annotated[
             str | None, typer.Option("--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
         ] = None,
@@ -78,12 +93,16 @@ def register(cli: typer.Typer) -> None:
         """Write a report of a study's fitted laws (or of one fit) with its plots, intervals and warnings."""
         if format not in FORMATS:
             fail(f"--format {format!r} is unknown: use one of {', '.join(FORMATS)}")
-        for name, value in (("--n-params", n_params), ("--tokens", tokens)):
+        for name, value in (("--n-params", n_params), ("--tokens", tokens), ("--batch", batch)):
             if value is not None and not (math.isfinite(value) and value > 0):
                 fail(f"{name} must be a positive number, got {value:g}")
+        if optimizer not in ("adam", "sgd"):
+            fail(f"--optimizer {optimizer!r} is unknown: use adam or sgd")
         if (n_params is None) != (tokens is None):
             fail("a prediction needs both --n-params and --tokens")
+        if batch is not None and n_params is None:
+            fail("--batch is for a prediction: give --n-params and --tokens too")
         if fit_id is not None and n_params is not None:
             fail("--n-params and --tokens predict from a study's latest fits: leave out --fit")
-        write_report(database_url, study, fit_id, n_params, tokens, format, output)
+        write_report(database_url, study, fit_id, n_params, tokens, format, output, batch, optimizer)
         typer.echo(f"wrote {output} ({output.stat().st_size} bytes)")

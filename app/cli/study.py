@@ -20,6 +20,7 @@ from app.cli.service import (
     table,
     when,
 )
+from app.parametrization import describe
 from trainer.spec import PARAMETRIZATIONS
 
 app = typer.Typer(
@@ -50,12 +51,7 @@ def fits_table(fits: list[dict[str, Any]], title: str | None = None, caption: st
 
 def parametrization_line(study: dict[str, Any]) -> str:
     """The study's parametrization as `study show` prints it."""
-    name = study.get("parametrization") or "sp"
-    if name != "mup":
-        return f"parametrization {name}"
-    base = study.get("base_d_model")
-    width = f"base width d_model={base}" if base else "base width: the smallest d_model of its first runs"
-    return f"parametrization mup ({width}; the LR law is fitted against tokens)"
+    return f"parametrization {describe(study.get('parametrization'), study.get('base_d_model'))}"
 
 
 def run_counts_line(counts: dict[str, int]) -> str:
@@ -145,10 +141,17 @@ def list_command(
         typer.echo("no studies yet: hyperlaw study create NAME")
         return
     grid = table()
-    for name in ("id", "name", "kind", "data", "created (UTC)"):
+    for name in ("id", "name", "kind", "data", "param.", "created (UTC)"):
         grid.add_column(name, justify="right" if name == "id" else "left", overflow="fold")
     for study in studies:
-        grid.add_row(str(study["id"]), study["name"], study["kind"], study["data"], when(study["created_at"]))
+        grid.add_row(
+            str(study["id"]),
+            study["name"],
+            study["kind"],
+            study["data"],
+            study.get("parametrization") or "sp",
+            when(study["created_at"]),
+        )
     console().print(grid)
 
 

@@ -22,6 +22,7 @@ from app.db.tables import Fit, Run, Study
 from app.errors import InvalidInput
 from app.law_kinds import LawKind, Plot
 from app.law_kinds.base import LEVEL, json_safe
+from app.parametrization import describe
 from app.reports import version
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ class Section:
     def title(self) -> str:
         kind = f" ({self.kind.name})" if self.kind is not None and self.kind.name != self.fit.law else ""
         return f"Fit {self.fit.id}: {self.fit.law}{kind}"
+
+    @property
+    def note(self) -> str | None:
+        """What the fit says about itself beyond its warnings (a μP study's LR law: why it has no N)."""
+        return ((self.fit.result or {}).get("context") or {}).get("note")
 
     def plots(self) -> list[Plot]:
         """The kind's figures (matplotlib is imported here, on the first report that draws)."""
@@ -132,6 +138,11 @@ class Report:
     target: dict[str, Any] | None = None
     version: str = field(default_factory=version)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def parametrization(self) -> str:
+        """The study's parametrization and base width in words (app.parametrization.describe)."""
+        return describe(self.study.parametrization, self.study.base_d_model)
 
     @property
     def unusable(self) -> list[Section]:

@@ -177,7 +177,14 @@ def to_json(report: Report) -> dict[str, Any]:
             "hyperlaw_version": report.version,
             "generated_at": report.generated_at.isoformat(),
             "title": report.title,
-            "study": {"id": study.id, "name": study.name, "kind": study.kind, "data": study.data},
+            "study": {
+                "id": study.id,
+                "name": study.name,
+                "kind": study.kind,
+                "data": study.data,
+                "parametrization": study.parametrization,
+                "base_d_model": study.base_d_model,
+            },
             "target": report.target,
             "prediction": report.prediction,
             "prediction_error": report.prediction_error,
@@ -329,7 +336,7 @@ def _pdf_front(text: TextPages, report: Report) -> None:
     text.line(report.title, size=16, weight="bold")
     text.line(
         f"hyperlaw {report.version}, generated {report.generated_at:%Y-%m-%d %H:%M} UTC; study {report.study.name} "
-        f"(id {report.study.id})",
+        f"(id {report.study.id}); parametrization {report.parametrization}",
         size=8,
         colour="#555555",
     )
@@ -379,6 +386,8 @@ def _pdf_section(text: TextPages, section: Section, plots: list[Any]) -> None:
         text.line(
             "Use with care: " + "; ".join(section.verdict.reasons), size=9, weight="bold", colour="#8a5a00"
         )
+    if section.note:
+        text.line(f"Note: {section.note}", size=9, colour="#1f5f99")
     bootstrap = section.bootstrap()
     text.line(
         f"status {fit.status}; {fit.n_points} runs; bootstrap {bootstrap['requested']} replicates "

@@ -1,7 +1,8 @@
 """`hyperlaw report` on SQLite and PostgreSQL, beside a real server holding the same database: a
 study's HTML report with the prediction at a target, one fit's CSV, the PDF, and JSON equal to the
-server's; bad input (unknown study or format, half a target, a fit of another study, a file that
-cannot be written) is one line on stderr and exit code 2; `hyperlaw --version`."""
+server's; --batch and --optimizer give the LR at that batch, as the report route does; bad input
+(unknown study, format or optimizer, half a target, a batch without a target, a fit of another
+study, a file that cannot be written) is one line on stderr and exit code 2; `hyperlaw --version`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -20,6 +22,7 @@ from app.cli import cli
 from app.reports import version
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit, write_client
+from tests.integration.test_mup_lr_law import BASE_WIDTH, sweep_rows
 from tests.integration.test_reports import loss_rows
 
 CLI = [sys.executable, "-m", "app.cli"]
@@ -88,6 +91,39 @@ def test_reports_written_in_every_format(server, study, db_url, tmp_path: Path):
     assert written == served
 
 
+def test_a_report_with_batch_and_optimizer_answers_the_lr_at_that_batch(server, database, db_url, tmp_path):
+    """--batch and --optimizer reach the study report's prediction, as the report route's query does:
+    the same JSON as the server's, and an LR four times the optimum at four times the sweeps' batch
+    (the linear rule of SGD); the HTML names the μP study's parametrization and its LR fit's note."""
+    with write_client(server, database) as api:
+        study = api.post(
+            "/v1/studies", json={"name": "mup", "parametrization": "mup", "base_d_model": BASE_WIDTH}
+        ).json()["id"]
+        api.post(f"/v1/studies/{study}/import", json=sweep_rows(np.random.default_rng(0)))
+        fit = inline_fit(api, study, {"law": "lr_opt"}, bootstrap=20)
+    target = {"n_params": 1e6, "tokens": 1e10, "batch": 4 * 4096, "optimizer": "sgd"}
+    given = [f"--{k.replace('_', '-')}={v}" for k, v in target.items()]
+    data, page = tmp_path / "study.json", tmp_path / "study.html"
+    runner = CliRunner()
+    for format, out in (("json", data), ("html", page)):
+        done = runner.invoke(
+            cli, ["report", "mup", *given, "--format", format, "-o", str(out), "--database-url", db_url]
+        )
+        assert done.exit_code == 0, done.output
+    written = json.loads(data.read_text())
+    assert written["target"] == target
+    lr, moved = written["prediction"]["lr_opt"], written["prediction"]["lr_at_batch"]
+    assert moved["optimizer"] == "sgd" and moved["value"] == pytest.approx(4 * lr["value"])
+    served = httpx.get(f"{server.url}/v1/studies/{study}/report", params={"format": "json", **target}).json()
+    for report in (served, written):
+        report.pop("generated_at")
+    assert written == served
+    html = page.read_text()
+    assert "learning rate at batch 1.638e+04 tokens (linear rule for sgd)" in html
+    assert f"parametrization mup (base width d_model={BASE_WIDTH};" in html
+    assert f"<strong>Note.</strong> {fit['context']['note']}</p>" in html
+
+
 def test_bad_input_is_one_line_and_exit_2(study, db_url, tmp_path: Path):
     study_id, fit, other_fit = study
     runner = CliRunner()
@@ -100,6 +136,10 @@ def test_bad_input_is_one_line_and_exit_2(study, db_url, tmp_path: Path):
         (["report", "cli", "-o", out, "--fit", str(other_fit["id"])],
          f"error: fit {other_fit['id']} belongs to study 'other' (id {other_fit['study_id']}), not 'cli'"),
         (["report", "cli", "-o", out, "--fit", "999999"], "error: fit 999999 does not exist"),
+        (["report", "cli", "-o", out, "--batch", "4096"], "error: --batch is for a prediction: give --n-params and --tokens too"),
+        (["report", "cli", "-o", out, "--n-params", "1e9", "--tokens", "1e10", "--batch", "0"], "error: --batch must be a positive number, got 0"),
+        (["report", "cli", "-o", out, "--n-params", "1e9", "--tokens", "1e10", "--batch", "4096", "--optimizer", "lion"],
+         "error: --optimizer 'lion' is unknown: use adam or sgd"),
         (["report", "cli", "-o", str(tmp_path / "missing" / "r.html")],
          f"error: cannot write {tmp_path / 'missing' / 'r.html'}: No such file or directory"),
     ]  # fmt: skip

@@ -136,11 +136,17 @@ def test_study_create_list_show(hl):
     )
     assert created["name"] == "ladder" and created["defaults"] == {"seq_len": 64}
     assert created["kind"] == "proxy" and created["description"] == "a size ladder"
-    other = hl("study", "create", "other", "--data", "synthetic:markov").stdout
+    other = hl(
+        "study", "create", "other", "--data", "synthetic:markov", "--parametrization", "mup",
+        "--base-d-model", "64",
+    ).stdout  # fmt: skip
     assert other == f"created study 'other' (id {created['id'] + 1})\n"
 
     listed = hl("study", "list").stdout
     assert "ladder" in row_of(listed, created["id"]) and "other" in row_of(listed, created["id"] + 1)
+    # id, name, kind, data, parametrization, created
+    assert row_of(listed, created["id"]).split()[2:5] == ["proxy", "synthetic:markov", "sp"]
+    assert row_of(listed, created["id"] + 1).split()[2:5] == ["proxy", "synthetic:markov", "mup"]
     assert [s["name"] for s in hl.json("study", "list")] == ["ladder", "other"]
 
     shown = hl.json("study", "show", "ladder")
@@ -594,6 +600,6 @@ def test_tables_stay_readable_with_long_values(hl, database):
     start = lines[at].index("a-study")
     width = len(lines[at][start:].split()[0])
     folded = [line[start : start + width].strip() for line in lines[at:]]
-    assert "".join(folded) == long_name and lines[at].split()[2:4] == ["proxy", "synthetic:markov"]
+    assert "".join(folded) == long_name and lines[at].split()[2:5] == ["proxy", "synthetic:markov", "sp"]
     row = row_of(hl("runs", "list", "--study", str(study)).stdout, run_id)
     assert row.split()[1:] == ["queued", "4.66k", "2M", "0.00032", "2.05k", "-", "-"]
