@@ -36,17 +36,30 @@ def _hash(token: str) -> str:
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# A lifetime past this is no expiry at all (and past year 9999, no date): say "until revoked" instead.
+MAX_LIFETIME = timedelta(days=36_500)
 
 
 def parse_duration(text: str) -> timedelta:
-    """'30d', '12h', '2w', '90m', '45s' as a timedelta; InvalidInput saying the accepted form otherwise."""
+    """'30d', '12h', '2w', '90m', '45s' as a timedelta; InvalidInput saying the accepted form otherwise,
+    or that it is longer than MAX_LIFETIME (100 years)."""
     match = _DURATION.match(text)
     if match is None or int(match.group(1)) == 0:
         raise InvalidInput(
             f"duration {text!r} is not a positive whole number followed by s, m, h, d or w (e.g. 30d)",
             field="expires_in",
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        duration = None
+    if duration is None or duration > MAX_LIFETIME:
+        raise InvalidInput(
+            f"duration {text!r} is longer than {MAX_LIFETIME.days} days: give a shorter one, or none for a "
+            "token that lives until revoked",
+            field="expires_in",
+        )
+    return duration
 
 
 def create_token(

@@ -56,6 +56,10 @@ def test_durations():
     for bad in ("0d", "30", "d", "1.5d", "-1d", "30 days"):
         with pytest.raises(InvalidInput, match="e.g. 30d"):
             tokens.parse_duration(bad)
+    assert tokens.parse_duration("36500d") == timedelta(days=36_500)
+    for long in ("36501d", "600000w", "999999999999999999w"):  # past 100 years; past year 9999; past C int
+        with pytest.raises(InvalidInput, match="longer than 36500 days"):
+            tokens.parse_duration(long)
 
 
 def test_an_expired_token_is_401_saying_so(api, server, database):
@@ -160,6 +164,8 @@ def test_an_admin_creates_lists_and_revokes_tokens(api, server, database):
         bad = client.post("/v1/tokens", json={"scope": "write", "expires_in": "soon"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "expires_in"]
         assert "e.g. 30d" in bad.json()["detail"][0]["msg"]
+        endless = client.post("/v1/tokens", json={"scope": "read", "expires_in": "999999999999w"})
+        assert endless.status_code == 422 and "longer than 36500 days" in endless.json()["detail"][0]["msg"]
         assert client.post("/v1/tokens", json={"scope": "root"}).status_code == 422
         assert client.get("/v1/tokens").json()["total"] == 4
 
@@ -211,3 +217,5 @@ def test_the_cli_creates_admin_tokens(db_url, database):
         assert not tokens.allows(tokens.authenticate(session=session, token=write), "admin")
     bad = runner.invoke(cli, ["token", "create", "--scope", "root", "--database-url", db_url])
     assert bad.exit_code == 2 and "read, write, admin" in bad.output
+    endless = runner.invoke(cli, ["token", "create", "--expires-in", "600000w", "--database-url", db_url])
+    assert endless.exit_code == 2 and "longer than 36500" in endless.output, endless.output
