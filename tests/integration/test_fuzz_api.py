@@ -1,7 +1,7 @@
 """Fuzzing the live API from its own OpenAPI document (schemathesis), over real HTTP on SQLite.
 
-Every operation the document lists is fuzzed twice, with a write token and with none, in both of
-schemathesis' modes: valid input (positive) and input the schema forbids (negative). Each answer
+Every operation the document lists is fuzzed twice, with a write token and with none (the admin
+operations, /v1/tokens, a third time with an admin token), in both of schemathesis' modes: valid input (positive) and input the schema forbids (negative). Each answer
 must pass schemathesis' checks (no 5xx; a documented status code and content type; a body that
 conforms to the documented schema) and hold no non-finite number (Infinity or NaN is not JSON).
 
@@ -40,6 +40,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
+from app import tokens  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from tests.integration.helpers import make_study, queue_runs  # noqa: E402
@@ -47,7 +48,7 @@ from tests.integration.server import ServerThread, inline_fit, write_client  # n
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = 40  # per operation and token mode: 24 operations x 2 x 40 = 1,920 cases at most
+EXAMPLES = 40  # per operation and token mode: (24 operations x 2 + 3 admin) x 40 = 2,040 cases at most
 MIN_CASES = 1000  # the least the whole file must have sent
 INLINE_BOOTSTRAP = 10
 CHECKS = (
@@ -58,6 +59,7 @@ CHECKS = (
 )
 ID_PARAMETERS = {"study_id": "study", "run_id": "run", "fit_id": "fit"}
 AUTH_MODES = ("write-token", "anonymous")
+ADMIN = "admin-token"
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -67,6 +69,7 @@ def _operations() -> list[tuple[str, str]]:
 
 
 OPERATIONS = _operations()
+ADMIN_OPERATIONS = [(method, path) for method, path in OPERATIONS if path.startswith("/v1/tokens")]
 SENT: Counter = Counter()  # cases sent, by (METHOD path, auth mode)
 
 
@@ -104,7 +107,7 @@ def fuzz_db_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def target(fuzz_db_url):
-    """The running server, a write token, and the ids the seed created."""
+    """The running server, a write and an admin token, and the ids the seed created."""
     import app.main
     from app.db import Database
 
@@ -117,8 +120,10 @@ def target(fuzz_db_url):
     try:
         with ServerThread(settings) as server, write_client(server, database) as api:
             token = api.headers["Authorization"].split()[1]
+            with database.transaction() as session:
+                admin, _ = tokens.create_token(session=session, scope="admin")
             ids = _seed(api, database)
-            yield {"url": server.url, "token": token, "ids": ids}
+            yield {"url": server.url, "token": token, "admin": admin, "ids": ids}
     finally:
         monkey.undo()
         database.dispose()
@@ -187,9 +192,20 @@ def _case_strategy(operation, ids: dict[str, list[int]]):
 @pytest.mark.parametrize("auth", AUTH_MODES)
 @pytest.mark.parametrize("method,path", OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_fuzz_operation(schema, target, method: str, path: str, auth: str) -> None:
+    _fuzz(schema, target, method, path, auth)
+
+
+@pytest.mark.parametrize("method,path", ADMIN_OPERATIONS, ids=[f"{m} {p}" for m, p in ADMIN_OPERATIONS])
+def test_fuzz_admin_operation(schema, target, method: str, path: str) -> None:
+    """With a write token these are 403s: an admin token reaches the routes themselves."""
+    _fuzz(schema, target, method, path, ADMIN)
+
+
+def _fuzz(schema, target, method: str, path: str, auth: str) -> None:
     operation = schema[path][method]
     checks = [getattr(schemathesis.checks, name) for name in CHECKS]
-    headers = {"Authorization": f"Bearer {target['token']}"} if auth == "write-token" else {}
+    bearer = {"write-token": target["token"], ADMIN: target["admin"]}.get(auth)
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     key = (f"{method} {path}", auth)
 
     @settings(
@@ -218,6 +234,7 @@ def test_fuzz_operation(schema, target, method: str, path: str, auth: str) -> No
 def test_fuzz_reached_every_operation_and_enough_cases() -> None:
     """Runs after the fuzzing above (file order): every operation in both modes, >= MIN_CASES in all."""
     expected = {(f"{m} {p}", auth) for m, p in OPERATIONS for auth in AUTH_MODES}
+    expected |= {(f"{m} {p}", ADMIN) for m, p in ADMIN_OPERATIONS}
     if not expected <= set(SENT):
         pytest.skip("only part of the fuzzing ran (-k or a failure): the total is not meaningful")
     total = sum(SENT.values())
