@@ -281,9 +281,8 @@ class FitWatch:
         if self.should_stop is not None and self.should_stop():
             raise FitInterrupted(f"fit {self.fit_id}: this process is shutting down")
         elapsed = time.monotonic() - self.started
-        if self.time_limit_s is not None and elapsed > self.time_limit_s:
-            raise FitTimeLimit(self._over_time(done, total, elapsed))
-        if done < total and time.monotonic() - self._written < PROGRESS_EVERY_S:
+        over_time = self.time_limit_s is not None and elapsed > self.time_limit_s
+        if not over_time and done < total and time.monotonic() - self._written < PROGRESS_EVERY_S:
             return
         with self.database.transaction() as session:
             held = record_progress(
@@ -292,6 +291,8 @@ class FitWatch:
         self._written = time.monotonic()
         if not held:
             raise FitLost(f"fit {self.fit_id} is no longer held by {self.worker_id}")
+        if over_time:  # after the write, so the failed fit shows the replicates it did
+            raise FitTimeLimit(self._over_time(done, total, elapsed))
 
     def _over_time(self, done: int, total: int, elapsed: float) -> str:
         limit = self.time_limit_s or 0.0
@@ -340,13 +341,17 @@ def run_fit(
     started = time.perf_counter()
     watch = FitWatch(database, fit_id, worker_id, time_limit_s=time_limit_s, should_stop=should_stop)
     try:
-        with database.transaction() as session:
+        # Read in a read-only transaction: on SQLite a write transaction would hold the database's
+        # one write lock while a large study loads (a minute at 10^6 runs), and every worker's curve
+        # writes and this fit's own heartbeat would wait for it.
+        with database.transaction(immediate=False) as session:
             fit = get_fit(session=session, fit_id=fit_id)
             law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
             kind = kind_of(law)
             options = kind.check_options(law, options_of(fit))
             runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
             data = kind.load(session=session, fit=fit, runs=runs)
+        with database.transaction() as session:
             if not record_progress(session=session, fit_id=fit_id, worker_id=worker_id, replicates_done=0):
                 raise FitLost(f"fit {fit_id} is no longer held by {worker_id}")
         fitted = kind.fit(

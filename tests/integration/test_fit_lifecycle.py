@@ -166,6 +166,33 @@ def test_a_queued_fit_cancelled_is_never_computed(database):
         assert "cancelled while queued" in fit.error
 
 
+def test_other_writers_proceed_while_a_fit_reads_its_runs(database, monkeypatch):
+    """A fit reads its runs without the write lock: on SQLite a write transaction held through the read
+    (a minute at 10^6 runs) blocked every worker's curve writes and the fit's own heartbeat. Here a
+    write from another connection during the load must commit at once."""
+    study = _study(database)
+    with database.transaction() as session:
+        fit_id = fits.create_fit(session=session, study_id=study, law="chinchilla", bootstrap=10).id
+    kind = fits.kind_of("chinchilla")
+    original = type(kind).load
+    written: list[float] = []
+
+    def load_then_write(self, **kwargs):
+        data = original(self, **kwargs)
+        started = time.monotonic()
+        with database.transaction() as session:  # another connection, asking for the write lock
+            studies.create_study(session=session, name="written-during-the-load")
+        written.append(time.monotonic() - started)
+        return data
+
+    monkeypatch.setattr(type(kind), "load", load_then_write)
+    outcome = fit_jobs.FitWorker(
+        database, Settings(database_url=database.url), worker_id="test-fits"
+    ).run_once()
+    assert outcome == (fit_id, "done")
+    assert len(written) == 1 and written[0] < 1.0, written
+
+
 def test_a_fit_past_the_time_limit_fails_saying_how_to_ask_for_less(database):
     study = _study(database)
     with database.transaction() as session:
