@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.options import DatabaseUrlOption
+
 db_cli = typer.Typer(help="Database schema: apply or inspect the migrations.", no_args_is_help=True)
 
 
@@ -33,7 +35,7 @@ def _migrate(direction: str, database_url: str | None, revision: str) -> None:
 @db_cli.command("upgrade")
 def upgrade(
     revision: str = typer.Argument("head", help="Target revision."),
-    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
     _migrate("upgrade", database_url, revision)
@@ -42,7 +44,7 @@ def upgrade(
 @db_cli.command("downgrade")
 def downgrade(
     revision: str = typer.Argument(..., help="Target revision ('base' empties the schema)."),
-    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Migrate the database down to REVISION."""
     _migrate("downgrade", database_url, revision)
@@ -50,7 +52,7 @@ def downgrade(
 
 @db_cli.command("current")
 def current(
-    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Print the revision the database is at."""
     from app.cli.fit import reading_database

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from app import holdouts
+from app.cli.options import JsonOption
 from app.tabular import Columns, TableError, read_columns, read_runs
 
 
@@ -161,7 +162,7 @@ def register(cli: typer.Typer) -> None:
         ] = None,
         against: Annotated[str | None, typer.Option(help="For --law power: fit against N, D or C.")] = None,
         delta: Annotated[float, typer.Option(help="Huber threshold on log-loss residuals.")] = 1e-3,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Fit a scaling law to runs in a CSV file and print it with 95% bootstrap intervals."""
         import fitting

@@ -17,12 +17,9 @@ import typer
 
 from app import holdouts
 from app.cli.fit import fail
+from app.cli.options import DatabaseUrlOption, JsonOption, StudyArgument, TokenOption, UrlOption
 from app.cli.service import (
     FIT_TERMINAL,
-    DatabaseUrlOption,
-    JsonOption,
-    TokenOption,
-    UrlOption,
     console,
     open_service,
     parse_ids,
@@ -110,7 +107,7 @@ def _details(fit: dict[str, Any]) -> list[str]:
 
 @app.command("create")
 def create(
-    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    study: StudyArgument,
     law: Annotated[
         str,
         typer.Option(
@@ -229,7 +226,7 @@ class _spinner:
 
 @app.command("list")
 def list_command(
-    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    study: StudyArgument,
     law: Annotated[str | None, typer.Option(help="Only fits of this law.")] = None,
     url: UrlOption = None,
     token: TokenOption = None,

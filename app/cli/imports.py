@@ -8,20 +8,12 @@ from typing import Annotated
 
 import typer
 
-from app.cli.service import (
-    DatabaseUrlOption,
-    JsonOption,
-    TokenOption,
-    UrlOption,
-    id_span,
-    open_service,
-    print_json,
-    read_bytes,
-)
+from app.cli.options import DatabaseUrlOption, JsonOption, StudyArgument, TokenOption, UrlOption
+from app.cli.service import id_span, open_service, print_json, read_bytes
 
 
 def import_command(
-    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    study: StudyArgument,
     file: Annotated[
         Path, typer.Argument(help="CSV, one row per run: N, D (or C) and loss, optionally LR and batch size.")
     ],

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli.options import DatabaseUrlOption, JsonOption
+
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
@@ -107,8 +109,8 @@ def plan_command(
     idempotency_key: Annotated[
         str | None, typer.Option(help="With --submit: the same key again queues nothing new.")
     ] = None,
-    database_url: Annotated[str | None, typer.Option(help="Overrides HYPERLAW_DATABASE_URL.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the API's keys).")] = False,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Propose proxy runs (an IsoFLOP design and LR × batch grids) within a budget, with their cost."""
     from sqlalchemy.exc import SQLAlchemyError

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.fit import fail, reading_database
+from app.cli.options import DatabaseUrlOption, JsonOption, TokenOption, UrlOption
 
 
 def from_database(
@@ -100,16 +101,9 @@ def register(cli: typer.Typer) -> None:
             float, typer.Option("--n-params", help="Parameters N (as the study's runs count them).")
         ],
         tokens: Annotated[float, typer.Option("--tokens", help="Training tokens D.")],
-        url: Annotated[
-            str | None,
-            typer.Option("--url", help="Ask this server (http://host:port) instead of the database."),
-        ] = None,
-        token: Annotated[
-            str | None, typer.Option("--token", envvar="HYPERLAW_TOKEN", help="Bearer token for --url.")
-        ] = None,
-        database_url: Annotated[
-            str | None, typer.Option("--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
-        ] = None,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        database_url: DatabaseUrlOption = None,
         batch: Annotated[
             float | None,
             typer.Option(
@@ -120,7 +114,7 @@ def register(cli: typer.Typer) -> None:
         optimizer: Annotated[
             str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
         ] = "adam",
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Predict loss, LR, batch size, critical batch size and compute-optimal N, D with 95% intervals."""
         for name, value in (("--n-params", n_params), ("--tokens", tokens), ("--batch", batch)):

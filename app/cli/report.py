@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from app.cli.fit import fail, reading_database
+from app.cli.options import DatabaseUrlOption, StudyArgument
 
 FORMATS = ("html", "pdf", "json", "csv")
 
@@ -66,7 +67,7 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("report")
     def report_command(
-        study: Annotated[str, typer.Argument(help="Study id or name.")],
+        study: StudyArgument,
         output: Annotated[Path, typer.Option("-o", "--output", help="File to write the report to.")],
         format: Annotated[str, typer.Option("--format", help="html, pdf, json or csv.")] = "html",
         fit_id: Annotated[
@@ -86,9 +87,7 @@ def register(cli: typer.Typer) -> None:
         optimizer: Annotated[
             str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
         ] = "adam",
-        database_url: Annotated[
-            str | None, typer.Option("--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
-        ] = None,
+        database_url: DatabaseUrlOption = None,
     ) -> None:
         """Write a report of a study's fitted laws (or of one fit) with its plots, intervals and warnings."""
         if format not in FORMATS:

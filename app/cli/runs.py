@@ -17,15 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.fit import fail
+from app.cli.options import DatabaseUrlOption, JsonOption, TokenOption, UrlOption
 from app.cli.service import (
     LIVE,
     PAGE,
     STATUSES,
-    DatabaseUrlOption,
-    JsonOption,
     Service,
-    TokenOption,
-    UrlOption,
     console,
     id_span,
     num,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.options import DatabaseUrlOption
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
-    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    database_url: DatabaseUrlOption = None,
     workers: int = typer.Option(
         0, "--workers", min=0, help="Also train runs here, K at once (embedded pool)."
     ),

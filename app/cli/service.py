@@ -8,7 +8,7 @@ and its `--json` output is the same either way.
 
 Failures never reach the user as a traceback: bad input, a domain error (unknown study, finished
 run), an unreachable server or database all end in fail()'s one line on stderr and exit code 2.
-Also here: the options the commands share and the small formatting helpers of their tables.
+Also here: the small formatting helpers of their tables (the options they share: app/cli/options.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol
-
-import typer
+from typing import Any, Protocol
 
 from app.cli.fit import fail, reading_database
 
@@ -31,21 +29,6 @@ STATUSES = ("queued", "running", "done", "failed", "diverged", "cancelled")
 LIVE = ("queued", "running")
 FIT_TERMINAL = ("done", "failed", "cancelled")
 PAGE = 1000  # the API's largest page
-
-# ---------------------------------------------------------------------------- shared options
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option("--url", help="Talk to this server (http://host:port) instead of the database."),
-]
-TokenOption = Annotated[
-    str | None, typer.Option("--token", envvar="HYPERLAW_TOKEN", help="Bearer token for --url.")
-]
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Work on this database (overrides HYPERLAW_DATABASE_URL)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class Service(Protocol):

@@ -8,12 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.fit import fail
+from app.cli.options import DatabaseUrlOption, JsonOption, StudyArgument, TokenOption, UrlOption
 from app.cli.service import (
     STATUSES,
-    DatabaseUrlOption,
-    JsonOption,
-    TokenOption,
-    UrlOption,
     console,
     open_service,
     print_json,
@@ -157,7 +154,7 @@ def list_command(
 
 @app.command("show")
 def show(
-    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    study: StudyArgument,
     url: UrlOption = None,
     token: TokenOption = None,
     database_url: DatabaseUrlOption = None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-token_cli = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+from app.cli.options import DatabaseUrlOption
 
-DatabaseUrl = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL.")
+token_cli = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 
 
 @token_cli.command("create")
@@ -20,7 +20,7 @@ def create(
     expires_in: str | None = typer.Option(
         None, "--expires-in", help="Lifetime, e.g. 30d, 12h, 2w (s, m, h, d, w); default: until revoked."
     ),
-    database_url: str = DatabaseUrl,
+    database_url: DatabaseUrlOption = None,
 ) -> None:
     """Create a token and print it alone on stdout (it cannot be shown again)."""
     from app import tokens
@@ -43,7 +43,7 @@ def create(
 
 
 @token_cli.command("list")
-def list_(database_url: str = DatabaseUrl) -> None:
+def list_(database_url: DatabaseUrlOption = None) -> None:
     """List tokens by prefix, scope, state and expiry (never the secret)."""
     from app import tokens
     from app.cli.fit import reading_database
@@ -63,7 +63,7 @@ def list_(database_url: str = DatabaseUrl) -> None:
 @token_cli.command("revoke")
 def revoke(
     prefix: str = typer.Argument(..., help="The token's prefix (hl_<prefix>_...)."),
-    database_url: str = DatabaseUrl,
+    database_url: DatabaseUrlOption = None,
 ):
     """Revoke a token."""
     from app import tokens

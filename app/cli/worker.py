@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from app.cli.options import DatabaseUrlOption
+
 
 def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-k", min=1, help="Runs trained at once."),
-    database_url: str = typer.Option(None, "--database-url", help="Overrides HYPERLAW_DATABASE_URL."),
+    database_url: DatabaseUrlOption = None,
     backend: str = typer.Option(
         "local", "--backend", help="'local' processes, or 'ray' tasks on a Ray cluster."
     ),
