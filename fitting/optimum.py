@@ -118,7 +118,10 @@ def fit_optimum_law(
             f"only {used.size} of {sweeps.n_groups} sweeps have an interior optimum, and the {law} power law "
             f"needs at least {needed}: widen the swept range of the sweeps flagged 'edge' or add sweeps at other scales"
         )
-    warnings += _support_warnings(points, uses_n=any("N" in OPTIMUM_FORMS[law, f].inputs for f in forms))
+    # Only a law of D alone (the μP tokens form) is judged by its span in D; the compute form (C = 6ND)
+    # extrapolates to larger models as the Step Law form does, so both are judged by their span in N.
+    tokens_only = all(OPTIMUM_FORMS[law, f].inputs == ("D",) for f in forms)
+    warnings += _support_warnings(points, uses_n=not tokens_only)
     errors = {name: _loso_error(OPTIMUM_FORMS[law, name], points) for name in forms}
     chosen = OPTIMUM_FORMS[law, min(errors, key=lambda k: errors[k])]
     if not np.isfinite(errors[chosen.name]) and form == "auto":

@@ -77,3 +77,20 @@ def test_batch_opt_has_a_tokens_form_too():
     assert fitting.minimum("batch_opt", "tokens").groups == 3
     with pytest.raises(ValueError, match="form must be one of"):
         fitting.minimum("lr_opt", "width")
+
+
+def test_the_compute_form_is_judged_by_its_span_in_n_not_in_d():
+    """DeepSeek's form (C = 6ND) extrapolates to larger models: sweeps at one D over a narrow range of N
+    warn about N, never about D (only the tokens form, a law of D alone, is judged by its D span)."""
+    rng = np.random.default_rng(0)
+    rows = {"N": [], "D": [], "lr": [], "loss": []}
+    for n_params in (1e6, 1.5e6, 2e6, 2.5e6):  # 2.5x in N, one D
+        best = 0.01 * (6 * n_params * 1e8 / 6e14) ** -0.3
+        for lr in best * np.geomspace(0.25, 4, 9):
+            rows["N"].append(n_params)
+            rows["D"].append(1e8)
+            rows["lr"].append(lr)
+            rows["loss"].append(2.0 + 0.05 * np.log(lr / best) ** 2 + rng.normal(0, 1e-4))
+    fit = fitting.fit("lr_opt", **rows, form="deepseek", bootstrap=0)
+    assert any("x in N (less than" in w for w in fit.warnings), fit.warnings
+    assert not any("x in D (less than" in w for w in fit.warnings), fit.warnings
