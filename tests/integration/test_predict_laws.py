@@ -17,52 +17,11 @@ from app import curves, runs, studies
 from app.api.schemas import PredictPublic
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit
+from tests.integration.step_law_data import LR_TRUTH, batch_opt, loss_rows, lr_opt, sweep_rows
 
-# Step Law form (Li et al. 2025): LR_opt = a N^b D^c, B_opt = a D^c (tokens); our truth.
-LR_TRUTH = (1.79, -0.713, 0.307)
-BATCH_TRUTH = (0.58, 0.571)
 SEQ_LEN = 256
 # Kaplan et al. 2020, eq. 5.1, scaled to a small model: B_crit(L) = B* / L^(1/alpha_B), tokens.
 B_STAR, ALPHA_B = 2e6, 0.5
-
-
-def lr_opt(n_params: float, tokens: float) -> float:
-    a, b, c = LR_TRUTH
-    return a * n_params**b * tokens**c
-
-
-def batch_opt(tokens: float) -> float:
-    return BATCH_TRUTH[0] * tokens ** BATCH_TRUTH[1]
-
-
-def sweep_rows(rng: np.random.Generator) -> list[dict]:
-    """6 (N, D) sweeps, each a 7 x 5 grid of LR x batch on sqrt(2) steps around the optimum, the
-    loss a Chinchilla-like base times a bowl in log LR and log B with 0.1% noise."""
-    rows = []
-    for n_params in (1e8, 3e8, 1e9):
-        for ratio in (20.0, 80.0):
-            tokens = ratio * n_params
-            base = 1.8 + 400 / n_params**0.34 + 2000 / tokens**0.28
-            for i in range(-3, 4):
-                for j in range(-2, 3):
-                    lr = lr_opt(n_params, tokens) * np.exp(0.5 * np.log(2.0) * i + 0.1)
-                    batch = batch_opt(tokens) * np.exp(0.5 * np.log(2.0) * j - 0.1)
-                    bowl = (
-                        0.01 * np.log(lr / lr_opt(n_params, tokens)) ** 2
-                        + 0.006 * np.log(batch / batch_opt(tokens)) ** 2
-                    )
-                    loss = base * np.exp(bowl + rng.normal(0.0, 0.001))
-                    rows.append({"N": n_params, "D": tokens, "lr": lr, "batch": batch, "loss": loss})
-    return rows
-
-
-def loss_rows() -> list[dict]:
-    # L = 1.7 + 400/N^0.34 + 410/D^0.28 on a 4 x 3 grid (no LR: these runs are not in the sweeps).
-    return [
-        {"N": n, "D": d, "loss": 1.7 + 400 / n**0.34 + 410 / d**0.28}
-        for n in (1e7, 3e7, 1e8, 3e8)
-        for d in (1e9, 3e9, 1e10)
-    ]
 
 
 @pytest.fixture(scope="module")
