@@ -188,11 +188,14 @@ def interval(estimate: Any, scale: float = 1.0) -> dict[str, float | None]:
     return {"value": plain(estimate.value), "lo": plain(estimate.lo), "hi": plain(estimate.hi)}
 
 
-def beyond(kind: str, compute: float, largest: float | None) -> list[str]:
-    """A warning when `compute` is far past the largest fitted run's."""
-    if largest and compute > EXTRAPOLATION_WARNING * largest:
+def beyond(
+    kind: str, value: float, largest: float | None, *, quantity: str = "compute", fitted: str = "run"
+) -> list[str]:
+    """A warning when the query's `quantity` (compute, or tokens for a law of D alone) is far past the
+    largest fitted `fitted` (run, or sweep)'s."""
+    if largest and value > EXTRAPOLATION_WARNING * largest:
         return [
-            f"{kind}: compute {compute:.3g} is {compute / largest:.0f}x beyond the largest fitted run "
+            f"{kind}: {quantity} {value:.3g} is {value / largest:.0f}x beyond the largest fitted {fitted} "
             f"({largest:.3g}): the interval does not cover the law's own error at that scale"
         ]
     return []

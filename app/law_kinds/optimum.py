@@ -25,7 +25,6 @@ from app import studies
 from app.db.tables import Fit, Run, Study
 from app.errors import InvalidInput
 from app.law_kinds.base import (
-    EXTRAPOLATION_WARNING,
     LEVEL,
     FitRequest,
     Fitted,
@@ -61,16 +60,6 @@ def mup_note(base_d_model: int | None) -> str:
         "across width, so the predicted lr_opt does not depend on n_params (it is the LR to set at the base "
         "width; the μP trainer scales it per layer at other widths)"
     )
-
-
-def _beyond_tokens(kind: str, tokens: float, largest: float | None) -> list[str]:
-    """A warning when `tokens` is far past the most tokens a fitted sweep trained on (the tokens form)."""
-    if largest and tokens > EXTRAPOLATION_WARNING * largest:
-        return [
-            f"{kind}: tokens {tokens:.3g} is {tokens / largest:.0f}x beyond the largest fitted sweep's "
-            f"({largest:.3g}): the interval does not cover the law's own error at that scale"
-        ]
-    return []
 
 
 @dataclass(frozen=True)
@@ -220,7 +209,13 @@ class OptimumKind(KindDefaults):
         warnings.extend(f"{self.name} fit {entry.fit_id}: {w}" for w in fit.warnings)
         if fit.form == MUP_LR_FORM:  # a law in tokens alone extrapolates in tokens, whatever the model size
             warnings.extend(
-                _beyond_tokens(self.name, query.tokens, fit.input_ranges.get("D", (None, None))[1])
+                beyond(
+                    self.name,
+                    query.tokens,
+                    fit.input_ranges.get("D", (None, None))[1],
+                    quantity="tokens",
+                    fitted="sweep",
+                )
             )
         else:
             warnings.extend(beyond(self.name, query.compute, fit.input_ranges.get("C", (None, None))[1]))
