@@ -339,14 +339,12 @@ class HeldOut:
 
 
 @dataclass(frozen=True)
-class Transfer:
-    """What the experiment found: the swept small scales, the law fitted on them, each held-out scale."""
+class LawTransfer:
+    """One form's law fitted on the swept scales, and its prediction at each held-out scale."""
 
-    design: Design
-    sweeps: tuple[Sweep, ...]
+    form: str  # the form asked for ("auto" picks one: fit.form)
     fit: OptimumFit
     held: tuple[HeldOut, ...]
-    wall_time: float
 
     @property
     def met(self) -> bool:
@@ -354,34 +352,64 @@ class Transfer:
         return all(h.met for h in self.held)
 
 
-def run_experiment(design: Design, *, workers: int = 2, form: str = "auto") -> Transfer:
-    """Sweep the small scales, fit, predict each held-out scale, sweep it, train at the prediction."""
+@dataclass(frozen=True)
+class Transfer:
+    """What the experiment found: the swept small scales and, per law form asked for, the law fitted on
+    them and its check at each held-out scale (the held-out sweeps are shared by the forms). `fit`,
+    `held` and `met` are the first form's."""
+
+    design: Design
+    sweeps: tuple[Sweep, ...]
+    laws: tuple[LawTransfer, ...]
+    wall_time: float
+
+    @property
+    def fit(self) -> OptimumFit:
+        return self.laws[0].fit
+
+    @property
+    def held(self) -> tuple[HeldOut, ...]:
+        return self.laws[0].held
+
+    @property
+    def met(self) -> bool:
+        return self.laws[0].met
+
+
+def run_experiment(
+    design: Design, *, workers: int = 2, form: str = "auto", forms: Sequence[str] | None = None
+) -> Transfer:
+    """Sweep the small scales, fit each form's law, sweep each held-out scale and train at each form's
+    prediction there (one training per distinct predicted LR)."""
     started = time.perf_counter()
-    held: list[HeldOut] = []
+    forms = tuple(forms or (form,))
+    held: dict[str, list[HeldOut]] = {name: [] for name in forms}
     with Runner(workers) as runner:
         sweeps: list[Sweep] = []
         start_k = design.start_k
         for scale in design.small:
             sweeps.append(run_sweep(runner, design, scale, start_k))
             start_k = sweeps[-1].best_k  # the next, larger scale starts where this one was best
-        fit = fit_lr_law(sweeps, window=design.window, form=form, bootstrap=design.bootstrap)
+        fits = {
+            name: fit_lr_law(sweeps, window=design.window, form=name, bootstrap=design.bootstrap)
+            for name in forms
+        }
         for scale in design.held_out:
             n_held = count_params(design.spec(scale, 1e-3, 0)).non_embedding
-            predicted = fit.predict(N=n_held, D=scale.tokens)
-            assert isinstance(predicted, Estimate)
-            # Every held-out sweep starts from the largest small scale's best LR, not from the
+            predictions = {name: fit.predict(N=n_held, D=scale.tokens) for name, fit in fits.items()}
+            # Every held-out sweep starts from the largest small scale's best LR, not from a
             # prediction, so where it looks does not depend on what is being checked.
             held_sweep = run_sweep(runner, design, scale, start_k)
-            losses = runner.losses([design.spec(scale, predicted.value, seed) for seed in design.seeds])
             measured = measure_optimum(held_sweep, window=design.window, bootstrap=design.bootstrap)
-            held.append(HeldOut(held_sweep, predicted, measured, tuple(losses)))
-    return Transfer(
-        design=design,
-        sweeps=tuple(sweeps),
-        fit=fit,
-        held=tuple(held),
-        wall_time=time.perf_counter() - started,
-    )
+            trained: dict[float, tuple[float, ...]] = {}
+            for name, predicted in predictions.items():
+                assert isinstance(predicted, Estimate)
+                if predicted.value not in trained:
+                    specs = [design.spec(scale, predicted.value, seed) for seed in design.seeds]
+                    trained[predicted.value] = tuple(runner.losses(specs))
+                held[name].append(HeldOut(held_sweep, predicted, measured, trained[predicted.value]))
+    laws = tuple(LawTransfer(name, fits[name], tuple(held[name])) for name in forms)
+    return Transfer(design=design, sweeps=tuple(sweeps), laws=laws, wall_time=time.perf_counter() - started)
 
 
 def _interval(estimate: Estimate | None) -> str:
@@ -400,25 +428,32 @@ def _losses(sweep: Sweep) -> str:
 
 
 def report(transfer: Transfer) -> list[str]:
-    """The lines main prints."""
-    fit, lines = transfer.fit, []
-    for sweep, optimum in zip(transfer.sweeps, fit.optima, strict=True):
+    """The lines main prints: the sweeps, then per law form its fit and its held-out checks."""
+    lines = []
+    for sweep, optimum in zip(transfer.sweeps, transfer.fit.optima, strict=True):
         lines.append(
             f"  sweep {_scale_name(sweep)}: optimum {_interval(optimum.lr)} ({optimum.status}), "
             f"{sweep.wall_time:.0f} s; lr:loss {_losses(sweep)}"
         )
-    ci = fit.ci(0.95)
-    terms = " ".join(
-        f"{name}={value:.3g} [{ci[name][0]:.3g}, {ci[name][1]:.3g}]" for name, value in fit.params.items()
+    widest = max(
+        zip(transfer.sweeps, transfer.fit.optima, strict=True), key=lambda pair: pair[0].scale.d_model
     )
-    candidates = ", ".join(f"{k} {v:.3f}" for k, v in (fit.candidates or {}).items())
-    lines.append(f"  law lr_opt {fit.form} ({', '.join(fit.inputs)}): {terms}")
-    lines.append(f"  form chosen by leave-one-scale-out |log error|: {candidates}")
-    for warning in fit.warnings:
-        lines.append(f"  warning: {warning}")
-    widest = max(zip(transfer.sweeps, fit.optima, strict=True), key=lambda pair: pair[0].scale.d_model)
-    for held in transfer.held:
-        lines.extend(_held_out_lines(held, widest))
+    several = len(transfer.laws) > 1
+    for law in transfer.laws:
+        fit = law.fit
+        ci = fit.ci(0.95)
+        terms = " ".join(
+            f"{name}={value:.3g} [{ci[name][0]:.3g}, {ci[name][1]:.3g}]" for name, value in fit.params.items()
+        )
+        lines.append(f"  law lr_opt {fit.form} ({', '.join(fit.inputs)}), form asked {law.form}: {terms}")
+        if fit.candidates:
+            candidates = ", ".join(f"{k} {v:.3f}" for k, v in fit.candidates.items())
+            lines.append(f"  form chosen by leave-one-scale-out |log error|: {candidates}")
+        for warning in fit.warnings:
+            lines.append(f"  warning: {warning}")
+        suffix = f"_{law.form}" if several else ""
+        for held in law.held:
+            lines.extend(_held_out_lines(held, widest, suffix))
     held_time = sum(h.sweep.wall_time for h in transfer.held)
     lines.append(
         f"lr_transfer_time: ratio={transfer.wall_time / held_time:.2f} (whole experiment "
@@ -427,10 +462,10 @@ def report(transfer: Transfer) -> list[str]:
     return lines
 
 
-def _held_out_lines(held: HeldOut, widest: tuple[Sweep, SweepOptimum]) -> list[str]:
+def _held_out_lines(held: HeldOut, widest: tuple[Sweep, SweepOptimum], suffix: str = "") -> list[str]:
     measured, sweep = held.measured, held.sweep
     assert measured.lr is not None
-    width = f"d{sweep.scale.d_model}"
+    width = f"d{sweep.scale.d_model}{suffix}"
     lines = [
         f"  held-out {_scale_name(sweep)}: predicted {_interval(held.predicted)}, "
         f"measured {_interval(measured.lr)} ({measured.status}), {sweep.wall_time:.0f} s; lr:loss {_losses(sweep)}",
@@ -451,28 +486,40 @@ def _held_out_lines(held: HeldOut, widest: tuple[Sweep, SweepOptimum]) -> list[s
 
 
 def summary(transfer: Transfer) -> dict[str, object]:
-    """One seed pair's numbers as a JSON-able dict (the --out lines)."""
-    fit = transfer.fit
+    """One seed pair's numbers as a JSON-able dict (the --out lines), with every run of every sweep so
+    that any law can be refitted later without training again."""
+
+    def runs(sweep: Sweep) -> dict[str, object]:
+        return {"d_model": sweep.scale.d_model, "tokens": sweep.scale.tokens, "n_params": sweep.n_params,
+                "k": list(sweep.k), "seeds": list(sweep.seeds), "losses": list(sweep.losses)}  # fmt: skip
+
     return {
         "parametrization": transfer.design.parametrization,
         "seeds": list(transfer.design.seeds),
-        "form": fit.form,
-        "candidates": dict(fit.candidates or {}),
-        "optima": [o.lr.value if o.lr is not None else None for o in fit.optima],
-        "held_out": [
+        "sweeps": [runs(s) for s in transfer.sweeps] + [runs(h.sweep) for h in transfer.held],
+        "optima": [o.lr.value if o.lr is not None else None for o in transfer.fit.optima],
+        "laws": [
             {
-                "d_model": h.sweep.scale.d_model,
-                "predicted": h.predicted.value,
-                "predicted_interval": [h.predicted.lo, h.predicted.hi],
-                "measured": h.measured.lr.value if h.measured.lr is not None else None,
-                "measured_status": h.measured.status,
-                "lr_ratio": h.lr_ratio,
-                "loss_ratio": h.loss_ratio,
-                "met": h.met,
+                "form_asked": law.form,
+                "form": law.fit.form,
+                "candidates": dict(law.fit.candidates or {}),
+                "held_out": [
+                    {
+                        "d_model": h.sweep.scale.d_model,
+                        "predicted": h.predicted.value,
+                        "predicted_interval": [h.predicted.lo, h.predicted.hi],
+                        "measured": h.measured.lr.value if h.measured.lr is not None else None,
+                        "measured_status": h.measured.status,
+                        "lr_ratio": h.lr_ratio,
+                        "loss_ratio": h.loss_ratio,
+                        "met": h.met,
+                    }
+                    for h in law.held
+                ],
+                "met": law.met,
             }
-            for h in transfer.held
+            for law in transfer.laws
         ],
-        "met": transfer.met,
         "wall_time": transfer.wall_time,
     }
 
@@ -487,7 +534,14 @@ def main() -> None:
         help="one or more comma-separated seed sets, e.g. 7,8 11,12 (default: the design's)",
     )
     parser.add_argument("--workers", type=int, default=2, help="training processes, one torch thread each")
-    parser.add_argument("--form", default="auto", choices=("auto", "steplaw", "deepseek"))
+    parser.add_argument(
+        "--forms",
+        nargs="+",
+        default=None,
+        choices=("auto", "steplaw", "deepseek", "tokens"),
+        help="the LR law's forms to check on the same sweeps (default: auto; under mup: auto and tokens, "
+        "the form hyperlaw fits for a μP study: LR against tokens alone)",
+    )
     parser.add_argument(
         "--parametrization", default="sp", choices=("sp", "mup"), help="mup: base width the smallest swept"
     )
@@ -502,11 +556,12 @@ def main() -> None:
         ]
     except ValueError:
         raise SystemExit(f"lr_transfer: --seeds takes comma-separated integers, got {args.seeds}") from None
-    met: list[str] = []
+    forms = args.forms or (["auto", "tokens"] if args.parametrization == "mup" else ["auto"])
+    met: dict[str, list[str]] = {name: [] for name in forms}
     for seeds in seed_sets:
         pair = dataclasses.replace(design, seeds=seeds)
         try:
-            transfer = run_experiment(pair, workers=args.workers, form=args.form)
+            transfer = run_experiment(pair, workers=args.workers, forms=forms)
         except ValueError as err:  # too few sweeps with an interior optimum to fit the law
             print(f"lr_transfer seeds {list(seeds)}: no lr_opt law: {err}")
             continue
@@ -519,13 +574,15 @@ def main() -> None:
         if args.out:
             with open(args.out, "a", encoding="utf-8") as out:
                 out.write(json.dumps(summary(transfer)) + "\n")
-        if transfer.met:
-            met.append(",".join(map(str, seeds)))
+        for law in transfer.laws:
+            if law.met:
+                met[law.form].append(",".join(map(str, seeds)))
     if len(seed_sets) > 1:
-        print(
-            f"lr_transfer_pairs: {len(met)}/{len(seed_sets)} met both targets at every held-out width "
-            f"({design.parametrization}; met: {' '.join(met) or 'none'})"
-        )
+        for name, pairs in met.items():
+            print(
+                f"lr_transfer_pairs_{name}: {len(pairs)}/{len(seed_sets)} met both targets at every held-out width "
+                f"({design.parametrization}, form {name}; met: {' '.join(pairs) or 'none'})"
+            )
 
 
 if __name__ == "__main__":
