@@ -378,9 +378,12 @@ def test_runs_watch_stops_on_ctrl_c(server, token, database):
     with database.transaction() as session:
         study = studies.create_study(session=session, name="waiting").id
     queue_runs(database, study, 1)  # no worker: it stays queued
+    # The child's SIGINT at its default: a suite started in the background by a non-interactive shell
+    # (`make test &`) hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt.
     watch = subprocess.Popen(
         [*CLI, "runs", "watch", "--study", "waiting", "--interval", "0.2", "--json", "--url", server.url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert json.loads(watch.stdout.readline())["counts"]["queued"] == 1

@@ -18,7 +18,10 @@ from tests.integration.helpers import make_study, queue_runs, worker_settings
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hyperlaw[cluster]')")
 pytestmark = pytest.mark.slow
 
-LONG = {"tokens": 256 * 600, "eval_every_tokens": 256 * 20, "eval_tokens": 256}
+# Long enough that the pool's stop lands mid-run: the test stops the pool once 60 points are written,
+# and at 600 steps a loaded machine once saw the run finish before the stop reached its Ray task.
+STEPS = 1200
+LONG = {"tokens": 256 * STEPS, "eval_every_tokens": 256 * 20, "eval_tokens": 256}
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +90,13 @@ def test_a_stopped_ray_pool_releases_its_run_which_resumes(ray_cluster, sqlite_d
         stopped_by_us = ("KeyboardInterrupt", f"exited with code {CANCELLED_EXITCODE}")
         assert not any(mark in released.error for mark in stopped_by_us), released.error
     before = _points(database, run_id)
-    assert 60 <= len(before) < 600 and sorted(before) == list(range(1, len(before) + 1))
+    assert 60 <= len(before) < STEPS and sorted(before) == list(range(1, len(before) + 1))
 
     Pool(settings, concurrency=1, backend="ray", worker_id="rescuer").run(exit_when_idle=True)
     run = _run(database, run_id)
     assert (run.status, run.worker_id, run.attempts) == ("done", "rescuer", released.attempts + 1), run.error
     after = _points(database, run_id)
-    assert sorted(after) == list(range(1, 601))
+    assert sorted(after) == list(range(1, STEPS + 1))
     assert after[1] == before[1] and after[20] == before[20]  # resumed from the checkpoint, not retrained
 
 
