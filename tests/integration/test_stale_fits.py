@@ -74,3 +74,35 @@ def test_a_fit_on_chosen_runs_is_never_stale(database):
         ).id
     _import(database, study, [_row(1e9, 1e10)])
     assert _stale(database, study, fit_id) == []
+
+
+def test_the_selection_runs_again_only_when_another_run_finishes(database, monkeypatch):
+    """The selection reads every run of the study: with the predict route's memo it runs once per new
+    finished run, not on every cache miss, and its verdict stays the same."""
+    study = make_study(database, "memo")
+    _import(database, study, [_row(n, d) for n in (1e7, 3e7, 1e8, 3e8) for d in (1e9, 3e9, 1e10)])
+    with database.transaction() as session:
+        fit_id = fits.create_fit(session=session, study_id=study, law="chinchilla", bootstrap=0).id
+    kind = fits.kind_of("chinchilla")
+    original, calls = type(kind).select, []
+
+    def counted(self, **kwargs):
+        calls.append(1)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(type(kind), "select", counted)
+    memo: dict = {}
+
+    def stale() -> list[str]:
+        with database.transaction(immediate=False) as session:
+            return predictions.stale_warnings(
+                session=session, study_id=study, fit_ids={"loss": fit_id}, memo=memo
+            )
+
+    _import(database, study, [_row(1e9, 1e10)])
+    first = stale()
+    assert len(first) == 1 and "rests on 12 of the 13 runs" in first[0] and len(calls) == 1
+    assert stale() == first and stale() == first and len(calls) == 1  # nothing finished since: no selection
+    _import(database, study, [_row(1e9, 3e10)])
+    again = stale()
+    assert len(again) == 1 and "rests on 12 of the 14 runs" in again[0] and len(calls) == 2

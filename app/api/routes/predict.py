@@ -37,6 +37,7 @@ class Predictor:
         self._latest: dict[tuple[str, str | None], tuple[float, StudyFits]] = {}
         self._fits: OrderedDict[int, StoredFit] = OrderedDict()
         self._runs: dict[int, FitRuns] = {}  # by fit id: predictions.latest_fits reads and fills it
+        self._stale: dict[tuple, str | None] = {}  # predictions.stale_warnings' verdicts
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -44,6 +45,7 @@ class Predictor:
             self._latest.clear()
             self._fits.clear()
             self._runs.clear()
+            self._stale.clear()
 
     def forget_study(self, study_id: int) -> None:
         with self._lock:
@@ -92,12 +94,16 @@ class Predictor:
     def _find(self, session, study_ref: str, law: str | None) -> StudyFits:
         """predictions.latest_fits with the FitRuns already read, keeping those it reads."""
         with self._lock:
-            memo = dict(self._runs)
-        found = predictions.latest_fits(session=session, study_ref=study_ref, loss_law=law, memo=memo)
+            memo, stale = dict(self._runs), dict(self._stale)
+        found = predictions.latest_fits(
+            session=session, study_ref=study_ref, loss_law=law, memo=memo, stale_memo=stale
+        )
         with self._lock:
             self._runs.update(memo)
-            while len(self._runs) > self.size:
-                del self._runs[next(iter(self._runs))]  # the oldest first
+            self._stale.update(stale)
+            for kept in (self._runs, self._stale):
+                while len(kept) > self.size:
+                    del kept[next(iter(kept))]  # the oldest first
         return found
 
     def _keep(self, stored: StoredFit) -> None:
