@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 import fitting
 from app import fits, law_kinds, lr_at_batch, studies
+from app import runs as runs_module
 from app.db.tables import Run
 from app.errors import InvalidInput
 from app.law_kinds import Query, StoredFit, StudyFits
@@ -123,11 +124,6 @@ def _parametrization(study_parametrization: str) -> Any:
     return case((Run.spec.is_(None), study_parametrization), else_=trained)
 
 
-# Run ids sent as one IN list at most; beyond, the study's rows are filtered in Python (SQLite binds
-# at most 32,766 variables).
-_MAX_IN_IDS = 10_000
-
-
 def _counts(
     session: Session, study_id: int, run_ids: Sequence[int] | None, *columns: Any
 ) -> dict[tuple, int]:
@@ -136,7 +132,7 @@ def _counts(
     where = [Run.study_id == study_id]
     if run_ids is None:
         where += [Run.status == "done", Run.loss.is_not(None)]
-    elif len(run_ids) > _MAX_IN_IDS:
+    elif len(run_ids) > runs_module.MAX_IN_IDS:
         wanted = set(run_ids)
         counts: dict[tuple, int] = {}
         for run_id, *values in session.execute(select(Run.id, *columns).where(*where)):
@@ -172,6 +168,10 @@ def fit_runs(*, session: Session, fit_id: int) -> FitRuns:
     return FitRuns(parametrizations, tuple({batch for _, batch in counts}))
 
 
+# How a run's parametrization is counted (_parametrization), as the warnings say it.
+_COUNTED = "an imported run has its study's; a trained run that names none is sp"
+
+
 def _described(counts: dict[str, int]) -> str:
     return " and ".join(f"{n} {name}" for name, n in sorted(counts.items()))
 
@@ -187,10 +187,9 @@ def parametrization_warnings(
         counts = runs[fit_id].parametrizations
         if len(counts) > 1:
             warnings.append(
-                f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs (an imported "
-                "run has its study's; a trained run that names none is sp); sp and μP runs have different LR "
-                "optima, so an LR law across both is "
-                f"not meaningful: refit on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
+                f"mixed parametrizations: the {slot} fit {fit_id} rests on {_described(counts)} runs ({_COUNTED}); "
+                "sp and μP runs have different LR optima, so an LR law across both is not meaningful: refit on "
+                f"one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
             )
         elif counts:
             single[slot] = next(iter(counts))
@@ -198,10 +197,9 @@ def parametrization_warnings(
         return warnings
     rests = ", ".join(f"{slot} on {name}" for slot, name in single.items())
     return [
-        f"mixed parametrizations: the fits used rest on runs of different parametrizations ({rests}; an imported "
-        "run has its study's; a trained run that names none is sp); sp and μP runs have different LR optima, "
-        "so the answer mixes laws of "
-        f"two kinds of model: fit every law on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
+        f"mixed parametrizations: the fits used rest on runs of different parametrizations ({rests}; {_COUNTED}); "
+        "sp and μP runs have different LR optima, so the answer mixes laws of two kinds of model: fit every "
+        f"law on one parametrization's runs (run_ids in POST /v1/studies/{study_id}/fits)"
     ]
 
 

@@ -288,8 +288,9 @@ def list_runs(
     return list(rows), total
 
 
-# Ids sent as one IN list at most; beyond, a study's rows are filtered in Python.
-_MAX_IN_IDS = 10_000
+# Run ids sent as one IN list at most; beyond, a study's rows are read and filtered in Python (SQLite
+# binds at most 32,766 variables in one statement). Every query by a list of run ids keeps to it.
+MAX_IN_IDS = 10_000
 
 
 def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
@@ -307,7 +308,7 @@ def fittable_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | N
     if run_ids is None:
         return list(session.scalars(query.order_by(Run.id)))
     wanted = set(run_ids)
-    if len(wanted) <= _MAX_IN_IDS:
+    if len(wanted) <= MAX_IN_IDS:
         return list(session.scalars(query.where(Run.id.in_(sorted(wanted))).order_by(Run.id)))
     # One bound variable per id would pass SQLite's limit (32,766): read the study's runs, keep these.
     return [run for run in session.scalars(query.order_by(Run.id)) if run.id in wanted]

@@ -16,7 +16,15 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.fit import fail, reading_database
-from app.cli.options import DatabaseUrlOption, JsonOption, TokenOption, UrlOption
+from app.cli.options import (
+    BatchOption,
+    DatabaseUrlOption,
+    JsonOption,
+    OptimizerOption,
+    TokenOption,
+    UrlOption,
+    unknown_optimizer,
+)
 
 
 def from_database(
@@ -104,24 +112,16 @@ def register(cli: typer.Typer) -> None:
         url: UrlOption = None,
         token: TokenOption = None,
         database_url: DatabaseUrlOption = None,
-        batch: Annotated[
-            float | None,
-            typer.Option(
-                "--batch",
-                help="Your batch size in tokens: adds the LR at this batch, from the LR law's optimum.",
-            ),
-        ] = None,
-        optimizer: Annotated[
-            str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
-        ] = "adam",
+        batch: BatchOption = None,
+        optimizer: OptimizerOption = "adam",
         as_json: JsonOption = False,
     ) -> None:
         """Predict loss, LR, batch size, critical batch size and compute-optimal N, D with 95% intervals."""
         for name, value in (("--n-params", n_params), ("--tokens", tokens), ("--batch", batch)):
             if value is not None and not (math.isfinite(value) and value > 0):
                 fail(f"{name} must be a positive number, got {value:g}")
-        if optimizer not in ("adam", "sgd"):
-            fail(f"--optimizer {optimizer!r} is unknown: use adam or sgd")
+        if (problem := unknown_optimizer(optimizer)) is not None:
+            fail(problem)
         transfer = {"batch": batch, "optimizer": optimizer} if batch is not None else {}
         if url:
             answer = from_server(url, token, study, n_params, tokens, transfer)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from app.cli.fit import fail, reading_database
-from app.cli.options import DatabaseUrlOption, StudyArgument
+from app.cli.options import BatchOption, DatabaseUrlOption, OptimizerOption, StudyArgument, unknown_optimizer
 
 FORMATS = ("html", "pdf", "json", "csv")
 
@@ -77,16 +77,8 @@ def register(cli: typer.Typer) -> None:
             float | None, typer.Option("--n-params", help="Target parameters N for the prediction.")
         ] = None,
         tokens: Annotated[float | None, typer.Option("--tokens", help="Target training tokens D.")] = None,
-        batch: Annotated[
-            float | None,
-            typer.Option(
-                "--batch",
-                help="Your batch size in tokens: adds the LR at this batch, from the LR law's optimum.",
-            ),
-        ] = None,
-        optimizer: Annotated[
-            str, typer.Option("--optimizer", help="The rule for --batch: adam (square root) or sgd (linear).")
-        ] = "adam",
+        batch: BatchOption = None,
+        optimizer: OptimizerOption = "adam",
         database_url: DatabaseUrlOption = None,
     ) -> None:
         """Write a report of a study's fitted laws (or of one fit) with its plots, intervals and warnings."""
@@ -95,8 +87,8 @@ def register(cli: typer.Typer) -> None:
         for name, value in (("--n-params", n_params), ("--tokens", tokens), ("--batch", batch)):
             if value is not None and not (math.isfinite(value) and value > 0):
                 fail(f"{name} must be a positive number, got {value:g}")
-        if optimizer not in ("adam", "sgd"):
-            fail(f"--optimizer {optimizer!r} is unknown: use adam or sgd")
+        if (problem := unknown_optimizer(optimizer)) is not None:
+            fail(problem)
         if (n_params is None) != (tokens is None):
             fail("a prediction needs both --n-params and --tokens")
         if batch is not None and n_params is None:

@@ -1,5 +1,6 @@
-"""Imported runs with a known truth for the LR, batch and loss laws, shared by the prediction tests:
-Step Law sweeps (Li et al. 2025: LR_opt = a N^b D^c, B_opt = a D^c in tokens) and a Chinchilla grid."""
+"""Imported runs with a known truth for the LR, batch, loss and critical-batch laws, shared by the
+prediction tests: Step Law sweeps (Li et al. 2025: LR_opt = a N^b D^c, B_opt = a D^c in tokens), a
+Chinchilla grid, and loss curves with a known critical batch size."""
 
 from __future__ import annotations
 
@@ -47,3 +48,19 @@ def loss_rows() -> list[dict]:
         for n in (1e7, 3e7, 1e8, 3e8)
         for d in (1e9, 3e9, 1e10)
     ]
+
+
+def curve_points(batch: float, rng: np.random.Generator, *, b_star: float, alpha_b: float) -> list[dict]:
+    """Eval losses along S = S_min (1 + B_crit(L)/B) (McCandlish et al. 2018, eq. 2.11) for
+    L(S_min) = 2 + 30 S_min^-0.5, with B_crit(L) = b_star / L^(1/alpha_b) (Kaplan et al. 2020, eq. 5.1)
+    and 0.1% noise; the noise scale B_simple = B_crit(L)/2."""
+    s_min = np.geomspace(20.0, 2e4, 80)
+    loss = 2.0 + 30.0 * s_min**-0.5
+    b_crit = b_star / loss ** (1 / alpha_b)
+    steps = np.round(s_min * (1 + b_crit / batch)).astype(int)
+    keep = np.concatenate([[True], np.diff(steps) > 0])
+    return [
+        {"step": int(s), "tokens": float(s * batch), "eval_loss": float(value * np.exp(rng.normal(0, 0.001))),
+         "train_loss": float(value), "noise_scale": float(0.5 * b), "lr": 1e-3, "wall_time": None}
+        for s, value, b in zip(steps[keep], loss[keep], b_crit[keep], strict=True)
+    ]  # fmt: skip

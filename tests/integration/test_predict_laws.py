@@ -17,7 +17,7 @@ from app import curves, runs, studies
 from app.api.schemas import PredictPublic
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit
-from tests.integration.step_law_data import LR_TRUTH, batch_opt, loss_rows, lr_opt, sweep_rows
+from tests.integration.step_law_data import LR_TRUTH, batch_opt, curve_points, loss_rows, lr_opt, sweep_rows
 
 SEQ_LEN = 256
 # Kaplan et al. 2020, eq. 5.1, scaled to a small model: B_crit(L) = B* / L^(1/alpha_B), tokens.
@@ -106,21 +106,6 @@ def test_lr_and_batch_laws_answer_with_covering_intervals(api, db_url):
     assert unknown.returncode == 2 and unknown.stderr.strip() == "error: study 'nope' does not exist"
 
 
-def curve_points(batch: float, rng: np.random.Generator) -> list[dict]:
-    """Eval losses along S = S_min (1 + B_crit(L)/B) (McCandlish et al. 2018, eq. 2.11) for
-    L(S_min) = 2 + 30 S_min^-0.5, with 0.1% noise; the noise scale B_simple = B_crit(L)/2."""
-    s_min = np.geomspace(20.0, 2e4, 80)
-    loss = 2.0 + 30.0 * s_min**-0.5
-    b_crit = B_STAR / loss ** (1 / ALPHA_B)
-    steps = np.round(s_min * (1 + b_crit / batch)).astype(int)
-    keep = np.concatenate([[True], np.diff(steps) > 0])
-    return [
-        {"step": int(s), "tokens": float(s * batch), "eval_loss": float(value * np.exp(rng.normal(0, 0.001))),
-         "train_loss": float(value), "noise_scale": float(0.5 * b), "lr": 1e-3, "wall_time": None}
-        for s, value, b in zip(steps[keep], loss[keep], b_crit[keep], strict=True)
-    ]  # fmt: skip
-
-
 def test_critical_batch_from_stored_curves_recovers_b_crit(api, database):
     with database.transaction() as session:
         study = studies.create_study(session=session, name="batches")
@@ -134,7 +119,11 @@ def test_critical_batch_from_stored_curves_recovers_b_crit(api, database):
         )
         rng = np.random.default_rng(0)
         for run, batch in zip(made, batches, strict=True):
-            curves.write_points(session=session, run_id=run.id, points=curve_points(batch, rng))
+            curves.write_points(
+                session=session,
+                run_id=run.id,
+                points=curve_points(batch, rng, b_star=B_STAR, alpha_b=ALPHA_B),
+            )
     fit = inline_fit(api, study_id, {"law": "critical_batch"}, bootstrap=40)
     assert fit["law"] == "critical_batch" and fit["context"]["loss_source"] == "eval"
     assert fit["ci95"]["alpha_b"][0] <= ALPHA_B <= fit["ci95"]["alpha_b"][1]

@@ -21,26 +21,19 @@ from app.api.schemas import PredictPublic
 from app.db.tables import Run
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit
-from tests.integration.step_law_data import FIXED_BATCH, batch_opt, loss_rows, lr_opt, sweep_rows
+from tests.integration.step_law_data import (
+    FIXED_BATCH,
+    batch_opt,
+    curve_points,
+    loss_rows,
+    lr_opt,
+    sweep_rows,
+)
 
 SEQ_LEN = 256
 # B_crit(L) = B* / L^(1/alpha_B) (Kaplan et al. 2020, eq. 5.1): about 3e6 tokens at the predicted
 # loss 2.6 of (1e9, 2e10), above B_opt there (about 4.4e5), so 4 B_opt is below it and 16 B_opt above.
 B_STAR, ALPHA_B = 2e7, 0.5
-
-
-def curve_points(batch: float, rng: np.random.Generator) -> list[dict]:
-    """Eval losses along S = S_min (1 + B_crit(L)/B) (McCandlish et al. 2018) for L = 2 + 30 S_min^-0.5."""
-    s_min = np.geomspace(20.0, 2e4, 80)
-    loss = 2.0 + 30.0 * s_min**-0.5
-    b_crit = B_STAR / loss ** (1 / ALPHA_B)
-    steps = np.round(s_min * (1 + b_crit / batch)).astype(int)
-    keep = np.concatenate([[True], np.diff(steps) > 0])
-    return [
-        {"step": int(s), "tokens": float(s * batch), "eval_loss": float(value * np.exp(rng.normal(0, 0.001))),
-         "train_loss": float(value), "noise_scale": float(0.5 * b), "lr": 1e-3, "wall_time": None}
-        for s, value, b in zip(steps[keep], loss[keep], b_crit[keep], strict=True)
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +104,11 @@ def test_joint_sweeps_transfer_from_the_predicted_b_opt_and_flag_above_b_crit(ap
         )  # fmt: skip
         rng = np.random.default_rng(0)
         for run in made:
-            curves.write_points(session=session, run_id=run.id, points=curve_points(run.batch_tokens, rng))
+            curves.write_points(
+                session=session,
+                run_id=run.id,
+                points=curve_points(run.batch_tokens, rng, b_star=B_STAR, alpha_b=ALPHA_B),
+            )
         curve_ids = [run.id for run in made]
     inline_fit(api, study, {"law": "critical_batch", "run_ids": curve_ids}, bootstrap=20)
     inline_fit(api, study, {"law": "chinchilla", "run_ids": _import(api, study, loss_rows())}, bootstrap=20)

@@ -46,3 +46,14 @@ def test_a_bad_batch_or_optimizer_is_one_line_and_exit_2(tmp_path: Path):
     unknown = runner.invoke(cli, [*base, "--batch", "4e5", "--optimizer", "rmsprop", "--database-url", url])
     assert unknown.exit_code == 2
     assert unknown.output.strip() == "error: --optimizer 'rmsprop' is unknown: use adam or sgd"
+
+
+def test_the_cli_names_the_transfer_rules_fitting_has():
+    """--optimizer's choices are written out in app/cli/options.py (so --help imports no numerics):
+    they must be fitting.transfer's rules, and anything else is a one-line error."""
+    from app.cli.options import OPTIMIZERS, unknown_optimizer
+    from fitting.transfer import RULES
+
+    assert OPTIMIZERS == tuple(RULES)
+    assert all(unknown_optimizer(name) is None for name in RULES)
+    assert unknown_optimizer("lion") == "--optimizer 'lion' is unknown: use adam or sgd"
