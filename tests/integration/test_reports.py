@@ -25,7 +25,8 @@ from app import curves, fits, runs, studies
 from app.reports import version
 from app.settings import Settings
 from tests.integration.server import ServerThread, inline_fit
-from tests.integration.test_predict_laws import curve_points, sweep_rows
+from tests.integration.step_law_data import curve_points, sweep_rows
+from tests.integration.test_predict_laws import ALPHA_B, B_STAR
 
 BATCHES = [2.5e4, 7e4, 2e5, 6e5, 1.8e6]
 
@@ -122,7 +123,9 @@ def test_study_report_has_every_kind_and_the_prediction(api, database):
         )
         rng = np.random.default_rng(0)
         for run, b in zip(made, BATCHES, strict=True):
-            curves.write_points(session=session, run_id=run.id, points=curve_points(b, rng))
+            curves.write_points(
+                session=session, run_id=run.id, points=curve_points(b, rng, b_star=B_STAR, alpha_b=ALPHA_B)
+            )
     critical = inline_fit(api, study, {"law": "critical_batch"}, bootstrap=20)
     target = {"n_params": 1e9, "tokens": 2e10}
 

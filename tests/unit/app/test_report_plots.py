@@ -22,8 +22,9 @@ from app.law_kinds.critical_batch import RunCurve
 from app.law_kinds.frontier import FRONTIER as FRONTIER_KIND
 from app.law_kinds.loss import LossKind
 from app.law_kinds.optimum import BATCH_OPT, LR_OPT
+from tests.integration.step_law_data import curve_points, sweep_rows
 from tests.integration.test_frontier_fits import A_TRUE, G, chinchilla
-from tests.integration.test_predict_laws import curve_points, sweep_rows
+from tests.integration.test_predict_laws import ALPHA_B, B_STAR
 
 
 def rendered(figure) -> np.ndarray:
@@ -193,7 +194,7 @@ def test_critical_batch_plots_b_crit_against_loss_and_the_tradeoffs():
     batches = [2.5e4, 7e4, 2e5, 6e5, 1.8e6]
     runs, curves = [], []
     for i, batch in enumerate(batches):
-        points = curve_points(batch, rng)
+        points = curve_points(batch, rng, b_star=B_STAR, alpha_b=ALPHA_B)
 
         def column(name, points=points):
             return np.array([np.nan if p[name] is None else p[name] for p in points], dtype=float)
