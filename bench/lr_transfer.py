@@ -22,7 +22,11 @@ seed pairs the last line counts the pairs that met both targets at every held-ou
 Batch size is held fixed (not swept), so only the LR law is fitted and transferred. Under
 `--parametrization mup` every run is μP with its base width at the smallest swept width (24), so
 the LR is the one tuned there (trainer.model); depth stays fixed at 2 layers, as μP transfers
-across width only.
+across width only. Its output multiplier alpha_output is tuned at the base width first, as Tensor
+Programs V tunes its multipliers there with the LR (`--output-multiplier tune`, the default under
+mup): an LR sweep at each alpha of a factor-2 grid from 1 (sp's value), extended upward while the
+largest is best; the alpha whose sweep reaches the lowest loss is used at every width. A number
+fixes it instead (1 is the readout as Tensor Programs V's Table 8 writes it, untuned).
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class Design:
     window: float = 0.06
     bootstrap: int = 400
     parametrization: str = "sp"  # "mup": base width = the smallest scale's d_model
+    output_multiplier: float = 1.0  # alpha_output (trainer.RunSpec), tuned at the base width under mup
 
     def spec(self, scale: Scale, lr: float, seed: int) -> RunSpec:
         # One eval at the end (eval_every_tokens = tokens): the final eval loss is the measurement,
@@ -130,6 +135,7 @@ class Design:
             device="cpu",
             parametrization=self.parametrization,
             base_d_model=self.base_d_model,
+            output_multiplier=self.output_multiplier,
         )
 
     @property
@@ -274,6 +280,51 @@ def run_sweep(runner: Runner, design: Design, scale: Scale, start_k: int) -> Swe
         grid.update(extra[:room])
 
 
+# alpha_output's grid when it is tuned: 1, 2, 4, ..., extended upward while the largest is best.
+ALPHA_STEP = 2.0
+ALPHA_POINTS = 4
+ALPHA_MAX = 64.0
+
+
+@dataclass(frozen=True)
+class AlphaTuning:
+    """alpha_output tuned at the base scale: each alpha's LR sweep there, and the one chosen."""
+
+    sweeps: dict[float, Sweep]
+    chosen: float
+
+    @property
+    def base_sweep(self) -> Sweep:
+        return self.sweeps[self.chosen]
+
+
+def tune_output_multiplier(runner: Runner, design: Design) -> AlphaTuning:
+    """Sweep the LR at the base scale (the smallest) at each alpha_output of the grid; the alpha whose
+    best mean loss is lowest wins. The grid grows by ALPHA_STEP while its largest alpha is best."""
+    scale = design.small[0]
+    sweeps: dict[float, Sweep] = {}
+    alphas = [ALPHA_STEP**i for i in range(ALPHA_POINTS)]
+    start_k = design.start_k
+    while True:
+        for alpha in alphas:
+            if alpha not in sweeps:
+                sweeps[alpha] = run_sweep(
+                    runner, dataclasses.replace(design, output_multiplier=alpha), scale, start_k
+                )
+                start_k = sweeps[alpha].best_k
+        best = min(sweeps, key=lambda a: sweeps[a].best_loss)
+        top = max(sweeps)
+        if best < top or top * ALPHA_STEP > ALPHA_MAX:
+            log.info(
+                "output multiplier at %s: %s; chosen %g",
+                _scale_name(sweeps[best]),
+                " ".join(f"{a:g}:{sweeps[a].best_loss:.4f}" for a in sorted(sweeps)),
+                best,
+            )
+            return AlphaTuning(sweeps, best)
+        alphas = [top * ALPHA_STEP]
+
+
 def _arrays(sweeps: Sequence[Sweep]) -> dict[str, np.ndarray]:
     """The finite runs of the sweeps as fitting's arrays (diverged runs have no final loss)."""
     rows = [
@@ -362,6 +413,7 @@ class Transfer:
     sweeps: tuple[Sweep, ...]
     laws: tuple[LawTransfer, ...]
     wall_time: float
+    tuning: AlphaTuning | None = None  # alpha_output's tuning at the base scale, when it was tuned
 
     @property
     def fit(self) -> OptimumFit:
@@ -377,17 +429,27 @@ class Transfer:
 
 
 def run_experiment(
-    design: Design, *, workers: int = 2, form: str = "auto", forms: Sequence[str] | None = None
+    design: Design,
+    *,
+    workers: int = 2,
+    form: str = "auto",
+    forms: Sequence[str] | None = None,
+    tune_alpha: bool = False,
 ) -> Transfer:
     """Sweep the small scales, fit each form's law, sweep each held-out scale and train at each form's
-    prediction there (one training per distinct predicted LR)."""
+    prediction there (one training per distinct predicted LR). tune_alpha: tune alpha_output at the
+    base scale first (tune_output_multiplier) and run everything at the alpha chosen."""
     started = time.perf_counter()
     forms = tuple(forms or (form,))
     held: dict[str, list[HeldOut]] = {name: [] for name in forms}
     with Runner(workers) as runner:
         sweeps: list[Sweep] = []
-        start_k = design.start_k
-        for scale in design.small:
+        tuning = tune_output_multiplier(runner, design) if tune_alpha else None
+        if tuning is not None:
+            design = dataclasses.replace(design, output_multiplier=tuning.chosen)
+            sweeps.append(tuning.base_sweep)  # the base scale's sweep at the chosen alpha
+        start_k = sweeps[-1].best_k if sweeps else design.start_k
+        for scale in design.small[len(sweeps) :]:
             sweeps.append(run_sweep(runner, design, scale, start_k))
             start_k = sweeps[-1].best_k  # the next, larger scale starts where this one was best
         fits = {
@@ -409,7 +471,9 @@ def run_experiment(
                     trained[predicted.value] = tuple(runner.losses(specs))
                 held[name].append(HeldOut(held_sweep, predicted, measured, trained[predicted.value]))
     laws = tuple(LawTransfer(name, fits[name], tuple(held[name])) for name in forms)
-    return Transfer(design=design, sweeps=tuple(sweeps), laws=laws, wall_time=time.perf_counter() - started)
+    return Transfer(
+        design=design, sweeps=tuple(sweeps), laws=laws, wall_time=time.perf_counter() - started, tuning=tuning
+    )
 
 
 def _interval(estimate: Estimate | None) -> str:
@@ -430,6 +494,15 @@ def _losses(sweep: Sweep) -> str:
 def report(transfer: Transfer) -> list[str]:
     """The lines main prints: the sweeps, then per law form its fit and its held-out checks."""
     lines = []
+    if transfer.tuning is not None:
+        tuned = transfer.tuning.sweeps
+        lines.append(
+            f"  output multiplier tuned at {_scale_name(transfer.tuning.base_sweep)} (best swept loss per alpha): "
+            + " ".join(f"{a:g}:{tuned[a].best_loss:.4f}" for a in sorted(tuned))
+            + f"; chosen {transfer.tuning.chosen:g}"
+        )
+    elif transfer.design.output_multiplier != 1.0:
+        lines.append(f"  output multiplier {transfer.design.output_multiplier:g} (fixed)")
     for sweep, optimum in zip(transfer.sweeps, transfer.fit.optima, strict=True):
         lines.append(
             f"  sweep {_scale_name(sweep)}: optimum {_interval(optimum.lr)} ({optimum.status}), "
@@ -496,6 +569,12 @@ def summary(transfer: Transfer) -> dict[str, object]:
     return {
         "parametrization": transfer.design.parametrization,
         "seeds": list(transfer.design.seeds),
+        "output_multiplier": transfer.design.output_multiplier,
+        "output_multiplier_tuning": (
+            {f"{a:g}": runs(sw) for a, sw in sorted(transfer.tuning.sweeps.items())}
+            if transfer.tuning
+            else None
+        ),
         "sweeps": [runs(s) for s in transfer.sweeps] + [runs(h.sweep) for h in transfer.held],
         "optima": [o.lr.value if o.lr is not None else None for o in transfer.fit.optima],
         "laws": [
@@ -545,10 +624,25 @@ def main() -> None:
     parser.add_argument(
         "--parametrization", default="sp", choices=("sp", "mup"), help="mup: base width the smallest swept"
     )
+    parser.add_argument(
+        "--output-multiplier",
+        default=None,
+        help="alpha_output: 'tune' (at the base width, the default under mup) or a positive number "
+        "(default under sp: 1)",
+    )
     parser.add_argument("--out", default=None, help="append one JSON line per seed set to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     design = dataclasses.replace(DESIGNS[args.design], parametrization=args.parametrization)
+    alpha = args.output_multiplier or ("tune" if args.parametrization == "mup" else "1")
+    tune_alpha = alpha == "tune"
+    if not tune_alpha:
+        try:
+            design = dataclasses.replace(design, output_multiplier=float(alpha))
+        except ValueError:
+            raise SystemExit(
+                f"lr_transfer: --output-multiplier takes 'tune' or a number, got {alpha!r}"
+            ) from None
     try:
         seed_sets = [
             tuple(int(s) for s in text.split(","))
@@ -561,7 +655,7 @@ def main() -> None:
     for seeds in seed_sets:
         pair = dataclasses.replace(design, seeds=seeds)
         try:
-            transfer = run_experiment(pair, workers=args.workers, forms=forms)
+            transfer = run_experiment(pair, workers=args.workers, forms=forms, tune_alpha=tune_alpha)
         except ValueError as err:  # too few sweeps with an interior optimum to fit the law
             print(f"lr_transfer seeds {list(seeds)}: no lr_opt law: {err}")
             continue

@@ -13,7 +13,9 @@ matrices' init std scales by sqrt(base/width) and their Adam LR by base/width (`
 logits are multiplied by base/width, attention scores scale as 1/d_head, and embeddings and norms
 are unscaled (trainer.loop keeps hidden matrices' per-step weight decay lr·wd as at the base).
 Under mup the optimal LR tuned at the base width is meant to hold at other widths (bench.lr_transfer
-checks it); depth is not covered: the rules hold at a fixed number of layers.
+checks it); depth is not covered: the rules hold at a fixed number of layers. The output multiplier
+alpha_output (RunSpec.output_multiplier, 1 by default) multiplies the logits under either
+parametrization; under mup it is tuned with the LR at the base width, as Tensor Programs V does.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class GPTConfig:
     tied_embeddings: bool = True
     parametrization: str = "sp"
     base_d_model: int | None = None  # mup's base width; None: d_model itself
+    output_multiplier: float = 1.0  # alpha_output: the logits' multiplier (at the base width under mup)
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> GPTConfig:
@@ -56,6 +59,7 @@ class GPTConfig:
             tied_embeddings=spec.tied_embeddings,
             parametrization=spec.parametrization,
             base_d_model=spec.base_d_model,
+            output_multiplier=spec.output_multiplier,
         )
 
     @property
@@ -70,6 +74,13 @@ class GPTConfig:
     def width_ratio(self) -> float:
         """base / width under mup (the factor of hidden LRs and of the logits); 1.0 under sp."""
         return self.base_width / self.d_model if self.mup else 1.0
+
+    @property
+    def logit_scale(self) -> float:
+        """The factor of the readout's logits: alpha_output, times base/width under mup (Tensor
+        Programs V, Table 8: the readout's 1/fan_in multiplier; its output multiplier alpha_output
+        is one of the hyperparameters tuned at the base width with the LR and transferred)."""
+        return self.output_multiplier * self.width_ratio
 
     @property
     def attention_scale(self) -> float | None:
@@ -177,11 +188,13 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)
         logits = self.lm_head(self.ln_f(x))
-        if self.config.mup:
-            # mup readout: logits × base/width (Tensor Programs V, Table 8, output multiplier
-            # 1/fan_in with the weight's init and Adam LR as at the base width), so the update's
-            # contribution to the logits, which sums over width correlated terms, stays O(1).
-            logits = logits * self.config.width_ratio
+        # mup readout: logits × base/width (Tensor Programs V, Table 8, output multiplier 1/fan_in
+        # with the weight's init and Adam LR as at the base width), so the update's contribution
+        # to the logits, which sums over width correlated terms, stays O(1); times alpha_output.
+        # sp with alpha_output 1 multiplies by nothing, so its runs stay bit-identical.
+        scale = self.config.logit_scale
+        if self.config.mup or scale != 1.0:
+            logits = logits * scale
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))

@@ -104,6 +104,9 @@ class RunSpec:
     schedule; batch_tokens per optimizer step, split into micro-batches of micro_batch_tokens.
     Parametrization: "sp" (default) or "mup"; under mup, lr is the LR tuned at width
     base_d_model (default: this run's d_model) and trainer.model scales it per matrix.
+    output_multiplier: the logits' multiplier (Tensor Programs V's alpha_output, 1.0 by default);
+    under mup it is its value at the base width, tuned there with the LR, and the readout's
+    base/width factor comes on top.
     A value that cannot run raises SpecError naming the field.
     """
 
@@ -134,6 +137,7 @@ class RunSpec:
     compile: bool = False
     parametrization: str = "sp"
     base_d_model: int | None = None
+    output_multiplier: float = 1.0
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples so the spec stays hashable and comparable.
@@ -325,6 +329,17 @@ def _validate_parametrization(spec: RunSpec) -> None:
         raise SpecError(
             f"parametrization {spec.parametrization!r} is unknown: use one of {', '.join(PARAMETRIZATIONS)}",
             field="parametrization",
+        )
+    multiplier = spec.output_multiplier
+    if not (
+        _is_number(multiplier)
+        and not isinstance(multiplier, bool)
+        and math.isfinite(multiplier)
+        and multiplier > 0
+    ):
+        raise SpecError(
+            f"output_multiplier ({multiplier!r}) must be a positive finite number (1.0: the logits unscaled)",
+            field="output_multiplier",
         )
     base = spec.base_d_model
     if base is None:

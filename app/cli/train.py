@@ -104,6 +104,13 @@ def train_command(
         int | None,
         typer.Option(help="mup: the width the LR is tuned at (default: this run's --d-model)."),
     ] = None,
+    output_multiplier: Annotated[
+        float,
+        typer.Option(
+            help="alpha_output, the logits' multiplier (Tensor Programs V); under mup its value at "
+            "the base width, tuned there with the LR."
+        ),
+    ] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write the loss curve here as CSV.")] = None,
     checkpoint_dir: Annotated[Path | None, typer.Option(help="Write checkpoints here.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in --checkpoint-dir.")] = False,
@@ -152,6 +159,7 @@ def train_command(
             compile=compile_model,
             parametrization=parametrization,
             base_d_model=base_d_model,
+            output_multiplier=output_multiplier,
         )
         if resume and checkpoint_dir is None:
             raise ValueError("--resume needs --checkpoint-dir")

@@ -43,6 +43,8 @@ def _one_line_error(args: list[str]) -> str:
             ["--parametrization", "mup", "--base-d-model", "1"],
             "base_d_model (1) must be an integer of at least n_head (2)",
         ),
+        (["--output-multiplier", "0"], "output_multiplier (0.0) must be a positive finite number"),
+        (["--output-multiplier", "nan"], "output_multiplier (nan) must be a positive finite number"),
     ],
 )
 def test_train_refuses_a_bad_parametrization_in_one_line(flags, expected):
@@ -64,10 +66,22 @@ def test_study_create_refuses_a_bad_parametrization_in_one_line(flags, expected,
 
 def test_train_passes_the_parametrization_to_the_run_spec():
     result = CliRunner().invoke(
-        cli, [*TRAIN, *SHAPE, "--parametrization", "mup", "--base-d-model", "16", "--json"]
+        cli,
+        [
+            *TRAIN,
+            *SHAPE,
+            "--parametrization",
+            "mup",
+            "--base-d-model",
+            "16",
+            "--output-multiplier",
+            "4",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["status"] == "done"
     assert (summary["spec"]["parametrization"], summary["spec"]["base_d_model"]) == ("mup", 16)
+    assert summary["spec"]["output_multiplier"] == 4.0
     assert summary["spec"]["d_model"] == 32

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from tests.unit.trainer.conftest import tiny_spec
-from trainer import RunSpec, train
+from trainer import RunSpec, SpecError, train
 from trainer.coord_check import coord_check, slopes
 from trainer.loop import build_optimizer
 from trainer.model import GPT, GPTConfig
@@ -92,6 +92,36 @@ def test_mup_scales_hidden_lr_and_init_and_the_logits_by_base_over_width():
     with torch.no_grad():
         raw = mup.lm_head(mup.ln_f(_residual(mup, idx)))
         assert torch.allclose(mup(idx), raw * 0.25)
+
+
+@pytest.mark.parametrize("parametrization, base, width_factor", [("sp", None, 1.0), ("mup", 32, 0.25)])
+def test_output_multiplier_scales_the_logits_on_top_of_the_readout_rule(parametrization, base, width_factor):
+    plain, _ = _model(parametrization=parametrization, base_d_model=base)
+    tuned, spec = _model(parametrization=parametrization, base_d_model=base, output_multiplier=4.0)
+    # the same weights (alpha_output is a multiplier, not an init), logits times alpha on top of base/width
+    for p_plain, p_tuned in zip(plain.parameters(), tuned.parameters(), strict=True):
+        assert torch.equal(p_plain, p_tuned)
+    assert tuned.config.logit_scale == pytest.approx(4.0 * width_factor)
+    idx = torch.randint(0, spec.vocab, (2, 8))
+    with torch.no_grad():
+        raw = tuned.lm_head(tuned.ln_f(_residual(tuned, idx)))
+        assert torch.allclose(tuned(idx), raw * 4.0 * width_factor)
+        assert torch.allclose(tuned(idx), plain(idx) * 4.0)
+
+
+def test_output_multiplier_changes_training_and_one_is_the_default():
+    default = train(tiny_spec(seed=3, tied_embeddings=False))
+    explicit = train(tiny_spec(seed=3, tied_embeddings=False, output_multiplier=1.0))
+    tuned = train(tiny_spec(seed=3, tied_embeddings=False, output_multiplier=4.0))
+    assert explicit.final_eval_loss == default.final_eval_loss
+    assert abs(tuned.final_eval_loss - default.final_eval_loss) > 0.01
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_output_multiplier_must_be_a_positive_finite_number(bad):
+    with pytest.raises(SpecError, match="output_multiplier") as caught:
+        tiny_spec(output_multiplier=bad)
+    assert caught.value.field == "output_multiplier"
 
 
 def _residual(model: GPT, idx: torch.Tensor) -> torch.Tensor:
