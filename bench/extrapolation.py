@@ -12,6 +12,10 @@ Data: HYPERLAW_SHARED_DATA (default ../shared/data beside the repository). The h
 the laws are fixed below; nothing is tuned to a dataset.
 
     python -m bench.extrapolation [--bootstrap 200] [--law chinchilla] [--datasets chinchilla,gadre]
+
+Before the last line, the pooled held-out runs are broken down by tokens per parameter (D/N below
+1, 1 to 20, 20 and above: fewer tokens than parameters, up to Chinchilla's compute-optimal ratio,
+beyond it). The breakdown is a report only: no fit or interval uses it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ LEVEL = 0.95
 # keeping at least three distinct values to fit on.
 HELD_SHARE = 0.25
 MIN_FITTED_VALUES = 3
+# The report's tokens-per-parameter bands: one token per parameter, and Hoffmann et al. 2022's
+# compute-optimal ~20.
+RATIO_BANDS = ((0.0, 1.0, "D/N < 1"), (1.0, 20.0, "1 <= D/N < 20"), (20.0, math.inf, "D/N >= 20"))
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,21 @@ def held_out(values: np.ndarray) -> np.ndarray | None:
     return values >= distinct[-count]
 
 
-def run_protocol(ladder: Ladder, axis: str, law: str, bootstrap: int, tally: Tally, pooled: Tally) -> None:
+def ratio_band(n_params: float, tokens: float) -> str:
+    """The RATIO_BANDS label of a run's tokens per parameter."""
+    ratio = tokens / n_params
+    return next(label for lo, hi, label in RATIO_BANDS if lo <= ratio < hi)
+
+
+def run_protocol(
+    ladder: Ladder,
+    axis: str,
+    law: str,
+    bootstrap: int,
+    tally: Tally,
+    pooled: Tally,
+    bands: dict[str, Tally] | None = None,
+) -> None:
     held = held_out(ladder.N if axis == "N" else ladder.D)
     if held is None:
         return
@@ -212,6 +233,8 @@ def run_protocol(ladder: Ladder, axis: str, law: str, bootstrap: int, tally: Tal
         estimates = {kind: _predict(fit, n_params, tokens, kind) for kind in ("prediction", "parameter")}
         tally.add(float(observed), estimates)
         pooled.add(float(observed), estimates)
+        if bands is not None:
+            bands.setdefault(ratio_band(n_params, tokens), Tally()).add(float(observed), estimates)
 
 
 def _predict(fit: fitting.Fit, n_params: float, tokens: float, kind: str) -> fitting.Estimate:
@@ -226,14 +249,18 @@ def main() -> None:
     args = parser.parse_args()
     folder = shared_folder()
     pooled = Tally()
+    bands: dict[str, Tally] = {}
     started = time.perf_counter()
     for dataset in args.datasets.split(","):
         tally = Tally()
         for ladder in DATASETS[dataset](folder):
             for axis in ("N", "D"):
-                run_protocol(ladder, axis, args.law, args.bootstrap, tally, pooled)
+                run_protocol(ladder, axis, args.law, args.bootstrap, tally, pooled, bands)
         print(tally.line(dataset), flush=True)
     print(f"({time.perf_counter() - started:.0f} s, law {args.law}, {args.bootstrap} bootstrap replicates)")
+    for _, _, label in RATIO_BANDS:
+        if label in bands:
+            print(bands[label].line(f"pooled, {label}"))
     prediction = "prediction" if pooled.widths.get("prediction") else "parameter"
     print(
         f"extrapolation: pooled {prediction} coverage={pooled.covered[prediction] / max(pooled.count, 1):.2f} "
