@@ -23,7 +23,15 @@ prediction interval adds both, each estimated from the data:
 A prediction at distance d then has the log half-width sqrt((z scatter)^2 + (t sum (slope d)^2)),
 z the normal quantile and t Student's with as many degrees of freedom as refits (the slopes rest on
 that many independent refits; errors within one refit share its bias), combined with the
-bootstrap's parameter interval in quadrature. Assumptions: errors grow linearly in log-distance
+bootstrap's parameter interval in quadrature.
+
+A law of N and D is also extrapolated when a user asks for fewer tokens per parameter than any
+fitted run (a large model early in its training): the regime where loss laws misfit most, since
+the loss there still depends on warmup and schedule. That direction, log N - log D, gets its own
+nested refits, which hold out the runs with the fewest tokens per parameter, and its own slope,
+fitted after the others on those refits' errors beyond what the other slopes explain (scatter and
+the N and D terms fixed as each held-out run's floor), with its own Student t. So it widens only
+queries beyond the fitted runs' tokens per parameter and leaves every other interval as it was. Assumptions: errors grow linearly in log-distance
 beyond the range (what the refits can measure: one extrapolation of at most a third of the range,
 then read further), and the law that held for the smaller runs holds in form for the larger ones.
 """
@@ -48,6 +56,9 @@ from fitting.scatter import ScatterTrend, scatter_trend
 # needs its law's parameters plus two runs (groups) and three distinct values of the held-out input
 # (fitting.cuts).
 HOLDOUT_SHARES = (1.0 / 6.0, 1.0 / 3.0)
+# The derived direction of a law of N and D: parameters per token, log N - log D (larger: fewer tokens
+# per parameter).
+RATIO_AXIS = "N/D"
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,6 +84,26 @@ class HeldOutError:
 
 
 @dataclass(frozen=True)
+class RatioTerm:
+    """The error's growth beyond the fitted runs' fewest tokens per parameter: `slope` (sd of log loss
+    per e-fold of N/D beyond the largest fitted N/D, whose log is `log_maximum`: finite where N/D
+    itself may not be), measured on `refits` nested refits."""
+
+    slope: float
+    log_maximum: float
+    refits: int
+
+    @property
+    def maximum(self) -> float:
+        """The largest fitted N/D (parameters per token)."""
+        with np.errstate(over="ignore"):
+            return float(np.exp(self.log_maximum))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class ErrorModel:
     """The log-loss error of a prediction: run-to-run scatter, and growth beyond the fitted range."""
 
@@ -82,6 +113,7 @@ class ErrorModel:
     refits: int  # nested refits the slopes rest on (0: extrapolation error unknown)
     held_out: tuple[HeldOutError, ...] = ()
     trend: ScatterTrend | None = None  # the scatter's change with scale, where the runs show one
+    ratio: RatioTerm | None = None  # a law of N and D: the error beyond the fitted tokens per parameter
 
     def variance(self, logx: Array) -> Array:
         """The scatter's variance (log loss) of a new run at log inputs (k, n)."""
@@ -101,7 +133,12 @@ class ErrorModel:
             # No refit measured how the law extrapolates: beyond the range the error is unknown.
             unknown = np.any(logx > np.log(np.array(list(self.maxima.values())))[:, None] + 1e-12, axis=0)
             return np.where(unknown, np.inf, z * np.sqrt(variance))
-        return np.sqrt(z**2 * variance + t**2 * extrapolation)
+        squared = z**2 * variance + t**2 * extrapolation
+        if self.ratio is not None and self.ratio.slope > 0:
+            names = list(self.maxima)
+            beyond = np.maximum(0.0, logx[names.index("N")] - logx[names.index("D")] - self.ratio.log_maximum)
+            squared = squared + (_quantiles(level, self.ratio.refits)[1] * self.ratio.slope * beyond) ** 2
+        return np.sqrt(squared)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +148,7 @@ class ErrorModel:
             "refits": self.refits,
             "held_out": [h.to_dict() for h in self.held_out],
             "trend": self.trend.to_dict() if self.trend is not None else None,
+            "ratio": self.ratio.to_dict() if self.ratio is not None else None,
         }
 
     @classmethod
@@ -123,6 +161,7 @@ class ErrorModel:
             refits=int(data["refits"]),
             held_out=tuple(HeldOutError(**h) for h in data.get("held_out", ())),
             trend=ScatterTrend.from_dict(data["trend"]) if data.get("trend") else None,
+            ratio=RatioTerm(**data["ratio"]) if data.get("ratio") else None,
         )
 
 
@@ -174,9 +213,56 @@ def estimate_error_model(
             )
         )
     slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), np.concatenate(floors))
-    return ErrorModel(
-        scatter, dict(zip(names, slopes, strict=True)), maxima, len(cuts), tuple(held_out), trend
-    )
+    slope_of = dict(zip(names, slopes, strict=True))
+    ratio, ratio_held = _ratio_term(law, names, logx, target, starts, delta, groups, trend, scatter, slope_of)
+    return ErrorModel(scatter, slope_of, maxima, len(cuts), tuple(held_out) + ratio_held, trend, ratio)
+
+
+def _ratio_term(
+    law: Law,
+    names: tuple[str, ...],
+    logx: Array,
+    target: Array,
+    starts: Array,
+    delta: float,
+    groups: Array | None,
+    trend: ScatterTrend | None,
+    scatter: float,
+    slopes: dict[str, float],
+) -> tuple[RatioTerm | None, tuple[HeldOutError, ...]]:
+    """The N/D direction of a law of N and D: nested refits without the runs of the fewest tokens per
+    parameter, and the slope of their errors beyond what scatter and the N and D slopes explain.
+    None when the law has no N and D or no such refit can be fitted."""
+    if "N" not in names or "D" not in names:
+        return None, ()
+    n_row, d_row = names.index("N"), names.index("D")
+    ratio = (logx[n_row] - logx[d_row])[None, :]
+    cuts = top_cuts((RATIO_AXIS,), ratio, HOLDOUT_SHARES, law.n_params, groups)
+    if not cuts:
+        return None, ()
+    errors, distances, floors, held_out = [], [], [], []
+    for cut, best in zip(cuts, refit_cuts(law, cuts, logx, target, starts, delta), strict=True):
+        held, kept = cut.held, cut.kept
+        error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
+        beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
+        floor = trend.variance(logx[:, held]) if trend is not None else np.full(error.size, scatter**2)
+        # What the scatter and the N and D terms already allow for these runs.
+        floor = floor + sum((slopes[name] * beyond[row]) ** 2 for row, name in enumerate(names))
+        past = np.maximum(0.0, ratio[0, held] - ratio[0, kept].max())
+        errors.append(error)
+        distances.append(past[None, :])
+        floors.append(floor)
+        held_out.append(
+            HeldOutError(
+                axis=RATIO_AXIS,
+                share=cut.share,
+                n_heldout=int(held.sum()),
+                relative_error=float(np.mean(np.abs(np.exp(-error) - 1.0))),
+                max_distance=float(past.max()),
+            )
+        )
+    (slope,) = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), np.concatenate(floors))
+    return RatioTerm(float(slope), float(ratio.max()), len(cuts)), tuple(held_out)
 
 
 def _slopes(errors: Array, distances: Array, floors: Array) -> Array:

@@ -74,7 +74,9 @@ class ScatterTrend:
 def scatter_trend(residual: Array, logx: Array, units: int, n_params: int) -> ScatterTrend | None:
     """The scatter's trend in the log inputs logx (k, n) from a fit's log residuals, or None where
     the constant scatter is as good (Akaike's criterion in `units` independent runs), the runs leave
-    no degree of freedom for it, or an input does not vary. n_params: the law's fitted parameters."""
+    no degree of freedom for it, an input does not vary, or the inputs move together (a ladder at one
+    tokens-per-parameter ratio: no trend can tell log N from log D). n_params: the law's fitted
+    parameters."""
     k, n = logx.shape
     dof = units - n_params - k
     mean_square = float(np.mean(residual**2))
@@ -83,6 +85,8 @@ def scatter_trend(residual: Array, logx: Array, units: int, n_params: int) -> Sc
         return None
     centre = logx.mean(axis=1)
     design = np.vstack([np.ones(n), (logx - centre[:, None]) / spread[:, None]]).T  # (n, k + 1)
+    if np.linalg.matrix_rank(design) < k + 1:
+        return None
     squared = residual**2
 
     def negative_log_likelihood(coef: Array) -> float:
@@ -101,7 +105,10 @@ def scatter_trend(residual: Array, logx: Array, units: int, n_params: int) -> Sc
     for _ in range(_MAX_STEPS):
         with np.errstate(over="ignore", invalid="ignore"):
             score = 0.5 * design.T @ (squared * np.exp(-(design @ coef)) - 1.0)
-        step = np.linalg.solve(information, score)
+        try:
+            step = np.linalg.solve(information, score)
+        except np.linalg.LinAlgError:  # numerically singular despite full rank: no trend
+            return None
         for _ in range(_MAX_HALVINGS):
             trial = negative_log_likelihood(coef + step)
             if trial <= trend_nll:

@@ -116,7 +116,8 @@ def test_the_error_model_counts_runs_not_checkpoints():
     grouped = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=0, group=runs)
     assert set(ungrouped.holdout.directions) == {"N", "D"}
     assert set(grouped.holdout.directions) == {"D"}
-    assert {h.axis for h in grouped.error_model.held_out} == {"D"}
+    # no N refit (it would keep 6 runs); the tokens-per-parameter refits keep enough runs too
+    assert {h.axis for h in grouped.error_model.held_out} - {"N/D"} == {"D"}
     assert "N" in {h.axis for h in ungrouped.error_model.held_out}
     np.testing.assert_array_equal(grouped.theta, ungrouped.theta)
     ratio = grouped.error_model.scatter / ungrouped.error_model.scatter

@@ -1,7 +1,8 @@
 """The prediction interval of a loss law: where a new run's loss lands. On a known law it covers
 new noisy runs at its nominal rate; it contains the parameter interval, widens with the distance
-beyond the fitted range (estimated from nested refits of the data itself), survives storage, and
-is unbounded beyond the range when too few runs leave no refit to measure extrapolation."""
+beyond the fitted range (estimated from nested refits of the data itself), and beyond the fitted
+runs' fewest tokens per parameter where the law misfits early training, survives storage, and is
+unbounded beyond the range when too few runs leave no refit to measure extrapolation."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_it_contains_the_parameter_interval_and_widens_beyond_the_range():
     fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
     model = fit.error_model
     assert model.refits >= 2 and model.scatter == pytest.approx(0.01, rel=0.3)
-    assert {h.axis for h in model.held_out} == {"N", "D"}
+    assert {h.axis for h in model.held_out} == {"N", "D", "N/D"}
     widths = []
     for factor in (1.0, 10.0, 100.0):
         query = {"N": n_params.max() * factor, "D": tokens.max() * factor}
@@ -48,6 +49,32 @@ def test_it_contains_the_parameter_interval_and_widens_beyond_the_range():
     assert restored.predict(N=1e11, D=2e12).hi == fit.predict(N=1e11, D=2e12).hi
     with pytest.raises(ValueError, match="interval must be"):
         fit.predict(N=1e9, D=1e10, interval="confidence")
+
+
+def test_fewer_tokens_per_parameter_than_any_fitted_run_widens_only_those_queries():
+    # Early in training (few tokens per parameter) the loss sits above the law, by up to 8% at
+    # D = N: the runs with the fewest tokens per parameter misfit it most.
+    rng = np.random.default_rng(5)
+    n_params, tokens = chinchilla_design()
+    loss = _truth(n_params, tokens) * (1 + 0.08 * np.exp(1 - tokens / n_params))
+    loss = loss * np.exp(rng.normal(0.0, 0.005, loss.size))
+    fit = fitting.fit("chinchilla", N=n_params, D=tokens, loss=loss, bootstrap=60, seed=0)
+    model = fit.error_model
+    assert model.ratio is not None and model.ratio.slope > 0 and model.ratio.refits >= 1
+    assert model.ratio.maximum == pytest.approx(np.max(n_params / tokens))
+    without = fitting.load_fit({**fit.to_dict(), "error_model": {**model.to_dict(), "ratio": None}})
+    # within the fitted tokens per parameter (D/N >= 1): the interval is exactly as without the term
+    for query in ({"N": 1e9, "D": 2e10}, {"N": 3e10, "D": 6e11}, {"N": 1e8, "D": 1e8}):
+        assert fit.predict(**query).hi == without.predict(**query).hi
+    # fewer tokens per parameter than any fitted run: wider, and the further the wider
+    widths = []
+    for ratio in (0.3, 0.1):
+        query = {"N": 1e9, "D": 1e9 * ratio}
+        wide, old = fit.predict(**query), without.predict(**query)
+        assert wide.value == old.value and wide.lo < old.lo and old.hi < wide.hi
+        widths.append(np.log(wide.hi / wide.lo))
+    assert widths[0] < widths[1]
+    assert fitting.load_fit(fit.to_dict()).error_model == model
 
 
 def test_too_few_runs_to_refit_leave_extrapolation_unbounded_and_say_so():

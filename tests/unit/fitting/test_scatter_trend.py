@@ -90,3 +90,20 @@ def test_a_constant_scatter_or_too_few_runs_give_no_trend():
     assert scatter_trend(np.zeros(80), logx, 80, 5) is None  # runs on the law: nothing to model
     same_n = np.stack([np.full(80, 20.0), logx[1]])
     assert scatter_trend(residual, same_n, 80, 5) is None  # an input that does not vary
+
+
+def test_inputs_that_move_together_give_no_trend_and_the_fit_still_answers():
+    # A ladder at one tokens-per-parameter ratio (D = 20 N): log N and log D are one column, so no
+    # variance trend can tell them apart; the fit keeps the constant scatter instead of failing.
+    n_params = np.geomspace(1e7, 3e9, 24)
+    tokens = 20 * n_params
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 1.0, n_params.size) * np.geomspace(0.03, 0.005, n_params.size)
+    residual = noise
+    assert scatter_trend(residual, np.log(np.vstack([n_params, tokens])), n_params.size, 5) is None
+    fit = fitting.fit(
+        "chinchilla", N=n_params, D=tokens, loss=_truth(n_params, tokens) * np.exp(noise), bootstrap=0
+    )
+    assert fit.error_model.trend is None
+    estimate = fit.predict(N=1e10, D=2e11)
+    assert math.isfinite(estimate.value) and estimate.lo < estimate.value < estimate.hi
