@@ -148,11 +148,12 @@ def _counts(
 @dataclasses.dataclass(frozen=True)
 class FitRuns:
     """What a prediction needs of the runs a fit rests on, fixed once the fit is made (so a caller may
-    keep it by fit id): how many of each parametrization, and their distinct batch sizes in tokens
-    (None: a run without one)."""
+    keep it by fit id): how many of each parametrization, their distinct batch sizes in tokens
+    (None: a run without one), and how many at each output multiplier (alpha_output)."""
 
     parametrizations: dict[str, int]
     batches: tuple[float | None, ...]
+    output_multipliers: dict[float, int] = dataclasses.field(default_factory=dict)
 
 
 def fit_runs(*, session: Session, fit_id: int) -> FitRuns:
@@ -160,12 +161,24 @@ def fit_runs(*, session: Session, fit_id: int) -> FitRuns:
     fit = fits.get_fit(session=session, fit_id=fit_id)
     study = studies.get_study(session=session, study_id=fit.study_id)
     counts = _counts(
-        session, fit.study_id, fit.run_ids or None, _parametrization(study.parametrization), Run.batch_tokens
+        session,
+        fit.study_id,
+        fit.run_ids or None,
+        _parametrization(study.parametrization),
+        Run.batch_tokens,
+        _OUTPUT_MULTIPLIER,
     )
     parametrizations: dict[str, int] = {}
-    for (name, _batch), n in counts.items():
+    multipliers: dict[float, int] = {}
+    for (name, _batch, multiplier), n in counts.items():
         parametrizations[name] = parametrizations.get(name, 0) + n
-    return FitRuns(parametrizations, tuple({batch for _, batch in counts}))
+        multipliers[float(multiplier)] = multipliers.get(float(multiplier), 0) + n
+    return FitRuns(parametrizations, tuple({batch for _, batch, _ in counts}), multipliers)
+
+
+# A run's output multiplier as SQL: its spec's, else the trainer's default 1 (a run from before the
+# field, or an imported one).
+_OUTPUT_MULTIPLIER = func.coalesce(Run.spec["output_multiplier"].as_float(), 1.0)
 
 
 # How a run's parametrization is counted (_parametrization), as the warnings say it.
@@ -174,6 +187,24 @@ _COUNTED = "an imported run has its study's; a trained run that names none is sp
 
 def _described(counts: dict[str, int]) -> str:
     return " and ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+
+
+def multiplier_warnings(*, study_id: int, fit_ids: dict[str, int], runs: dict[int, FitRuns]) -> list[str]:
+    """A warning for each fit whose runs were trained at different output multipliers (alpha_output):
+    the logits' multiplier changes the model and where its LR optimum lies (Tensor Programs V tunes it
+    with the LR), so a law across several describes none of them."""
+    warnings = []
+    for slot, fit_id in fit_ids.items():
+        counts = runs[fit_id].output_multipliers
+        if len(counts) > 1:
+            described = " and ".join(f"{n} at {value:g}" for value, n in sorted(counts.items()))
+            warnings.append(
+                f"mixed output multipliers: the {slot} fit {fit_id} rests on runs trained at different "
+                f"output_multiplier values ({described}; a run that names none is at 1); the multiplier changes "
+                "the model and its optimal LR, so a law across them describes none: refit on one multiplier's runs "
+                f"(run_ids in POST /v1/studies/{study_id}/fits)"
+            )
+    return warnings
 
 
 def parametrization_warnings(
@@ -233,7 +264,10 @@ def latest_fits(
         if fit_id not in memo:
             memo[fit_id] = fit_runs(session=session, fit_id=fit_id)
     runs = {fit_id: memo[fit_id] for fit_id in fit_ids.values()}
-    mixed = tuple(parametrization_warnings(study_id=study.id, fit_ids=fit_ids, runs=runs))
+    mixed = tuple(
+        parametrization_warnings(study_id=study.id, fit_ids=fit_ids, runs=runs)
+        + multiplier_warnings(study_id=study.id, fit_ids=fit_ids, runs=runs)
+    )
     lr_batches = runs[fit_ids["lr_opt"]].batches if "lr_opt" in fit_ids else None
     return FoundFits(
         study.id, study.name, float(seq_len) if seq_len else None, fit_ids, stale, mixed, lr_batches

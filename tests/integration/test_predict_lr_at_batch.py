@@ -272,3 +272,24 @@ def test_runs_of_mixed_parametrizations_are_warned_about(api, database, db_url):
         "answer mixes laws of two kinds of model: fit every law on one parametrization's runs (run_ids in "
         f"POST /v1/studies/{study}/fits)"
     ]
+
+
+def test_runs_at_different_output_multipliers_are_warned_about(api, database):
+    """alpha_output changes the model and its LR optimum: a fit over runs at several is flagged, one
+    refitted on one multiplier's runs is not (a run that names none is at the trainer's 1)."""
+    study = _study(api, "multipliers")
+    ids = _import(api, study, sweep_rows(np.random.default_rng(3), joint=False))
+    tuned = ids[: len(ids) // 2]
+    with database.transaction() as session:
+        for run in session.scalars(select(Run).where(Run.id.in_(tuned))):
+            run.spec = {**(run.spec or {}), "output_multiplier": 8.0}
+    fit = inline_fit(api, study, {"law": "lr_opt", "form": "steplaw"}, bootstrap=0)
+    mixed = [w for w in _predict(api, study)["warnings"] if w.startswith("mixed output multipliers")]
+    assert mixed == [
+        f"mixed output multipliers: the lr_opt fit {fit['id']} rests on runs trained at different output_multiplier "
+        f"values ({len(ids) - len(tuned)} at 1 and {len(tuned)} at 8; a run that names none is at 1); the multiplier "
+        "changes the model and its optimal LR, so a law across them describes none: refit on one multiplier's runs "
+        f"(run_ids in POST /v1/studies/{study}/fits)"
+    ]
+    inline_fit(api, study, {"law": "lr_opt", "form": "deepseek", "run_ids": tuned}, bootstrap=0)
+    assert not any(w.startswith("mixed output multipliers") for w in _predict(api, study)["warnings"])
