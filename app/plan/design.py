@@ -560,8 +560,23 @@ def _parametrization(hp: tuple[HparamScale, ...]) -> dict[str, Any]:
             "the LR tuned at the base width across width, so the study's LR law is fitted against tokens",
             f"μP: every run's lr is the LR at the base width d_model={width}; the trainer scales it per layer "
             "for the IsoFLOP shapes of other widths",
+            _multiplier_note(spec.get("output_multiplier")),
         ),
     }
+
+
+def _multiplier_note(multiplier: float | None) -> str:
+    """What the plan's runs use for μP's output multiplier alpha_output, and whether it was tuned."""
+    if multiplier is not None and multiplier != 1.0:
+        return (
+            f"μP: every run's logits use output_multiplier {multiplier:g} (alpha_output, at the base width): "
+            "keep it for every run of the study, as the LR law rests on it"
+        )
+    return (
+        "μP: output_multiplier (alpha_output) is 1, the default, not tuned: Tensor Programs V tunes it with the LR "
+        "at the base width; sweep it there first (1, 2, 4, 8 with an LR sweep each) and set the best in the "
+        "study's defaults, since at 1 the logits of wider models can be far too small"
+    )
 
 
 def _warnings(scale: float, total: Cost, target: Target, extrapolation: float) -> tuple[str, ...]:

@@ -45,8 +45,9 @@ def test_mup_grids_train_one_shape_at_the_base_width_over_token_counts():
         [_shape(r) for r in g.runs] for g in sp.isoflop
     ]
     assert mup.total.flops <= 1e15 and mup.total.share == pytest.approx(sp.total.share, rel=0.02)
-    assert mup.parametrization == "mup" and len(mup.notes) == 2
+    assert mup.parametrization == "mup" and len(mup.notes) == 3
     assert f"base width d_model={width}" in mup.notes[0] and "token counts" in mup.notes[0]
+    assert "output_multiplier (alpha_output) is 1, the default, not tuned" in mup.notes[2]
     assert (sp.parametrization, sp.notes) == ("sp", ())
 
 
@@ -60,3 +61,9 @@ def test_the_studys_base_width_is_used_even_off_the_ladder():
 def test_a_base_width_under_sp_is_refused():
     with pytest.raises(InvalidInput, match="base_d_model .* applies to parametrization 'mup' only"):
         make({**BASE, "base_d_model": 64})
+
+
+def test_a_tuned_output_multiplier_is_kept_for_every_run_and_said():
+    result = make({**MUP, "output_multiplier": 8.0})
+    assert {r.spec["output_multiplier"] for r in result.runs} == {8.0}
+    assert "output_multiplier 8 (alpha_output, at the base width)" in result.notes[2]
