@@ -18,9 +18,10 @@ from tests.integration.helpers import make_study, queue_runs, worker_settings
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hyperlaw[cluster]')")
 pytestmark = pytest.mark.slow
 
-# Long enough that the pool's stop lands mid-run: the test stops the pool once 60 points are written,
-# and at 600 steps a loaded machine once saw the run finish before the stop reached its Ray task.
-STEPS = 1200
+# Long enough that the pool's stop lands mid-run: the test stops the pool once 60 points are written.
+# At 600 steps a loaded machine once saw the run finish before the stop reached its Ray task, and at
+# 1,200 a quiet one did (the tiny model trains faster there than the stop travels).
+STEPS = 3000
 LONG = {"tokens": 256 * STEPS, "eval_every_tokens": 256 * 20, "eval_tokens": 256}
 
 
