@@ -31,9 +31,11 @@ the loss there still depends on warmup and schedule. That direction, log N - log
 nested refits, which hold out the runs with the fewest tokens per parameter, and its own slope,
 fitted after the others on those refits' errors beyond what the other slopes explain (scatter and
 the N and D terms fixed as each held-out run's floor), with its own Student t. So it widens only
-queries beyond the fitted runs' tokens per parameter and leaves every other interval as it was. Assumptions: errors grow linearly in log-distance
-beyond the range (what the refits can measure: one extrapolation of at most a third of the range,
-then read further), and the law that held for the smaller runs holds in form for the larger ones.
+queries beyond the fitted runs' tokens per parameter and leaves every other interval as it was.
+
+Assumptions: errors grow linearly in log-distance beyond the range (what the refits can measure:
+one extrapolation of at most a third of the range, then read further), and the law that held for
+the smaller runs holds in form for the larger ones.
 """
 
 from __future__ import annotations
