@@ -638,11 +638,14 @@ def main() -> None:
     tune_alpha = alpha == "tune"
     if not tune_alpha:
         try:
-            design = dataclasses.replace(design, output_multiplier=float(alpha))
+            multiplier = float(alpha)
         except ValueError:
+            multiplier = math.nan
+        if not (math.isfinite(multiplier) and multiplier > 0):
             raise SystemExit(
-                f"lr_transfer: --output-multiplier takes 'tune' or a number, got {alpha!r}"
-            ) from None
+                f"lr_transfer: --output-multiplier takes 'tune' or a positive number, got {alpha!r}"
+            )
+        design = dataclasses.replace(design, output_multiplier=multiplier)
     try:
         seed_sets = [
             tuple(int(s) for s in text.split(","))
