@@ -22,11 +22,13 @@ seed pairs the last line counts the pairs that met both targets at every held-ou
 Batch size is held fixed (not swept), so only the LR law is fitted and transferred. Under
 `--parametrization mup` every run is μP with its base width at the smallest swept width (24), so
 the LR is the one tuned there (trainer.model); depth stays fixed at 2 layers, as μP transfers
-across width only. Its output multiplier alpha_output is tuned at the base width first, as Tensor
-Programs V tunes its multipliers there with the LR (`--output-multiplier tune`, the default under
-mup): an LR sweep at each alpha of a factor-2 grid from 1 (sp's value), extended upward while the
-largest is best; the alpha whose sweep reaches the lowest loss is used at every width. A number
-fixes it instead (1 is the readout as Tensor Programs V's Table 8 writes it, untuned).
+across width only. Its output multiplier alpha_output is 1 (the readout as Tensor Programs V's
+Table 8 writes it) unless `--output-multiplier` fixes another, or `--output-multiplier tune` tunes it
+at the base width first, as Tensor Programs V tunes its multipliers there with the LR: an LR sweep at
+each alpha of a factor-2 grid from 1, extended upward while the largest is best; the alpha whose
+sweep reaches the lowest loss is then used at every width. (Tuned, alpha = 8 lowered the base-width
+loss by 3-5% but flattened the LR bowls, and the transfer targets were met less often:
+BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class Design:
     window: float = 0.06
     bootstrap: int = 400
     parametrization: str = "sp"  # "mup": base width = the smallest scale's d_model
-    output_multiplier: float = 1.0  # alpha_output (trainer.RunSpec), tuned at the base width under mup
+    output_multiplier: float = 1.0  # alpha_output (trainer.RunSpec); `--output-multiplier tune` tunes it
 
     def spec(self, scale: Scale, lr: float, seed: int) -> RunSpec:
         # One eval at the end (eval_every_tokens = tokens): the final eval loss is the measurement,
@@ -627,14 +629,14 @@ def main() -> None:
     parser.add_argument(
         "--output-multiplier",
         default=None,
-        help="alpha_output: 'tune' (at the base width, the default under mup) or a positive number "
-        "(default under sp: 1)",
+        help="alpha_output: a positive number (default 1) or 'tune' (an LR sweep at each alpha of 1, 2, 4, 8, "
+        "... at the base width under mup; the best is used at every width)",
     )
     parser.add_argument("--out", default=None, help="append one JSON line per seed set to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     design = dataclasses.replace(DESIGNS[args.design], parametrization=args.parametrization)
-    alpha = args.output_multiplier or ("tune" if args.parametrization == "mup" else "1")
+    alpha = args.output_multiplier or "1"
     tune_alpha = alpha == "tune"
     if not tune_alpha:
         try:

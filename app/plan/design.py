@@ -574,8 +574,8 @@ def _multiplier_note(multiplier: float | None) -> str:
         )
     return (
         "μP: output_multiplier (alpha_output) is 1, the default, not tuned: Tensor Programs V tunes it with the LR "
-        "at the base width; sweep it there first (1, 2, 4, 8 with an LR sweep each) and set the best in the "
-        "study's defaults, since at 1 the logits of wider models can be far too small"
+        "at the base width (an LR sweep at each of 1, 2, 4, 8); a tuned value goes in the study's defaults, so "
+        "that every run keeps it"
     )
 
 
