@@ -26,9 +26,9 @@ across width only. Its output multiplier alpha_output is 1 (the readout as Tenso
 Table 8 writes it) unless `--output-multiplier` fixes another, or `--output-multiplier tune` tunes it
 at the base width first, as Tensor Programs V tunes its multipliers there with the LR: an LR sweep at
 each alpha of a factor-2 grid from 1, extended upward while the largest is best; the alpha whose
-sweep reaches the lowest loss is then used at every width. (Tuned, alpha = 8 lowered the base-width
-loss by 3-5% but flattened the LR bowls, and the transfer targets were met less often:
-BENCHMARKS.md.)
+sweep reaches the lowest loss is then used at every width. (Tuned, alpha = 4-8 lowered the
+base-width loss by 3.5-5.7%, but where 8 won the LR bowls flattened and the transfer targets were
+met at 2 of 5 pairs against 4 of 5 at alpha = 1: BENCHMARKS.md.)
 """
 
 from __future__ import annotations
