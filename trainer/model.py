@@ -15,7 +15,8 @@ are unscaled (trainer.loop keeps hidden matrices' per-step weight decay lr·wd a
 Under mup the optimal LR tuned at the base width is meant to hold at other widths (bench.lr_transfer
 checks it); depth is not covered: the rules hold at a fixed number of layers. The output multiplier
 alpha_output (RunSpec.output_multiplier, 1 by default) multiplies the logits under either
-parametrization; under mup it is tuned with the LR at the base width, as Tensor Programs V does.
+parametrization; under mup it is its value at the base width, where Tensor Programs V tunes it with
+the LR.
 """
 
 from __future__ import annotations
