@@ -50,7 +50,7 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from fitting.cuts import independent_units, refit_cuts, top_cuts
+from fitting.cuts import Cut, independent_units, refit_cuts, top_cuts
 from fitting.laws.base import Array, Law
 from fitting.scatter import ScatterTrend, scatter_trend
 
@@ -196,14 +196,39 @@ def estimate_error_model(
     if not cuts:
         return ErrorModel(scatter, {}, maxima, 0, trend=trend)
 
-    # Every refit from every start in one batched solve: the rows a refit holds out weigh zero.
-    errors, distances, floors, held_out = [], [], [], []
+    errors, beyond, _, floors, held_out = _cut_errors(
+        law, cuts, logx, logx, target, starts, delta, trend, scatter
+    )
+    slopes = _slopes(errors, beyond, floors)
+    slope_of = dict(zip(names, slopes, strict=True))
+    ratio, ratio_held = _ratio_term(law, names, logx, target, starts, delta, groups, trend, scatter, slope_of)
+    return ErrorModel(scatter, slope_of, maxima, len(cuts), held_out + ratio_held, trend, ratio)
+
+
+def _cut_errors(
+    law: Law,
+    cuts: list[Cut],
+    axes: Array,
+    logx: Array,
+    target: Array,
+    starts: Array,
+    delta: float,
+    trend: ScatterTrend | None,
+    scatter: float,
+) -> tuple[Array, Array, Array, Array, tuple[HeldOutError, ...]]:
+    """Refit each cut (every refit from every start in one batched solve: the rows a refit holds out
+    weigh zero) and measure its held-out runs: their log errors, how far each lies beyond what the
+    refit saw along the rows of `axes` (the cuts' coordinates: the law's inputs, or the N/D
+    direction) and along the law's inputs `logx`, and each run's scatter variance at its own scale;
+    all concatenated over the cuts, with one HeldOutError per cut."""
+    errors, along_axes, along_inputs, floors, held_out = [], [], [], [], []
     for cut, best in zip(cuts, refit_cuts(law, cuts, logx, target, starts, delta), strict=True):
         held, kept = cut.held, cut.kept
         error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
-        beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
+        past = np.maximum(0.0, axes[:, held] - axes[:, kept].max(axis=1, keepdims=True))
         errors.append(error)
-        distances.append(beyond)
+        along_axes.append(past)
+        along_inputs.append(np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True)))
         floors.append(trend.variance(logx[:, held]) if trend is not None else np.full(error.size, scatter**2))
         held_out.append(
             HeldOutError(
@@ -211,13 +236,16 @@ def estimate_error_model(
                 share=cut.share,
                 n_heldout=int(held.sum()),
                 relative_error=float(np.mean(np.abs(np.exp(-error) - 1.0))),
-                max_distance=float(beyond[cut.row].max()),
+                max_distance=float(past[cut.row].max()),
             )
         )
-    slopes = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), np.concatenate(floors))
-    slope_of = dict(zip(names, slopes, strict=True))
-    ratio, ratio_held = _ratio_term(law, names, logx, target, starts, delta, groups, trend, scatter, slope_of)
-    return ErrorModel(scatter, slope_of, maxima, len(cuts), tuple(held_out) + ratio_held, trend, ratio)
+    return (
+        np.concatenate(errors),
+        np.concatenate(along_axes, axis=1),
+        np.concatenate(along_inputs, axis=1),
+        np.concatenate(floors),
+        tuple(held_out),
+    )
 
 
 def _ratio_term(
@@ -237,34 +265,17 @@ def _ratio_term(
     None when the law has no N and D or no such refit can be fitted."""
     if "N" not in names or "D" not in names:
         return None, ()
-    n_row, d_row = names.index("N"), names.index("D")
-    ratio = (logx[n_row] - logx[d_row])[None, :]
+    ratio = (logx[names.index("N")] - logx[names.index("D")])[None, :]
     cuts = top_cuts((RATIO_AXIS,), ratio, HOLDOUT_SHARES, law.n_params, groups)
     if not cuts:
         return None, ()
-    errors, distances, floors, held_out = [], [], [], []
-    for cut, best in zip(cuts, refit_cuts(law, cuts, logx, target, starts, delta), strict=True):
-        held, kept = cut.held, cut.kept
-        error = target[held] - law.log_value(best[None, :], logx[:, held])[0]
-        beyond = np.maximum(0.0, logx[:, held] - logx[:, kept].max(axis=1, keepdims=True))
-        floor = trend.variance(logx[:, held]) if trend is not None else np.full(error.size, scatter**2)
-        # What the scatter and the N and D terms already allow for these runs.
-        floor = floor + sum((slopes[name] * beyond[row]) ** 2 for row, name in enumerate(names))
-        past = np.maximum(0.0, ratio[0, held] - ratio[0, kept].max())
-        errors.append(error)
-        distances.append(past[None, :])
-        floors.append(floor)
-        held_out.append(
-            HeldOutError(
-                axis=RATIO_AXIS,
-                share=cut.share,
-                n_heldout=int(held.sum()),
-                relative_error=float(np.mean(np.abs(np.exp(-error) - 1.0))),
-                max_distance=float(past.max()),
-            )
-        )
-    (slope,) = _slopes(np.concatenate(errors), np.concatenate(distances, axis=1), np.concatenate(floors))
-    return RatioTerm(float(slope), float(ratio.max()), len(cuts)), tuple(held_out)
+    errors, past, beyond, floors, held_out = _cut_errors(
+        law, cuts, ratio, logx, target, starts, delta, trend, scatter
+    )
+    # What the scatter and the N and D terms already allow for these runs.
+    floors = floors + sum((slopes[name] * beyond[row]) ** 2 for row, name in enumerate(names))
+    (slope,) = _slopes(errors, past, floors)
+    return RatioTerm(float(slope), float(ratio.max()), len(cuts)), held_out
 
 
 def _slopes(errors: Array, distances: Array, floors: Array) -> Array:
