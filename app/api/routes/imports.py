@@ -19,12 +19,16 @@ import io
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from tempfile import SpooledTemporaryFile
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from python_multipart.multipart import (
+    MultipartParseError,
+    MultipartParser,
+    MultipartState,
+    parse_options_header,
+)
 
 from app import imports, studies
 from app.api.deps import SessionDep, SettingsDep, WriteAccess
@@ -43,7 +47,7 @@ JSON_ALIASES = {
 }  # and a row's run: imports.GROUP_ALIASES
 SPOOL_IN_MEMORY = 1 << 20
 CHUNK = 1 << 16
-MAX_PART_HEADERS = 16_384
+MAX_PART_HEADER_LINE = 16_384  # bytes of one header line of a part
 
 
 @dataclass
@@ -222,71 +226,83 @@ def _json_runs(content: bytes) -> list[Any]:
 
 
 def _multipart_file(body: IO[bytes], content_type: str) -> IO[bytes]:
-    """The content of the part named `file` of a multipart/form-data body, copied a chunk at a time
-    into a temporary file (the stdlib's MIME parser would hold the whole body, several times over)."""
-    headers = BytesHeaderParser(policy=default_policy).parsebytes(
-        b"Content-Type: " + content_type.encode("utf-8", "replace") + b"\r\n\r\n"
-    )
-    boundary = headers.get_param("boundary")
-    if not boundary or not isinstance(boundary, str):
+    """The content of the part named `file` of a multipart/form-data body, parsed by python-multipart's
+    streaming parser a chunk at a time into a temporary file (the stdlib's MIME parser would hold the
+    whole body, several times over)."""
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
         raise InvalidInput("the multipart body's Content-Type names no boundary", field="file")
-    reader = _Parts(body, boundary.encode("latin-1", "replace"))
-    while (part := reader.next_part()) is not None:
-        if part.get_param("name", header="content-disposition") == "file":
-            out = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
-            reader.copy_part(out)
-            out.seek(0)
-            return out
-        reader.copy_part(None)
-    raise InvalidInput("the multipart body has no part named 'file'", field="file")
+    part = _FilePart()
+    try:
+        parser = MultipartParser(boundary, part.callbacks(), max_header_size=MAX_PART_HEADER_LINE)
+        while chunk := body.read(CHUNK):
+            parser.write(chunk)
+    except (MultipartParseError, ValueError) as error:
+        part.close()
+        raise InvalidInput(
+            f"the multipart body does not parse as form-data with boundary {boundary.decode('latin-1')!r} ({error})",
+            field="file",
+        ) from None
+    if part.content is None:
+        part.close()
+        if parser.state != MultipartState.END:
+            raise InvalidInput(
+                "the multipart body ends before its closing boundary: it was cut short", field="file"
+            )
+        raise InvalidInput("the multipart body has no part named 'file'", field="file")
+    part.content.seek(0)
+    return part.content
 
 
-class _Parts:
-    """A multipart body read part by part from a file: headers parsed, content streamed."""
+class _FilePart:
+    """python-multipart's callbacks that keep the first complete part named `file`: its headers
+    collected, its content streamed into a temporary file."""
 
-    def __init__(self, body: IO[bytes], boundary: bytes) -> None:
-        self.body = body
-        self.delimiter = b"\r\n--" + boundary
-        # The first delimiter may open the body without a line break before it.
-        self.buffer = b"\r\n"
-        if not self._skip_to_delimiter():
-            raise InvalidInput("the multipart body does not start with its boundary", field="file")
+    def __init__(self) -> None:
+        self.content: IO[bytes] | None = None  # set once the part has ended
+        self._writing: IO[bytes] | None = None
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
 
-    def _fill(self) -> bool:
-        chunk = self.body.read(CHUNK)
-        self.buffer += chunk
-        return bool(chunk)
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
 
-    def _skip_to_delimiter(self) -> bool:
-        while (at := self.buffer.find(self.delimiter)) < 0:
-            self.buffer = self.buffer[-len(self.delimiter) :]
-            if not self._fill():
-                return False
-        self.buffer = self.buffer[at + len(self.delimiter) :]
-        return True
+    def close(self) -> None:
+        for file in (self._writing, self.content):
+            if file is not None:
+                file.close()
 
-    def next_part(self):
-        """The next part's headers (an email.message.Message), or None after the closing delimiter."""
-        while len(self.buffer) < 2 and self._fill():
-            pass
-        if self.buffer.startswith(b"--") or not self.buffer:
-            return None
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            if len(self.buffer) > MAX_PART_HEADERS or not self._fill():
-                raise InvalidInput("a part of the multipart body has no end to its headers", field="file")
-        raw, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
-        return BytesHeaderParser(policy=default_policy).parsebytes(raw.lstrip(b"\r\n") + b"\r\n\r\n")
+    def _part_begin(self) -> None:
+        self._headers = {}
 
-    def copy_part(self, out: IO[bytes] | None) -> None:
-        """The current part's content into `out` (or dropped), up to the next delimiter."""
-        keep = len(self.delimiter)
-        while (at := self.buffer.find(self.delimiter)) < 0:
-            if len(self.buffer) > keep:
-                if out is not None:
-                    out.write(self.buffer[:-keep])
-                self.buffer = self.buffer[-keep:]
-            if not self._fill():
-                raise InvalidInput("the multipart body ends inside a part: it was cut short", field="file")
-        if out is not None:
-            out.write(self.buffer[:at])
-        self.buffer = self.buffer[at + len(self.delimiter) :]
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.strip().lower()] = self._value.strip()
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if self.content is None and params.get(b"name") == b"file":
+            self._writing = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._writing is not None:
+            self._writing.write(data[start:end])
+
+    def _part_end(self) -> None:
+        if self._writing is not None:
+            self.content, self._writing = self._writing, None
