@@ -12,6 +12,13 @@ Data: HYPERLAW_SHARED_DATA (default ../shared/data beside the repository). The h
 the laws are fixed below; nothing is tuned to a dataset.
 
     python -m bench.extrapolation [--bootstrap 200] [--law chinchilla] [--datasets chinchilla,gadre]
+                                  [--protocol quarter|tenfold]
+
+`--protocol tenfold` asks the question users bring, "my runs up to N: what will a model ten times
+larger reach?": fit on the runs of models at most a tenth of the ladder's largest (every token count
+of them), predict every run of a larger model (up to 10x and beyond the largest fitted), at least
+three fitted sizes; ladders spanning less than that are skipped. The default `quarter` is the
+protocol above, fixed before any number was seen.
 
 Before the last line, the pooled held-out runs are broken down by tokens per parameter (D/N below
 1, 1 to 20, 20 and above: fewer tokens than parameters, up to Chinchilla's compute-optimal ratio,
@@ -186,6 +193,19 @@ DATASETS: dict[str, Callable[[Path], Iterator[Ladder]]] = {
 }
 
 
+# tenfold: fit on models at most this fraction of the ladder's largest, predict the larger ones.
+TENFOLD = 0.1
+
+
+def held_out_tenfold(n_params: np.ndarray) -> np.ndarray | None:
+    """Rows of models larger than TENFOLD times the largest; None when fewer than MIN_FITTED_VALUES
+    sizes lie at or below it."""
+    fitted = n_params <= TENFOLD * n_params.max() * (1.0 + 1e-9)
+    if np.unique(n_params[fitted]).size < MIN_FITTED_VALUES:
+        return None
+    return ~fitted
+
+
 def held_out(values: np.ndarray) -> np.ndarray | None:
     """Rows whose value is among the largest HELD_SHARE of distinct values; None when too few remain."""
     distinct = np.unique(values)
@@ -210,7 +230,10 @@ def run_protocol(
     pooled: Tally,
     bands: dict[str, Tally] | None = None,
 ) -> None:
-    held = held_out(ladder.N if axis == "N" else ladder.D)
+    if axis == "tenfold":
+        held = held_out_tenfold(ladder.N)
+    else:
+        held = held_out(ladder.N if axis == "N" else ladder.D)
     if held is None:
         return
     keep = ~held
@@ -246,7 +269,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--law", default="chinchilla")
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--protocol", choices=("quarter", "tenfold"), default="quarter")
     args = parser.parse_args()
+    axes = ("N", "D") if args.protocol == "quarter" else ("tenfold",)
     folder = shared_folder()
     pooled = Tally()
     bands: dict[str, Tally] = {}
@@ -254,10 +279,13 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         tally = Tally()
         for ladder in DATASETS[dataset](folder):
-            for axis in ("N", "D"):
+            for axis in axes:
                 run_protocol(ladder, axis, args.law, args.bootstrap, tally, pooled, bands)
         print(tally.line(dataset), flush=True)
-    print(f"({time.perf_counter() - started:.0f} s, law {args.law}, {args.bootstrap} bootstrap replicates)")
+    print(
+        f"({time.perf_counter() - started:.0f} s, law {args.law}, {args.bootstrap} bootstrap replicates, "
+        f"protocol {args.protocol})"
+    )
     for _, _, label in RATIO_BANDS:
         if label in bands:
             print(bands[label].line(f"pooled, {label}"))
