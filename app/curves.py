@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db.tables import CurvePoint, Run
+from app.db.tables import CurvePoint
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 COLUMNS = ("step", "tokens", "train_loss", "eval_loss", "lr", "noise_scale", "wall_time")
 _TABLE = CurvePoint.__table__
@@ -254,7 +257,7 @@ def count_points(*, session: Session, run_ids: Iterable[int] | None = None) -> i
     return session.scalar(query) or 0
 
 
-def runs_with_points(*, session: Session, runs: Sequence[Run], min_points: int) -> list[Run]:
+def runs_with_points(*, session: Session, runs: Sequence[FitRun], min_points: int) -> list[FitRun]:
     """The runs (in their order) with at least `min_points` stored curve points: one query."""
     counts = dict(
         session.execute(

@@ -321,6 +321,22 @@ def _progress(kind: LawKind, watch: FitWatch) -> dict[str, Any]:
     return {"progress": watch} if "progress" in inspect.signature(kind.fit).parameters else {}
 
 
+def _fit_inputs(database, fit_id: int) -> tuple[str, int, int, LawKind, dict[str, Any], Any]:
+    """(law, bootstrap, seed, kind, options, data) of a queued fit. The runs read to make `data` are
+    dropped on return, not held while the fit computes (10^6 of them are a few hundred MB).
+
+    Read in a read-only transaction: on SQLite a write transaction would hold the database's one
+    write lock while a large study loads, and every worker's curve writes and this fit's own
+    heartbeat would wait for it."""
+    with database.transaction(immediate=False) as session:
+        fit = get_fit(session=session, fit_id=fit_id)
+        kind = kind_of(fit.law)
+        options = kind.check_options(fit.law, options_of(fit))
+        runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
+        data = kind.load(session=session, fit=fit, runs=runs)
+        return fit.law, fit.bootstrap, fit.seed, kind, options, data
+
+
 def run_fit(
     database,
     fit_id: int,
@@ -341,16 +357,7 @@ def run_fit(
     started = time.perf_counter()
     watch = FitWatch(database, fit_id, worker_id, time_limit_s=time_limit_s, should_stop=should_stop)
     try:
-        # Read in a read-only transaction: on SQLite a write transaction would hold the database's
-        # one write lock while a large study loads (a minute at 10^6 runs), and every worker's curve
-        # writes and this fit's own heartbeat would wait for it.
-        with database.transaction(immediate=False) as session:
-            fit = get_fit(session=session, fit_id=fit_id)
-            law, bootstrap, seed = fit.law, fit.bootstrap, fit.seed
-            kind = kind_of(law)
-            options = kind.check_options(law, options_of(fit))
-            runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
-            data = kind.load(session=session, fit=fit, runs=runs)
+        law, bootstrap, seed, kind, options, data = _fit_inputs(database, fit_id)
         with database.transaction() as session:
             if not record_progress(session=session, fit_id=fit_id, worker_id=worker_id, replicates_done=0):
                 raise FitLost(f"fit {fit_id} is no longer held by {worker_id}")

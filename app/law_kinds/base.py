@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 LEVEL = 0.95
 # Warn beyond this factor in compute past the largest fitted run (extrapolating two orders of
@@ -119,11 +122,11 @@ class LawKind(Protocol):
         """The options with their defaults, or InvalidInput naming the bad one."""
         ...
 
-    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[FitRun]:
         """The finished runs a fit of `request.law` would use; InvalidInput naming the minimum when too few."""
         ...
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> Any:
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> Any:
         """Everything the fit needs from the database (arrays, curves), read in the caller's transaction."""
         ...
 
@@ -146,14 +149,14 @@ class LawKind(Protocol):
         """Add this kind's part to `query.answer` (and warnings) from its restored fits, by slot."""
         ...
 
-    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+    def plots(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
         """The figures of this kind's report section, drawn from the stored fit and the runs it used.
 
         matplotlib is imported here only (lazily), so serving predictions never loads it.
         """
         ...
 
-    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[dict[str, Any]]:
         """Each run the fit used, with the law's fitted value, its interval and the residual where the
         law has one per run (the rows of a report's CSV)."""
         ...
@@ -209,7 +212,7 @@ def plain(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def run_columns(run: Run) -> dict[str, Any]:
+def run_columns(run: FitRun) -> dict[str, Any]:
     """The columns every kind's fitted-value row starts with: the run, its law N, D, C = 6ND and loss."""
     import fitting
     from app.runs import n_for_laws

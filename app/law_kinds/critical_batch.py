@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 import fitting
 from app import curves
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.errors import InvalidInput
 from app.law_kinds.base import (
     LEVEL,
@@ -39,6 +39,9 @@ from app.law_kinds.base import (
     plain,
     run_columns,
 )
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 # The steps-examples trade-off has two parameters: fitting refuses fewer than this many batch sizes.
 MIN_BATCH_SIZES = fitting.minimum("critical_batch").groups
@@ -63,16 +66,16 @@ class RunCurve:
     noise_scale: np.ndarray  # NaN where not measured
 
 
-def candidate_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[Run]:
+def candidate_runs(*, session: Session, study_id: int, run_ids: Sequence[int] | None = None) -> list[FitRun]:
     """Finished runs with a batch size and at least MIN_POINTS curve points."""
     runs = runs_module.fittable_runs(session=session, study_id=study_id, run_ids=run_ids)
     with_batch = [r for r in runs if r.batch_tokens is not None]
     return curves.runs_with_points(session=session, runs=with_batch, min_points=MIN_POINTS)
 
 
-def best_group(runs: Sequence[Run]) -> list[Run]:
+def best_group(runs: Sequence[FitRun]) -> list[FitRun]:
     """The runs of the model size trained at the most batch sizes (ties: the largest model)."""
-    groups: dict[float, list[Run]] = defaultdict(list)
+    groups: dict[float, list[FitRun]] = defaultdict(list)
     for run in runs:
         groups[runs_module.n_for_laws(run)].append(run)
     if not groups:
@@ -81,11 +84,11 @@ def best_group(runs: Sequence[Run]) -> list[Run]:
     return groups[n_params]
 
 
-def batch_sizes(runs: Sequence[Run]) -> int:
+def batch_sizes(runs: Sequence[FitRun]) -> int:
     return len({r.batch_tokens for r in runs})
 
 
-def load_curves(*, session: Session, runs: Sequence[Run]) -> list[RunCurve]:
+def load_curves(*, session: Session, runs: Sequence[FitRun]) -> list[RunCurve]:
     """The stored curves of `runs` as arrays (read through app.curves, the table's owner)."""
     loaded = []
     for run in runs:
@@ -225,7 +228,7 @@ class CriticalBatchKind(KindDefaults):
     expected = {"critical_batch": "critical_batch"}
     answer_keys = ("critical_batch_size",)
 
-    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[FitRun]:
         """The runs of the model size with the most batch sizes; InvalidInput unless there are enough."""
         group = best_group(
             candidate_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
@@ -240,7 +243,7 @@ class CriticalBatchKind(KindDefaults):
             )
         return group
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> list[RunCurve]:
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> list[RunCurve]:
         return load_curves(session=session, runs=runs)
 
     def fit(
@@ -285,12 +288,12 @@ class CriticalBatchKind(KindDefaults):
                 f"B_crit(L) law was fitted on ({low:.4g} to {high:.4g}): B_crit is extrapolated"
             )
 
-    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+    def plots(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
         from app.reports.plots import critical_batch as drawing  # matplotlib loads with a report only
 
         return drawing.plots(fit, restored, runs)
 
-    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[dict[str, Any]]:
         """Each run with its batch size and the B_crit(L) law at the loss it ended at. The law is fitted
         to per-target B_crit, not to runs, so a run has no residual of its own (the targets' are in
         the report's JSON)."""

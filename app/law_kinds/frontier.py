@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 import fitting
 from app import curves
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.errors import InvalidInput
 from app.law_kinds.base import (
     LEVEL,
@@ -43,6 +43,9 @@ from app.law_kinds.base import (
     run_columns,
 )
 
+if TYPE_CHECKING:
+    from app.runs import FitRun
+
 FRONTIER_LAWS = ("frontier_envelope", "frontier_isoflop")
 # Runs whose 6ND compute lies within this factor of their neighbour's share one IsoFLOP budget:
 # a design's runs differ by rounding to whole batches (a few percent); budgets are spaced wider.
@@ -56,7 +59,7 @@ MIN_CURVES = fitting.minimum("frontier_envelope").groups
 MIN_POINTS = max(4, fitting.minimum("frontier_envelope").runs_per_group)
 
 
-def compute_of(run: Run) -> float:
+def compute_of(run: FitRun) -> float:
     """C = 6ND with the law's N."""
     return float(fitting.training_compute(runs_module.n_for_laws(run), run.tokens))
 
@@ -83,7 +86,7 @@ def isoflop_budgets(
     return labels
 
 
-def budgets_of(runs: Sequence[Run]) -> list[float]:
+def budgets_of(runs: Sequence[FitRun]) -> list[float]:
     """Each run's IsoFLOP budget (in 6ND), grouped by recorded FLOPs when every run has them."""
     six_nd = [compute_of(r) for r in runs]
     recorded = [r.flops for r in runs]
@@ -92,7 +95,7 @@ def budgets_of(runs: Sequence[Run]) -> list[float]:
     return isoflop_budgets(six_nd)
 
 
-def isoflop_shortfall(runs: Sequence[Run]) -> str | None:
+def isoflop_shortfall(runs: Sequence[FitRun]) -> str | None:
     """Why these runs cannot give approach 2, or None when they can."""
     labels = budgets_of(runs)
     counts: dict[float, int] = {}
@@ -108,7 +111,7 @@ def isoflop_shortfall(runs: Sequence[Run]) -> str | None:
     )
 
 
-def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any, dict[str, Any]]:
+def fit_isoflop(runs: Sequence[FitRun], *, bootstrap: int, seed: int) -> tuple[Any, dict[str, Any]]:
     """(fitting.Frontier of approach 2, context) from finished runs."""
     compute = [compute_of(r) for r in runs]
     frontier = fitting.isoflop_frontier(
@@ -122,12 +125,12 @@ def fit_isoflop(runs: Sequence[Run], *, bootstrap: int, seed: int) -> tuple[Any,
     return frontier, {"input_ranges": {"C": [min(compute), max(compute)]}, "run_ids": [r.id for r in runs]}
 
 
-def curve_runs(*, session: Session, runs: Sequence[Run]) -> list[Run]:
+def curve_runs(*, session: Session, runs: Sequence[FitRun]) -> list[FitRun]:
     """The runs with a stored curve of at least MIN_POINTS points."""
     return curves.runs_with_points(session=session, runs=runs, min_points=MIN_POINTS)
 
 
-def envelope_shortfall(curved: Sequence[Run]) -> str | None:
+def envelope_shortfall(curved: Sequence[FitRun]) -> str | None:
     """Why these runs cannot give approach 1, or None when they can."""
     sizes = {runs_module.n_for_laws(r) for r in curved}
     if len(curved) >= MIN_CURVES and len(sizes) >= MIN_CURVES:
@@ -139,7 +142,7 @@ def envelope_shortfall(curved: Sequence[Run]) -> str | None:
     )
 
 
-def envelope_points(*, session: Session, runs: Sequence[Run]) -> dict[str, list[float]]:
+def envelope_points(*, session: Session, runs: Sequence[FitRun]) -> dict[str, list[float]]:
     """Every curve point of `runs` as the arrays fitting.envelope_frontier takes: eval loss where
     measured, else train loss (one source per run, never a mix within a curve)."""
     out: dict[str, list[float]] = {"run": [], "N": [], "tokens": [], "loss": []}
@@ -178,7 +181,7 @@ class FrontierKind(KindDefaults):
     def slot(self, law: str) -> str:
         return law
 
-    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[FitRun]:
         law = request.law
         runs = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         if law == "frontier_envelope":
@@ -188,7 +191,7 @@ class FrontierKind(KindDefaults):
             raise InvalidInput(shortfall, field="runs")
         return runs
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> Any:
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> Any:
         if fit.law == "frontier_envelope":
             return envelope_points(session=session, runs=runs)
         return runs
@@ -249,12 +252,12 @@ class FrontierKind(KindDefaults):
                 "disagree at this compute (Hoffmann et al. 2022 found the same between their approaches)"
             )
 
-    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+    def plots(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
         from app.reports.plots import frontier as drawing  # matplotlib loads with a report only
 
         return drawing.plots(fit, restored, runs)
 
-    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[dict[str, Any]]:
         """Each run with the frontier's N_opt at its compute (approach 2: at its IsoFLOP budget, with
         that budget's own optimum, and the residual log(budget optimum / law))."""
         if not runs:

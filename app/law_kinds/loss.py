@@ -20,14 +20,14 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 import fitting
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.errors import InvalidInput
 from app.law_kinds.base import (
     LEVEL,
@@ -43,6 +43,9 @@ from app.law_kinds.base import (
     plain,
     run_columns,
 )
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 # Which runs a loss fit uses: each (N, D)'s best LR/batch setting, or every run.
 RUN_CHOICES = ("best_per_size", "all")
@@ -95,13 +98,13 @@ def envelope(
     return Envelope(sorted(kept), sorted(left_out), sweeps)
 
 
-def _cells(runs: Sequence[Run]) -> list[tuple[int, int]]:
+def _cells(runs: Sequence[FitRun]) -> list[tuple[int, int]]:
     """The (N, D) cell of each run: labels of N and of D, equal within SAME_SIZE."""
     n_params = _clusters([float(runs_module.n_for_laws(r)) for r in runs])
     return list(zip(n_params, _clusters([float(r.tokens) for r in runs]), strict=True))
 
 
-def run_envelope(runs: Sequence[Run]) -> Envelope:
+def run_envelope(runs: Sequence[FitRun]) -> Envelope:
     """envelope() of finished runs: their law N, tokens, loss and (LR, batch) setting."""
     return envelope(
         [float(runs_module.n_for_laws(r)) for r in runs],
@@ -140,7 +143,7 @@ class LossKind(KindDefaults):
             )
         return {"runs": runs}
 
-    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[FitRun]:
         law = request.law
         runs = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         dropped = 0
@@ -161,7 +164,7 @@ class LossKind(KindDefaults):
             )
         return runs
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, Any]:
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> dict[str, Any]:
         # The runs of the same (N, D) that the fit did not take: the study's other settings there
         # (among the runs asked for, when the fit was asked for some).
         asked = (fit.run_filter or {}).get("run_ids")
@@ -258,12 +261,12 @@ class LossKind(KindDefaults):
             return
         answer["compute_optimal"] = optimum
 
-    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+    def plots(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
         from app.reports.plots import loss as drawing  # matplotlib loads with a report only
 
         return drawing.plots(fit, restored, runs)
 
-    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[dict[str, Any]]:
         """Each run's loss beside the law's fitted loss, its 95% interval and the residual loss - fitted."""
         if not runs:
             return []
@@ -286,7 +289,7 @@ class LossKind(KindDefaults):
         return rows
 
 
-def run_groups(runs: Sequence[Run]) -> list[str] | None:
+def run_groups(runs: Sequence[FitRun]) -> list[str] | None:
     """The run each row was measured on, as fitting.fit's group= takes it: the imported group_key,
     else the run's own id (a trained run is one final loss); None when no run names a group."""
     if all(r.group_key is None for r in runs):

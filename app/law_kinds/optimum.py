@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 import fitting
 from app import runs as runs_module
 from app import studies
-from app.db.tables import Fit, Run, Study
+from app.db.tables import Fit, Study
 from app.errors import InvalidInput
 from app.law_kinds.base import (
     LEVEL,
@@ -39,6 +39,9 @@ from app.law_kinds.base import (
     plain,
     run_columns,
 )
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 # A wider window reaches runs far from the optimum, where the landscape is no longer a bowl.
 MAX_WINDOW = 0.5
@@ -67,7 +70,7 @@ class OptimumKind(KindDefaults):
     """One swept hyperparameter: the run column it reads and the answer key it fills."""
 
     name: str
-    column: str  # the Run column that is swept
+    column: str  # the run column that is swept (a FitRun field)
     plural: str  # how a message names its values
     answer_key: str
 
@@ -109,12 +112,12 @@ class OptimumKind(KindDefaults):
             checked["window"] = window
         return checked
 
-    def select(self, *, session: Session, request: FitRequest) -> list[Run]:
+    def select(self, *, session: Session, request: FitRequest) -> list[FitRun]:
         """Finished runs with the swept hyperparameter; InvalidInput unless enough sweeps can locate an optimum."""
         law, options = request.law, request.options
         found = runs_module.fittable_runs(session=session, study_id=request.study_id, run_ids=request.run_ids)
         runs = [r for r in found if getattr(r, self.column) is not None]
-        sweeps: dict[tuple[float, float], list[Run]] = defaultdict(list)
+        sweeps: dict[tuple[float, float], list[FitRun]] = defaultdict(list)
         for run in runs:
             sweeps[runs_module.n_for_laws(run), run.tokens].append(run)
         form = options.get("form") or default_form(
@@ -134,7 +137,7 @@ class OptimumKind(KindDefaults):
             )
         return runs
 
-    def load(self, *, session: Session, fit: Fit, runs: list[Run]) -> dict[str, Any]:
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> dict[str, Any]:
         """The sweeps as arrays, the runs' seq_len when they share one (batch sizes in sequences), and
         the study's parametrization, which sets the form when the request named none."""
         seq_lens = {(r.spec or {}).get("seq_len") for r in runs}
@@ -237,7 +240,7 @@ class OptimumKind(KindDefaults):
         """A sweep's located optimum of this kind's hyperparameter (an Estimate, None when not located)."""
         return optimum.lr if self.name == "lr_opt" else optimum.batch
 
-    def sweep_of(self, restored: Any, run: Run) -> Any:
+    def sweep_of(self, restored: Any, run: FitRun) -> Any:
         """The sweep optimum of `run`'s (N, D), None when fitting formed no sweep of it."""
         n_params, tokens = runs_module.n_for_laws(run), run.tokens
         for optimum in restored.optima:
@@ -247,12 +250,12 @@ class OptimumKind(KindDefaults):
                 return optimum
         return None
 
-    def plots(self, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+    def plots(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
         from app.reports.plots import optimum as drawing  # matplotlib loads with a report only
 
         return drawing.plots(self, fit, restored, runs)
 
-    def fitted_values(self, fit: Fit, restored: Any, runs: list[Run]) -> list[dict[str, Any]]:
+    def fitted_values(self, fit: Fit, restored: Any, runs: list[FitRun]) -> list[dict[str, Any]]:
         """Each run with its sweep's located optimum and the power law's optimum at its (N, D); the
         residual, log(located / law), is its sweep's (only sweeps with an interior optimum have one)."""
         if not runs:

@@ -12,18 +12,21 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app import fits, law_kinds, lr_at_batch, predictions, studies
 from app import runs as runs_module
-from app.db.tables import Fit, Run, Study
+from app.db.tables import Fit, Study
 from app.errors import InvalidInput
 from app.law_kinds import LawKind, Plot
 from app.law_kinds.base import LEVEL, json_safe
 from app.parametrization import describe
 from app.reports import version
+
+if TYPE_CHECKING:
+    from app.runs import FitRun
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class Section:
     fit: Fit
     kind: LawKind | None
     restored: Any
-    runs: list[Run]
+    runs: list[FitRun]
     verdict: Verdict
     plot_error: str | None = None  # why the kind's plots could not be drawn (the numbers still stand)
 

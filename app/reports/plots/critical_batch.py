@@ -5,12 +5,12 @@ its band; then each target's steps-examples trade-off (McCandlish et al. 2018)."
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fitting
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.law_kinds.base import LEVEL
 from app.reports.plots import (
     DATA_COLOUR,
@@ -25,10 +25,13 @@ from app.reports.plots import (
     legend,
 )
 
+if TYPE_CHECKING:
+    from app.runs import FitRun
+
 NOISE_COLOUR = "#8e44ad"
 
 
-def plots(fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+def plots(fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
     """B_crit against the loss, then the trade-offs it came from."""
     if not restored.per_target:
         return []

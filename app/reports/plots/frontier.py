@@ -5,13 +5,13 @@ the budgets' optima they came from; for approach 2 also the IsoFLOP profiles wit
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fitting
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.law_kinds.base import LEVEL
 from app.law_kinds.frontier import budgets_of
 from app.reports.plots import (
@@ -28,10 +28,13 @@ from app.reports.plots import (
     legend,
 )
 
+if TYPE_CHECKING:
+    from app.runs import FitRun
+
 REACH = 100.0
 
 
-def plots(fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+def plots(fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
     """N_opt(C) and D_opt(C); approach 2 adds its IsoFLOP profiles."""
     out = [_frontier(restored, runs)]
     if restored.approach == 2 and runs:
@@ -39,7 +42,7 @@ def plots(fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
     return out
 
 
-def _frontier(frontier: Any, runs: list[Run]) -> Plot:
+def _frontier(frontier: Any, runs: list[FitRun]) -> Plot:
     low, high = frontier.compute_range
     grid = np.geomspace(low / 3, high * REACH, 100)
     n_opt, d_opt = frontier.predict(grid, LEVEL)
@@ -102,7 +105,7 @@ def _frontier(frontier: Any, runs: list[Run]) -> Plot:
     )
 
 
-def _profiles(frontier: Any, runs: list[Run]) -> Plot:
+def _profiles(frontier: Any, runs: list[FitRun]) -> Plot:
     """Loss against N on each IsoFLOP budget, with the budget's optimum N and its interval."""
     budgets = np.asarray(budgets_of(runs), dtype=float)
     n_params = np.array([runs_module.n_for_laws(r) for r in runs], dtype=float)

@@ -4,13 +4,13 @@ distribution. Curves extend ten times past the largest fitted run, shaded as ext
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import fitting
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.law_kinds.base import LEVEL
 from app.law_kinds.loss import law_inputs
 from app.reports.plots import (
@@ -30,6 +30,9 @@ from app.reports.plots import (
     legend,
 )
 
+if TYPE_CHECKING:
+    from app.runs import FitRun
+
 # How far past the largest fitted run the curves go (and the shaded extrapolation reaches).
 REACH = 10.0
 # Compute reaches further: a compute-optimal prediction is usually asked 10-1000x past the proxies.
@@ -37,7 +40,7 @@ COMPUTE_REACH = 100.0
 MAX_CURVES = 6  # distinct values of the other input drawn as separate curves
 
 
-def plots(fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+def plots(fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
     """The loss law's section: the law against its inputs, against compute, residuals, bootstrap."""
     if not runs:
         return []

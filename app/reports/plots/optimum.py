@@ -5,14 +5,14 @@ power law of the optima against compute, extrapolated a hundredfold past the lar
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from app import runs as runs_module
-from app.db.tables import Fit, Run
+from app.db.tables import Fit
 from app.law_kinds.base import LEVEL
 from app.reports.plots import (
     DATA_COLOUR,
@@ -30,12 +30,15 @@ from app.reports.plots import (
     legend,
 )
 
+if TYPE_CHECKING:
+    from app.runs import FitRun
+
 MAX_SWEEPS = 12  # sweep panels drawn; beyond it, an even spread of them (the CSV lists every run)
 REACH = 100.0  # the law is drawn this far past the largest sweep's compute
 FOUND_COLOUR = "#27ae60"
 
 
-def plots(kind: Any, fit: Fit, restored: Any, runs: list[Run]) -> list[Plot]:
+def plots(kind: Any, fit: Fit, restored: Any, runs: list[FitRun]) -> list[Plot]:
     """The power law through the located optima, then each sweep with its optimum."""
     if not restored.optima:
         return []
@@ -49,7 +52,7 @@ def _swept(kind: Any) -> tuple[str, str]:
     return "batch size, tokens", "lr"
 
 
-def _sweeps(kind: Any, restored: Any, runs: list[Run]) -> Plot:
+def _sweeps(kind: Any, restored: Any, runs: list[FitRun]) -> Plot:
     """One panel per sweep: loss against the swept value, the located optimum with its interval
     (green), and the power law's optimum at that (N, D) with its interval (red, dashed)."""
     swept_label, other = _swept(kind)
@@ -113,7 +116,7 @@ def _sweeps(kind: Any, restored: Any, runs: list[Run]) -> Plot:
     return Plot(f"Sweeps of the {swept_label}", fig, caption)
 
 
-def _members(kind: Any, optimum: Any, runs: list[Run]) -> list[Run]:
+def _members(kind: Any, optimum: Any, runs: list[FitRun]) -> list[FitRun]:
     """The runs of one sweep: its (N, D), with a value of the swept hyperparameter."""
     return [
         r
@@ -124,7 +127,7 @@ def _members(kind: Any, optimum: Any, runs: list[Run]) -> list[Run]:
     ]
 
 
-def _relative(members: list[Run], other: str) -> np.ndarray | None:
+def _relative(members: list[FitRun], other: str) -> np.ndarray | None:
     """Each run's other hyperparameter over the sweep's median of it; None when it does not vary."""
     values = np.array(
         [np.nan if getattr(r, other) is None else getattr(r, other) for r in members], dtype=float
@@ -134,7 +137,7 @@ def _relative(members: list[Run], other: str) -> np.ndarray | None:
     return values / np.median(values)
 
 
-def _spread(members: list[Run], other: str) -> float:
+def _spread(members: list[FitRun], other: str) -> float:
     """The largest |log| of `_relative` in one sweep (0 when the other hyperparameter is fixed)."""
     relative = _relative(members, other)
     return float(np.abs(np.log(relative)).max()) if relative is not None else 0.0
