@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 # Deterministic constraint names, so migrations can drop and alter what they created.
 NAMING_CONVENTION = {
@@ -131,6 +133,10 @@ class Run(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     checkpoint_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     progress_tokens: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Set by the worker pool holding the run when it shuts down: the run's process reads it at its
+    # next curve write, stops at its next checkpoint and gives the run back (the way a local child
+    # takes SIGTERM; a Ray task may be on another machine). Cleared when the run is claimed again.
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -231,6 +231,16 @@ class Pool:
             log.warning("run %s: process exited with %s, now %s", run_id, exitcode, status)
 
     def _shutdown(self) -> None:
+        # Asked through the database as well as by signal: a Ray task may be on another machine,
+        # and Ray's soft cancel does not always reach a task busy in torch.
+        try:
+            with self.database.transaction() as session:
+                queue.request_stop(session=session, worker_id=self.worker_id, run_ids=list(self.children))
+        except (
+            OperationalError,
+            InterfaceError,
+        ) as error:  # the database is away: signal and grace still stop them
+            log.warning("could not ask the runs to stop through the database: %s", error)
         for child in self.children.values():
             if child.process.is_alive() and child.stop_sent_at is None:
                 child.process.terminate()  # SIGTERM: checkpoint, release, exit

@@ -57,6 +57,8 @@ def _claim_statement(jobs: Jobs, by_study: bool, with_checkpoint: bool, by_id: b
         "started_at": func.coalesce(jobs.started_at, now),
         "error": None,
     }
+    if jobs is Run:
+        values["stop_requested"] = False  # a stop asked of an earlier holder is not this claim's
     if with_checkpoint:
         prefix = bindparam("checkpoint_prefix", type_=String)
         values["checkpoint_path"] = func.coalesce(Run.checkpoint_path, prefix + cast(Run.id, String))
@@ -174,12 +176,31 @@ def fail(*, session: Session, run_id: int, worker_id: str, error: str, max_attem
 
 def release(*, session: Session, run_id: int, worker_id: str, jobs: Jobs = Run) -> bool:
     """Give a job back to the queue without using up an attempt (graceful shutdown)."""
-    outcome = session.execute(
-        update(jobs)
-        .where(*_owned([run_id], worker_id, jobs))
-        .values(status="queued", worker_id=None, attempts=jobs.attempts - 1)
-    )
+    values: dict[str, Any] = {"status": "queued", "worker_id": None, "attempts": jobs.attempts - 1}
+    if jobs is Run:
+        values["stop_requested"] = False
+    outcome = session.execute(update(jobs).where(*_owned([run_id], worker_id, jobs)).values(values))
     return outcome.rowcount == 1
+
+
+def request_stop(*, session: Session, worker_id: str, run_ids: Iterable[int]) -> set[int]:
+    """Ask the processes of the runs `worker_id` holds to checkpoint and give them back (its pool
+    is shutting down); returns the runs asked. Each process reads it with `stops_requested`."""
+    run_ids = list(run_ids)
+    if not run_ids:
+        return set()
+    asked = set(session.scalars(select(Run.id).where(*_owned(run_ids, worker_id))))
+    if asked:
+        session.execute(update(Run).where(Run.id.in_(asked)).values(stop_requested=True))
+    return asked
+
+
+def stops_requested(*, session: Session, run_ids: Iterable[int]) -> set[int]:
+    """The runs among `run_ids` whose holder asked them to stop (request_stop)."""
+    run_ids = list(run_ids)
+    if not run_ids:
+        return set()
+    return set(session.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.stop_requested.is_(True))))
 
 
 def _retry_or_fail(run: Run | Fit, error: str, max_attempts: int) -> None:

@@ -7,9 +7,13 @@ terminate, kill, exitcode), backed by a Ray task running `runner.execute`.
 
 - A task asks for one GPU when the cluster has any (Ray then sets CUDA_VISIBLE_DEVICES),
   and for `cpu_threads` CPUs.
-- `terminate()` is `ray.cancel(force=False)`: Ray raises KeyboardInterrupt in the task,
-  which writes its buffered points and releases the run; its last checkpoint (taken at
-  every eval step, after the curve up to it was written) is where the next attempt resumes.
+- A pool shutting down asks its runs to stop through the database (`queue.request_stop`):
+  the task reads it at its next curve write, stops at its next checkpoint and releases the
+  run, as a local child does on SIGTERM. `terminate()` is also `ray.cancel(force=False)`
+  (Ray raises KeyboardInterrupt in the task, which writes its buffered points and releases
+  the run), but that soft cancel does not always reach a task busy in torch. Either way the
+  last checkpoint (taken at every eval step, after the curve up to it was written) is where
+  the next attempt resumes.
   On several machines `checkpoint_dir` must be a shared filesystem for that resume.
 - Every node needs the database: use PostgreSQL (`HYPERLAW_DATABASE_URL`) reachable from
   all of them, not the embedded SQLite file.

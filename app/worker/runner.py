@@ -47,7 +47,8 @@ class CurveWriter:
 
     Each flush upserts the batch and refreshes the run's heartbeat and progress in one
     short transaction. A flush that finds the run no longer held (cancelled, or
-    requeued after a lost heartbeat) stops the training.
+    requeued after a lost heartbeat) stops the training; one that finds a stop requested
+    by the pool (queue.request_stop: it is shutting down) stops it at the next checkpoint.
 
     While the database is unreachable, routine flushes fail softly (the points stay buffered,
     tried again after a growing pause); a flush before a checkpoint, or with the buffer full,
@@ -142,6 +143,9 @@ class CurveWriter:
                 run_ids=[self.run_id],
                 progress={self.run_id: self.last_tokens},
             )
+            # The pool holding the run is shutting down: stop at the next checkpoint, as on SIGTERM.
+            if held and queue.stops_requested(session=session, run_ids=held):
+                self.stop_requested = True
         self.buffer = []
         if self.run_id not in held:
             self.stopped_by = "cancelled"

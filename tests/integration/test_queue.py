@@ -1,5 +1,6 @@
 """The job queue on real SQLite and PostgreSQL: concurrent claims never share a run, stale
-runs are requeued with their checkpoint, attempts are capped, release and cancel work."""
+runs are requeued with their checkpoint, attempts are capped, release and cancel work, and a
+shutting-down pool's stop request reaches its own runs only."""
 
 from __future__ import annotations
 
@@ -142,6 +143,31 @@ def test_release_keeps_the_attempt_and_cancel_stops_heartbeats(database):
         assert not queue.finish(session=session, run_id=first, worker_id="w", status="done")
         assert queue.queue_depth(session=session) == 0
     assert _claim(database, "w") is None
+
+
+def test_a_stop_request_reaches_only_the_holders_runs_and_ends_with_the_claim(database):
+    """A pool shutting down asks its runs to stop through the database (a Ray task reads it at its
+    next curve write); another worker's runs are not asked, and whoever claims the run next starts
+    without the request, whether it was released or requeued as stale."""
+    study = make_study(database)
+    mine, theirs = queue_runs(database, study, 2)
+    assert _claim(database, "pool-a") == mine
+    assert _claim(database, "pool-b") == theirs
+    with database.transaction() as session:
+        assert queue.request_stop(session=session, worker_id="pool-a", run_ids=[mine, theirs]) == {mine}
+    with database.transaction() as session:
+        assert queue.stops_requested(session=session, run_ids=[mine, theirs]) == {mine}
+        assert queue.release(session=session, run_id=mine, worker_id="pool-a")
+        assert queue.stops_requested(session=session, run_ids=[mine]) == set()
+    assert _claim(database, "pool-c") == mine
+    with database.transaction() as session:
+        assert queue.request_stop(session=session, worker_id="pool-c", run_ids=[mine]) == {mine}
+        old = utcnow() - timedelta(seconds=3600)
+        assert queue.heartbeat(session=session, worker_id="pool-c", run_ids=[mine], now=old) == {mine}
+        queue.requeue_stale(session=session, timeout_s=60, max_attempts=5)
+    assert _claim(database, "pool-d") == mine
+    with database.transaction() as session:
+        assert queue.stops_requested(session=session, run_ids=[mine]) == set()
 
 
 def test_finish_records_the_result(database):

@@ -1,6 +1,7 @@
 """The worker pool on real SQLite and PostgreSQL with the real trainer: runs finish with
 complete curves; SIGTERM checkpoints and releases the run in flight, which then resumes
-without duplicating or dropping a point; a cancelled run's process is stopped."""
+without duplicating or dropping a point; so does a stop asked through the database (how a Ray
+task hears its pool shut down); a cancelled run's process is stopped."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from app import curves, runs
 from app.settings import Settings
+from app.worker import queue, runner
 from app.worker.pool import Pool, gpu_for_slot
 from tests.integration.helpers import make_study, queue_runs, worker_settings
 
@@ -90,6 +92,35 @@ def test_sigterm_checkpoints_releases_and_the_run_resumes(database, tmp_path):
     assert [step for step, _ in after] == list(range(1, 401))
     # Resumed, not restarted: the first steps were not trained (and written) again.
     assert dict(after)[1] == before[1] and dict(after)[20] == before[20]
+
+
+def test_a_stop_asked_through_the_database_checkpoints_and_releases_the_run(database, tmp_path):
+    """How a Ray task (no signal reaches it) hears its pool shut down: the run's process, here
+    runner.execute on a thread without signal handlers, reads the request at its next curve write,
+    stops at its next checkpoint and gives the run back with no attempt used."""
+    [run_id] = queue_runs(database, make_study(database), 1, **LONG)
+    settings = worker_settings(database, tmp_path)
+    with database.transaction(immediate=True) as session:
+        claimed = queue.claim(session=session, worker_id="w", checkpoint_root=settings.checkpoint_dir)
+    assert claimed.id == run_id
+    ended: list[str] = []
+    thread = threading.Thread(
+        target=lambda: ended.append(runner.execute(settings, run_id, "w", install_signal_handlers=False))
+    )
+    thread.start()
+    try:
+        _wait(lambda: len(_points(database, run_id)) >= 60, what="the run to train 60 steps")
+        with database.transaction() as session:
+            assert queue.request_stop(session=session, worker_id="w", run_ids=[run_id]) == {run_id}
+    finally:
+        thread.join(60)
+    assert not thread.is_alive() and ended == ["queued"]
+    run = _run(database, run_id)
+    assert (run.status, run.worker_id, run.attempts, run.stop_requested) == ("queued", None, 0, False)
+    steps = [step for step, _ in _points(database, run_id)]
+    assert 60 <= len(steps) < 400 and steps == list(range(1, len(steps) + 1))
+    assert len(steps) % 20 == 0  # it stopped right after a checkpoint: nothing trained is unsaved
+    assert any(Path(run.checkpoint_path).iterdir())
 
 
 def test_a_dead_workers_run_is_requeued_and_resumes_from_its_checkpoint(database, tmp_path):
