@@ -136,7 +136,7 @@ class Run(Base):
     # Set by the worker pool holding the run when it shuts down: the run's process reads it at its
     # next curve write, stops at its next checkpoint and gives the run back (the way a local child
     # takes SIGTERM; a Ray task may be on another machine). Cleared when the run is claimed again.
-    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    stop_requested: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
