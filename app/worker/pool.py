@@ -236,10 +236,8 @@ class Pool:
         try:
             with self.database.transaction() as session:
                 queue.request_stop(session=session, worker_id=self.worker_id, run_ids=list(self.children))
-        except (
-            OperationalError,
-            InterfaceError,
-        ) as error:  # the database is away: signal and grace still stop them
+        except (OperationalError, InterfaceError) as error:
+            # The database is away: the signal and the grace below still stop them.
             log.warning("could not ask the runs to stop through the database: %s", error)
         for child in self.children.values():
             if child.process.is_alive() and child.stop_sent_at is None:
