@@ -68,11 +68,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="7,8")
     parser.add_argument("--curvature", type=float, default=DEFAULT_CURVATURE)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--qk-norm", action="store_true", help="LayerNorm on queries and keys (RunSpec.qk_norm)"
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.points < 2 or not seeds:
         raise SystemExit("lr_noise: --points needs 2 or more, --seeds one or more")
-    design = dataclasses.replace(DESIGNS["wide"], parametrization=args.parametrization)
+    design = dataclasses.replace(DESIGNS["wide"], parametrization=args.parametrization, qk_norm=args.qk_norm)
     scale = Scale(2, args.width, 2, args.tokens)
     steps = 1.01 ** np.arange(args.points)
     started = time.perf_counter()
@@ -92,7 +95,7 @@ def main() -> None:
     print(
         f"lr_noise: ratio={scatter['optimum'] / scatter['baseline']:.2f} (scatter near the optimum "
         f"{scatter['optimum']:.2%} / at LR {args.baseline_lr:g} {scatter['baseline']:.2%}; "
-        f"{args.parametrization}, width {args.width}; {time.perf_counter() - started:.0f} s)"
+        f"{args.parametrization}{', qk_norm' if args.qk_norm else ''}, width {args.width}; {time.perf_counter() - started:.0f} s)"
     )
 
 

@@ -119,6 +119,7 @@ class Design:
     bootstrap: int = 400
     parametrization: str = "sp"  # "mup": base width = the smallest scale's d_model
     output_multiplier: float = 1.0  # alpha_output (trainer.RunSpec); `--output-multiplier tune` tunes it
+    qk_norm: bool = False  # trainer.RunSpec.qk_norm: LayerNorm on each head's queries and keys
 
     def spec(self, scale: Scale, lr: float, seed: int) -> RunSpec:
         # One eval at the end (eval_every_tokens = tokens): the final eval loss is the measurement,
@@ -143,6 +144,7 @@ class Design:
             parametrization=self.parametrization,
             base_d_model=self.base_d_model,
             output_multiplier=self.output_multiplier,
+            qk_norm=self.qk_norm,
         )
 
     @property

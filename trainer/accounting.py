@@ -68,8 +68,10 @@ def _matrix_params_per_layer(spec: RunSpec) -> int:
 def count_params(spec: RunSpec) -> ParamCount:
     """Exact parameter counts of trainer.model.GPT for this spec, without building it."""
     d, v = spec.d_model, spec.vocab
-    # Per layer: the matrices (no biases) plus two LayerNorm gains; then the final LayerNorm.
-    blocks = spec.n_layer * (_matrix_params_per_layer(spec) + 2 * d) + d
+    # Per layer: the matrices (no biases) plus two LayerNorm gains (and, with qk_norm, the queries'
+    # and keys' gains of d_head each); then the final LayerNorm.
+    qk_gains = 2 * (d // spec.n_head) if spec.qk_norm else 0
+    blocks = spec.n_layer * (_matrix_params_per_layer(spec) + 2 * d + qk_gains) + d
     embedding = v * d + spec.seq_len * d + (0 if spec.tied_embeddings else v * d)
     return ParamCount(total=blocks + embedding, non_embedding=blocks, embedding=embedding)
 

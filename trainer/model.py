@@ -47,6 +47,7 @@ class GPTConfig:
     parametrization: str = "sp"
     base_d_model: int | None = None  # mup's base width; None: d_model itself
     output_multiplier: float = 1.0  # alpha_output: the logits' multiplier (at the base width under mup)
+    qk_norm: bool = False  # LayerNorm on each head's queries and keys
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> GPTConfig:
@@ -61,6 +62,7 @@ class GPTConfig:
             parametrization=spec.parametrization,
             base_d_model=spec.base_d_model,
             output_multiplier=spec.output_multiplier,
+            qk_norm=spec.qk_norm,
         )
 
     @property
@@ -102,12 +104,22 @@ class CausalSelfAttention(nn.Module):
         self.scale = config.attention_scale
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        # qk-layernorm (Dehghani et al. 2023, "Scaling Vision Transformers to 22 Billion Parameters";
+        # Wortsman et al. 2023, "Small-scale proxies for large-scale Transformer training
+        # instabilities", §3.1): queries and keys normalised per head, one gain vector of d_head
+        # shared by the heads, so attention logits cannot grow without bound at a high LR (the
+        # entropy collapse that stalls a run). Off: no module, so sp runs stay bit-identical.
+        d_head = config.d_model // config.n_head
+        self.q_norm = nn.LayerNorm(d_head, bias=False) if config.qk_norm else None
+        self.k_norm = nn.LayerNorm(d_head, bias=False) if config.qk_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, channels = x.shape
         q, k, v = self.qkv(x).split(channels, dim=2)
         shape = (batch, time, self.n_head, channels // self.n_head)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))
+        if self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.scale is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:

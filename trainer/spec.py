@@ -107,6 +107,8 @@ class RunSpec:
     output_multiplier: the logits' multiplier (Tensor Programs V's alpha_output, 1.0 by default);
     under mup it is its value at the base width, tuned there with the LR, and the readout's
     base/width factor comes on top.
+    qk_norm: LayerNorm on each head's queries and keys before their dot product (Dehghani et al.
+    2023; Wortsman et al. 2023 find it keeps small proxies stable at high LR); off by default.
     A value that cannot run raises SpecError naming the field.
     """
 
@@ -138,6 +140,7 @@ class RunSpec:
     parametrization: str = "sp"
     base_d_model: int | None = None
     output_multiplier: float = 1.0
+    qk_norm: bool = False
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples so the spec stays hashable and comparable.
@@ -313,7 +316,7 @@ def _validate(spec: RunSpec) -> None:
             )
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
         raise SpecError(f"seed ({spec.seed!r}) must be an integer", field="seed")
-    for name in ("tied_embeddings", "compile"):
+    for name in ("tied_embeddings", "compile", "qk_norm"):
         if not isinstance(getattr(spec, name), bool):
             raise SpecError(f"{name} ({getattr(spec, name)!r}) must be true or false", field=name)
     if not (isinstance(spec.device, str) and _DEVICE_RE.match(spec.device)):

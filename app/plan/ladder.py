@@ -26,7 +26,7 @@ MAX_LAYERS = 48
 # Ratio between neighbouring shapes' N on one IsoFLOP budget: 5 shapes span 16x around N_opt.
 SHAPE_SPREAD = 2.0
 # The spec fields a shape's counts depend on besides the shape itself.
-_COUNTED = ("seq_len", "mlp", "vocab_size", "data", "tied_embeddings")
+_COUNTED = ("seq_len", "mlp", "vocab_size", "data", "tied_embeddings", "qk_norm")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ SHAPES = [
     dict(n_layer=2, d_model=48, n_head=3, mlp="gelu", tied_embeddings=True),
     dict(n_layer=3, d_model=64, n_head=4, mlp="swiglu", tied_embeddings=False),
     dict(n_layer=1, d_model=40, n_head=2, mlp="swiglu", tied_embeddings=True, data="synthetic:markov-100-5"),
+    dict(n_layer=2, d_model=48, n_head=4, mlp="gelu", tied_embeddings=False, qk_norm=True),
 ]
 
 
