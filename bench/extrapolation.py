@@ -20,6 +20,10 @@ of them), predict every run of a larger model (up to 10x and beyond the largest 
 three fitted sizes; ladders spanning less than that are skipped. The default `quarter` is the
 protocol above, fixed before any number was seen.
 
+`--datasets gadre_evals` scores Gadre et al.'s runs on their seven other validation sets: ladders
+that no choice in the method was made on, a check of the calibration outside the data it was
+developed on (not in the default list).
+
 Before the last line, the pooled held-out runs are broken down by tokens per parameter (D/N below
 1, 1 to 20, 20 and above: fewer tokens than parameters, up to Chinchilla's compute-optimal ratio,
 beyond it). The breakdown is a report only: no fit or interval uses it.
@@ -125,7 +129,22 @@ def gadre(folder: Path) -> Iterator[Ladder]:
     rows = _csv(folder / "gadre2024_overtraining" / "runs_losses.csv")
     for dataset in sorted({r["train_dataset"] for r in rows}):
         chosen = [r for r in rows if r["train_dataset"] == dataset]
-        yield _ladder("gadre", dataset, chosen, "N_params", "D_tokens", "loss_c4_val")
+        yield _ladder("gadre", dataset, chosen, "N_params", "D_tokens", GADRE_DEFAULT_LOSS)
+
+
+GADRE_DEFAULT_LOSS = "loss_c4_val"
+
+
+def gadre_evals(folder: Path) -> Iterator[Ladder]:
+    """Gadre et al. 2024's same runs scored on their seven other validation sets (OpenLM, Paloma's
+    C4, code, RefinedWeb, PTB, RedPajama, a German-English set): ladders no calibration choice looked
+    at. Not among the default datasets, so the pooled line stays the one recorded."""
+    rows = _csv(folder / "gadre2024_overtraining" / "runs_losses.csv")
+    columns = [c for c in rows[0] if c.startswith("loss_") and "95" not in c and c != GADRE_DEFAULT_LOSS]
+    for column in columns:
+        for dataset in sorted({r["train_dataset"] for r in rows}):
+            chosen = [r for r in rows if r["train_dataset"] == dataset]
+            yield _ladder("gadre_evals", f"{dataset} {column}", chosen, "N_params", "D_tokens", column)
 
 
 def gemstones(folder: Path) -> Iterator[Ladder]:
@@ -187,11 +206,15 @@ def _ladder(
 DATASETS: dict[str, Callable[[Path], Iterator[Ladder]]] = {
     "chinchilla": chinchilla,
     "gadre": gadre,
+    "gadre_evals": gadre_evals,
     "gemstones": gemstones,
     "porian": porian,
     "steplaw": steplaw,
 }
 
+
+# Checks on ladders outside the calibration, run only when named in --datasets.
+EXTRA_DATASETS = ("gadre_evals",)
 
 # tenfold: fit on models at most this fraction of the ladder's largest, predict the larger ones.
 TENFOLD = 0.1
@@ -268,7 +291,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--law", default="chinchilla")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", default=",".join(d for d in DATASETS if d not in EXTRA_DATASETS))
     parser.add_argument("--protocol", choices=("quarter", "tenfold"), default="quarter")
     args = parser.parse_args()
     axes = ("N", "D") if args.protocol == "quarter" else ("tenfold",)
