@@ -1,8 +1,9 @@
 """A decoder-only transformer in the shape of karpathy/nanoGPT's model.py.
 
-Pre-norm blocks (LayerNorm without bias), causal scaled-dot-product attention, a GELU or SwiGLU
-MLP, learned absolute position embeddings, tied or untied output head, no biases and no dropout
-(proxy pre-training runs see each token about once, so dropout only slows them down).
+Pre-norm blocks (LayerNorm without bias), causal scaled-dot-product attention (optionally with
+qk-layernorm), a GELU or SwiGLU MLP, learned absolute position embeddings, tied or untied output
+head, no biases and no dropout (proxy pre-training runs see each token about once, so dropout only
+slows them down).
 trainer.accounting counts this model's parameters and FLOPs from the spec; a test keeps the two
 equal.
 
