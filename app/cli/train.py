@@ -87,6 +87,9 @@ def train_command(
     grad_clip: Annotated[float, typer.Option(help="Gradient-norm clip (0 disables).")] = 1.0,
     mlp: Annotated[str, typer.Option(help="gelu or swiglu.")] = "gelu",
     untied: Annotated[bool, typer.Option("--untied", help="Untie input and output embeddings.")] = False,
+    qk_norm: Annotated[
+        bool, typer.Option("--qk-norm", help="LayerNorm on each head's queries and keys (qk-layernorm).")
+    ] = False,
     micro_batch_tokens: Annotated[float | None, typer.Option(help="Tokens per forward+backward.")] = None,
     eval_every_tokens: Annotated[float | None, typer.Option(help="Evaluate every this many tokens.")] = None,
     eval_tokens: Annotated[float | None, typer.Option(help="Held-out tokens per evaluation.")] = None,
@@ -151,6 +154,7 @@ def train_command(
             grad_clip=grad_clip,
             mlp=mlp,
             tied_embeddings=not untied,
+            qk_norm=qk_norm,
             micro_batch_tokens=_count("micro_batch_tokens", micro_batch_tokens),
             eval_every_tokens=_count("eval_every_tokens", eval_every_tokens),
             eval_tokens=_count("eval_tokens", eval_tokens),

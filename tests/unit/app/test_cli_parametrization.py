@@ -85,3 +85,10 @@ def test_train_passes_the_parametrization_to_the_run_spec():
     assert (summary["spec"]["parametrization"], summary["spec"]["base_d_model"]) == ("mup", 16)
     assert summary["spec"]["output_multiplier"] == 4.0
     assert summary["spec"]["d_model"] == 32
+
+
+def test_train_passes_qk_norm_to_the_run_spec():
+    result = CliRunner().invoke(cli, [*TRAIN, *SHAPE, "--qk-norm", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["status"] == "done" and summary["spec"]["qk_norm"] is True
