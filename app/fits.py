@@ -332,8 +332,7 @@ def _fit_inputs(database, fit_id: int) -> tuple[str, int, int, LawKind, dict[str
         fit = get_fit(session=session, fit_id=fit_id)
         kind = kind_of(fit.law)
         options = kind.check_options(fit.law, options_of(fit))
-        runs = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
-        data = kind.load(session=session, fit=fit, runs=runs)
+        data = kind.load(session=session, fit=fit, runs=kind.read_runs(session=session, fit=fit))
         return fit.law, fit.bootstrap, fit.seed, kind, options, data
 
 

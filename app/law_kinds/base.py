@@ -126,8 +126,14 @@ class LawKind(Protocol):
         """The finished runs a fit of `request.law` would use; InvalidInput naming the minimum when too few."""
         ...
 
+    def read_runs(self, *, session: Session, fit: Fit) -> list[FitRun]:
+        """The runs `load` takes for a queued fit, read in the caller's transaction: the fit's own
+        (KindDefaults), or more where the kind's answer also describes the study's other runs."""
+        ...
+
     def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> Any:
-        """Everything the fit needs from the database (arrays, curves), read in the caller's transaction."""
+        """Everything the fit needs from the database (arrays, curves), read in the caller's
+        transaction; `runs` are what `read_runs` returned."""
         ...
 
     def fit(
@@ -179,6 +185,11 @@ class KindDefaults:
         import fitting
 
         return fitting.load_fit(stored)
+
+    def read_runs(self, *, session: Session, fit: Fit) -> list[FitRun]:
+        from app.runs import fittable_runs
+
+        return fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
 
 
 def interval(estimate: Any, scale: float = 1.0) -> dict[str, float | None]:

@@ -164,14 +164,17 @@ class LossKind(KindDefaults):
             )
         return runs
 
-    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> dict[str, Any]:
-        # The runs of the same (N, D) that the fit did not take: the study's other settings there
-        # (among the runs asked for, when the fit was asked for some).
+    def read_runs(self, *, session: Session, fit: Fit) -> list[FitRun]:
+        # The fit's runs and, in the same read, the study's others (among the runs asked for, when
+        # the fit was asked for some): the answer counts their settings at the fit's (N, D) as left out.
         asked = (fit.run_filter or {}).get("run_ids")
-        others = runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=asked)
-        used = {r.id for r in runs}
-        union = list(runs) + [r for r in others if r.id not in used]
-        cells = _cells(union)
+        return runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=asked)
+
+    def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> dict[str, Any]:
+        used_ids = set(fit.run_ids) if fit.run_ids is not None else {r.id for r in runs}
+        others = [r for r in runs if r.id not in used_ids]
+        runs = [r for r in runs if r.id in used_ids]
+        cells = _cells(runs + others)
         used_cells = set(cells[: len(runs)])
         return {
             "N": [runs_module.n_for_laws(r) for r in runs],
