@@ -321,6 +321,15 @@ def _progress(kind: LawKind, watch: FitWatch) -> dict[str, Any]:
     return {"progress": watch} if "progress" in inspect.signature(kind.fit).parameters else {}
 
 
+def _read_runs(kind: LawKind, session: Session, fit: Fit) -> list[runs_module.FitRun]:
+    """The runs `kind.load` takes: the kind's optional `read_runs` (the loss kind reads the study's
+    other runs in the same pass), else the fit's own runs (a kind registered without it)."""
+    read = getattr(kind, "read_runs", None)
+    if read is None:
+        return runs_module.fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
+    return read(session=session, fit=fit)
+
+
 def _fit_inputs(database, fit_id: int) -> tuple[str, int, int, LawKind, dict[str, Any], Any]:
     """(law, bootstrap, seed, kind, options, data) of a queued fit. The runs read to make `data` are
     dropped on return, not held while the fit computes (10^6 of them are a few hundred MB).
@@ -332,7 +341,7 @@ def _fit_inputs(database, fit_id: int) -> tuple[str, int, int, LawKind, dict[str
         fit = get_fit(session=session, fit_id=fit_id)
         kind = kind_of(fit.law)
         options = kind.check_options(fit.law, options_of(fit))
-        data = kind.load(session=session, fit=fit, runs=kind.read_runs(session=session, fit=fit))
+        data = kind.load(session=session, fit=fit, runs=_read_runs(kind, session, fit))
         return fit.law, fit.bootstrap, fit.seed, kind, options, data
 
 

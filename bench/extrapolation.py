@@ -124,15 +124,16 @@ def chinchilla(folder: Path) -> Iterator[Ladder]:
     yield _ladder("chinchilla", "epoch", rows, "N_params", "D_tokens", "loss")
 
 
+# The validation loss the calibration read on Gadre et al.'s runs; gadre_evals reads the others.
+GADRE_DEFAULT_LOSS = "loss_c4_val"
+
+
 def gadre(folder: Path) -> Iterator[Ladder]:
     """Gadre et al. 2024: per training set, 10M-7B models up to 640 tokens per parameter (C4-val loss)."""
     rows = _csv(folder / "gadre2024_overtraining" / "runs_losses.csv")
     for dataset in sorted({r["train_dataset"] for r in rows}):
         chosen = [r for r in rows if r["train_dataset"] == dataset]
         yield _ladder("gadre", dataset, chosen, "N_params", "D_tokens", GADRE_DEFAULT_LOSS)
-
-
-GADRE_DEFAULT_LOSS = "loss_c4_val"
 
 
 def gadre_evals(folder: Path) -> Iterator[Ladder]:

@@ -126,14 +126,11 @@ class LawKind(Protocol):
         """The finished runs a fit of `request.law` would use; InvalidInput naming the minimum when too few."""
         ...
 
-    def read_runs(self, *, session: Session, fit: Fit) -> list[FitRun]:
-        """The runs `load` takes for a queued fit, read in the caller's transaction: the fit's own
-        (KindDefaults), or more where the kind's answer also describes the study's other runs."""
-        ...
-
     def load(self, *, session: Session, fit: Fit, runs: list[FitRun]) -> Any:
         """Everything the fit needs from the database (arrays, curves), read in the caller's
-        transaction; `runs` are what `read_runs` returned."""
+        transaction. `runs`: the fit's own runs, or, for a kind with the optional method
+        `read_runs(session=, fit=)` (one whose answer also describes the study's other runs), what
+        that returned (app/fits.py)."""
         ...
 
     def fit(
