@@ -183,11 +183,6 @@ class KindDefaults:
 
         return fitting.load_fit(stored)
 
-    def read_runs(self, *, session: Session, fit: Fit) -> list[FitRun]:
-        from app.runs import fittable_runs
-
-        return fittable_runs(session=session, study_id=fit.study_id, run_ids=fit.run_ids)
-
 
 def interval(estimate: Any, scale: float = 1.0) -> dict[str, float | None]:
     """An Estimate as JSON: value, lo, hi (NaN, as without bootstrap draws, becomes null)."""
