@@ -26,7 +26,10 @@ developed on (not in the default list).
 
 Before the last line, the pooled held-out runs are broken down by tokens per parameter (D/N below
 1, 1 to 20, 20 and above: fewer tokens than parameters, up to Chinchilla's compute-optimal ratio,
-beyond it). The breakdown is a report only: no fit or interval uses it.
+beyond it). The breakdown is a report only: no fit or interval uses it. Then what any interval
+around these point predictions could reach: the pooled median width of an oracle that knows each
+fit's held-out errors and gives every run of the fit one width, just wide enough to cover
+ORACLE_COVERAGE of them; and of one that knows each run's own error (twice it).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ MIN_FITTED_VALUES = 3
 # The report's tokens-per-parameter bands: one token per parameter, and Hoffmann et al. 2022's
 # compute-optimal ~20.
 RATIO_BANDS = ((0.0, 1.0, "D/N < 1"), (1.0, 20.0, "1 <= D/N < 20"), (20.0, math.inf, "D/N >= 20"))
+# The oracle widths' coverage of each fit's held-out runs: the benchmark's pooled coverage target.
+ORACLE_COVERAGE = 0.90
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Tally:
     errors: list[float] = field(default_factory=list)
     count: int = 0
     failed: list[str] = field(default_factory=list)
+    # Per held-out run, the oracle width of its fit (fit_oracle_widths).
+    oracle_widths: list[float] = field(default_factory=list)
 
     def add(self, observed: float, estimates: dict[str, fitting.Estimate]) -> None:
         self.count += 1
@@ -99,6 +106,14 @@ class Tally:
         if self.failed:
             parts.append(f"failed fits: {', '.join(self.failed)}")
         return "; ".join(parts)
+
+
+def fit_oracle_widths(errors: list[float]) -> list[float]:
+    """One fit's oracle width for each of its held-out runs: the narrowest width, the same for all of
+    them and centred on the point predictions, that covers ORACLE_COVERAGE of their relative errors."""
+    if not errors:
+        return []
+    return [2.0 * float(np.quantile(errors, ORACLE_COVERAGE))] * len(errors)
 
 
 def shared_folder() -> Path:
@@ -276,12 +291,14 @@ def run_protocol(
     except ValueError as error:
         tally.failed.append(f"{label} ({error})")
         return
+    first = len(pooled.errors)
     for n_params, tokens, observed in zip(ladder.N[held], ladder.D[held], ladder.loss[held], strict=True):
         estimates = {kind: _predict(fit, n_params, tokens, kind) for kind in ("prediction", "parameter")}
         tally.add(float(observed), estimates)
         pooled.add(float(observed), estimates)
         if bands is not None:
             bands.setdefault(ratio_band(n_params, tokens), Tally()).add(float(observed), estimates)
+    pooled.oracle_widths.extend(fit_oracle_widths(pooled.errors[first:]))
 
 
 def _predict(fit: fitting.Fit, n_params: float, tokens: float, kind: str) -> fitting.Estimate:
@@ -313,6 +330,12 @@ def main() -> None:
     for _, _, label in RATIO_BANDS:
         if label in bands:
             print(bands[label].line(f"pooled, {label}"))
+    if pooled.errors:
+        print(
+            f"oracle: pooled median width={np.median(pooled.oracle_widths):.2%} knowing each fit's errors "
+            f"(one width per fit, covering {ORACLE_COVERAGE:.0%} of its held-out runs), "
+            f"{np.median(2.0 * np.array(pooled.errors)):.2%} knowing each run's"
+        )
     prediction = "prediction" if pooled.widths.get("prediction") else "parameter"
     print(
         f"extrapolation: pooled {prediction} coverage={pooled.covered[prediction] / max(pooled.count, 1):.2f} "

@@ -5,8 +5,16 @@ not part of the default pooled line."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from bench.extrapolation import DATASETS, EXTRA_DATASETS, GADRE_DEFAULT_LOSS, gadre, gadre_evals
+from bench.extrapolation import (
+    DATASETS,
+    EXTRA_DATASETS,
+    GADRE_DEFAULT_LOSS,
+    fit_oracle_widths,
+    gadre,
+    gadre_evals,
+)
 
 
 def test_gadre_evals_are_the_seven_other_validation_sets_of_each_training_set(shared_data):
@@ -27,3 +35,13 @@ def test_gadre_evals_are_the_seven_other_validation_sets_of_each_training_set(sh
 def test_the_extra_check_is_not_in_the_default_pooled_datasets():
     assert set(EXTRA_DATASETS) <= set(DATASETS)
     assert "gadre" in DATASETS and "gadre_evals" in EXTRA_DATASETS
+
+
+def test_a_fits_oracle_width_covers_ninety_percent_of_its_runs_and_no_fewer():
+    errors = [0.01 * k for k in range(1, 11)]  # 1% .. 10%
+    widths = fit_oracle_widths(errors)
+    assert len(widths) == 10 and len(set(widths)) == 1
+    covered = sum(error <= widths[0] / 2 for error in errors)
+    assert covered == 9  # 90%: the one 10% error lies outside
+    assert widths[0] == pytest.approx(2 * 0.091)
+    assert fit_oracle_widths([]) == []
