@@ -94,7 +94,7 @@ class Design:
     # 1% apart (bench.lr_noise), as much as the target's 1%. Empty: the pair's seeds alone.
     held_out_seeds: tuple[int, ...] = ()
     seq_len: int = 64
-    # 16 sequences a step, so every run takes 384-768 optimizer steps. Byte-level models this small
+    # 16 sequences a step, so every run takes 384-512 optimizer steps. Byte-level models this small
     # sit on the unigram plateau (~3.1 nats) for their first ~50-100 steps; with only ~128-256 steps
     # when they leave it decides the final loss, and sweeps came out jagged by several percent.
     batch_tokens: int = 1024
@@ -182,7 +182,7 @@ def with_tokens_scaled(design: Design, factor: int) -> Design:
 
 
 # "wide" adds a second held-out width, 128 (5.3x the widest swept width's N), at the same tokens.
-# "long" is "wide" with twice the tokens at every scale (768-1536 steps): near the optimal LR a run's
+# "long" is "wide" with twice the tokens at every scale (768-1,024 steps): near the optimal LR a run's
 # final loss scatters by 0.32% there against 0.59% (width 64, bench.lr_noise), and the loss target's
 # 1% is checked against that scatter.
 DESIGNS: dict[str, Design] = {
