@@ -13,14 +13,13 @@ python -m bench.api_predict
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 
 import httpx
 import numpy as np
+
+from bench._serve import start_server, uvicorn_factory
 
 ROUNDS = 6
 REQUESTS = 2000
@@ -45,12 +44,6 @@ def make_bare():
         return {"loss": {"value": 2.0, "lo": 1.9, "hi": 2.1}}
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare(url: str) -> int:
@@ -80,37 +73,6 @@ def _prepare(url: str) -> int:
     return study_id
 
 
-def _serve(factory: str, env: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            f"bench.api_predict:{factory}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/docs", timeout=1)
-            return process, url
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _queries(study_id: int) -> list[dict]:
     """REQUESTS distinct questions (N from 1e8 to 1e12, 5 to 80 tokens per parameter), so every
     answer is computed: nothing may be served from a cache of earlier answers."""
@@ -136,8 +98,8 @@ def main() -> None:
         url = f"sqlite:///{tmp}/bench.db"
         study_id = _prepare(url)
         env = {**os.environ, "HYPERLAW_DATABASE_URL": url}
-        ours, ours_url = _serve("make_ours", env)
-        bare, bare_url = _serve("make_bare", env)
+        ours, ours_url = start_server(uvicorn_factory("bench.api_predict:make_ours"), env, ready_path="/docs")
+        bare, bare_url = start_server(uvicorn_factory("bench.api_predict:make_bare"), env, ready_path="/docs")
         queries = _queries(study_id)
         try:
             ours_rates, bare_rates = [], []

@@ -25,13 +25,14 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from bench._serve import HYPERLAW_SERVE, start_server
 
 CLI = [sys.executable, "-m", "app.cli"]
 CHINCHILLA = (
@@ -295,29 +296,9 @@ def chaos_fit(args: argparse.Namespace, folder: Path) -> bool:
 def _start_server(env: dict[str, str], token: str, log):
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    api = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if api.get("/healthz").status_code == 200:
-                return server, api
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("hyperlaw serve did not start: see serve.log")
-        time.sleep(0.2)
+    server, url = start_server(HYPERLAW_SERVE, env, log=log, new_session=True)
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return server, api
 
 
 def _wait_fit(api, fit_id: int, wanted: set[str], timeout: float) -> dict:

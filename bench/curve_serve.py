@@ -21,56 +21,22 @@ import csv
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
 import httpx
 
+from bench._serve import start_server, uvicorn_factory
+
 MAX_POINTS = 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """The hyperlaw app (bench.api_predict's factory, Settings from the HYPERLAW_ environment in
     `env`) served by uvicorn in a subprocess; returns it and its base URL once it answers."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.api_predict:make_ours",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env={**os.environ, **env},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            return process, url
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise
-            time.sleep(0.1)
+    return start_server(uvicorn_factory("bench.api_predict:make_ours"), {**os.environ, **env})
 
 
 def memory_mb(pid: int) -> dict[str, float]:

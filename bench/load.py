@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench._serve import HYPERLAW_SERVE, start_server
 from bench.api_predict import _prepare
 
 TINY_SPEC = {
@@ -48,12 +47,6 @@ TINY_SPEC = {
 TIMEOUT_S = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _setup(url: str, sweep_clients: int) -> tuple[int, int, list[str]]:
     """(the fitted study, the study sweeps go into, one write token per sweep client)."""
     from app import studies, tokens
@@ -66,38 +59,6 @@ def _setup(url: str, sweep_clients: int) -> tuple[int, int, list[str]]:
         secrets = [tokens.create_token(session=session, scope="write")[0] for _ in range(sweep_clients)]
     database.dispose()
     return fitted, target, secrets
-
-
-def _serve(env: dict[str, str], log) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("hyperlaw serve did not start")
-        time.sleep(0.1)
 
 
 class Tally:
@@ -152,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         fitted, target, secrets = _setup(url, args.sweep_clients)
         env = {**os.environ, "HYPERLAW_DATABASE_URL": url}
         with open(Path(tmp) / "serve.log", "wb") as log:
-            server, base = _serve(env, log)
+            server, base = start_server(HYPERLAW_SERVE, env, log=log)
             try:
                 result = _load(base, fitted, target, secrets, sweeps, predicts, args)
             finally:
