@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server import free_port
+from tests.integration.server import serve_subprocess
 
 CLI = [sys.executable, "-c", "from app.cli import main; main()"]
 CHINCHILLA = (
@@ -31,36 +31,7 @@ def _epoch_rows() -> bytes:
 
 
 def _serve(env: dict[str, str], db_url: str) -> tuple[subprocess.Popen, httpx.Client]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database-url",
-            db_url,
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {env['TOKEN']}"}, timeout=60
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return server, client
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
-        time.sleep(0.2)
+    return serve_subprocess(CLI, ["--database-url", db_url, "--log-level", "warning"], env, env["TOKEN"])
 
 
 def _wait_status(client: httpx.Client, fit_id: int, wanted: set[str], timeout: float) -> dict:

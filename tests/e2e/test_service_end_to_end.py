@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from tests.integration.helpers import TINY_SPEC
-from tests.integration.server import free_port
+from tests.integration.server import serve_subprocess
 
 CLI = [sys.executable, "-c", "from app.cli import main; main()"]
 
@@ -35,40 +34,10 @@ def test_sweep_trains_fits_and_predicts(db_url, tmp_path):
     token = created.stdout.strip()
     assert token.startswith("hl_") and "\n" not in token  # the token alone on stdout
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database-url",
-            db_url,
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    server, client = serve_subprocess(
+        CLI, ["--database-url", db_url, "--workers", "2", "--log-level", "warning"], env, token
     )
     try:
-        client = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.2)
-
         study = client.post("/v1/studies", json={"name": "e2e", "data": "synthetic:markov"}).json()["id"]
         sweep = {
             "base": TINY_SPEC,

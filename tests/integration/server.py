@@ -1,8 +1,10 @@
-"""A real HTTP server for the tests: uvicorn serving create_app(settings) on a free port, in a thread."""
+"""A real HTTP server for the tests: uvicorn serving create_app(settings) on a free port, in a thread;
+or `hyperlaw serve` itself in a subprocess (serve_subprocess), where a test kills or stops it."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def serve_subprocess(
+    cli: list[str], args: list[str], env: dict[str, str], token: str, *, client_timeout: float = 60
+) -> tuple[subprocess.Popen, httpx.Client]:
+    """`hyperlaw serve --host 127.0.0.1 --port P *args` started by `cli` with `env` (stderr kept), and
+    an httpx client of it holding `token`, once /healthz answers 200. AssertionError with the end of
+    its stderr when it exits first or does not answer within 60 s."""
+    port = free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=client_timeout,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return server, client
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError("hyperlaw serve did not start: " + server.stderr.read().decode()[-2000:])
+        time.sleep(0.2)
 
 
 class ServerThread:

@@ -22,7 +22,7 @@ from app import fits, runs, studies
 from app.settings import Settings
 from app.worker import fit_jobs
 from fitting import bootstrap as bootstrap_module
-from tests.integration.server import ServerThread, free_port, write_client
+from tests.integration.server import ServerThread, serve_subprocess, write_client
 
 # A fit of 36 noisy runs: 100 bootstrap replicates take a few hundredths of a second, so 100,000
 # (the schema's maximum) run for a minute or more while 20,000 take some ten seconds.
@@ -236,25 +236,13 @@ def test_fits_cancel_on_the_command_line(database):
 
 
 def _serve(db_url: str, token: str, **env: str) -> tuple[subprocess.Popen, httpx.Client]:
-    port = free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--database-url", db_url, "--log-level", "warning"],
-        env={**os.environ, "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.5", "HYPERLAW_WORKER_POLL_S": "0.2", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    return serve_subprocess(
+        CLI,
+        ["--database-url", db_url, "--log-level", "warning"],
+        {**os.environ, "HYPERLAW_HEARTBEAT_INTERVAL_S": "0.5", "HYPERLAW_WORKER_POLL_S": "0.2", **env},
+        token,
+        client_timeout=120,
     )
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=120
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return server, client
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()[-2000:]
-        time.sleep(0.2)
 
 
 def _terminate(server: subprocess.Popen, within: float) -> float:
