@@ -1,5 +1,5 @@
-"""A server for a bench: a command that serves HTTP started in a subprocess on a free local port,
-returned once it answers. One helper, so every bench starts and waits for its server alike."""
+"""A server for a bench or a test: a command that serves HTTP started in a subprocess on a free local
+port, returned once it answers. One helper, so every bench and test starts and waits for it alike."""
 
 from __future__ import annotations
 
@@ -42,12 +42,13 @@ def start_server(
     *,
     ready_path: str = "/healthz",
     timeout: float = 60.0,
-    log: IO[bytes] | None = None,
+    log: IO[bytes] | int | None = None,
     new_session: bool = False,
 ) -> tuple[subprocess.Popen, str]:
     """`command` with `--host 127.0.0.1 --port P` appended, started with `env` (its output to `log`
-    where given), and its base URL once GET `ready_path` answers 200. Raises RuntimeError, the
-    process killed, when it exits first or does not answer within `timeout` seconds."""
+    where given: a file, or subprocess.PIPE), and its base URL once GET `ready_path` answers 200.
+    Raises RuntimeError, the process killed, when it exits first or does not answer within `timeout`
+    seconds; the error ends with the output's tail where it went to a pipe, or names the log file."""
     port = free_port()
     output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
     process = subprocess.Popen(
@@ -67,5 +68,15 @@ def start_server(
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()
-            raise RuntimeError(f"{' '.join(command[1:])} did not answer GET {ready_path} on {url}")
+            raise RuntimeError(
+                f"{' '.join(command[1:])} did not answer GET {ready_path} on {url}" + _output(process, log)
+            )
         time.sleep(0.1)
+
+
+def _output(process: subprocess.Popen, log: IO[bytes] | int | None) -> str:
+    """Where a server that did not start said why: the tail of its piped output, or its log file."""
+    if process.stdout is not None:
+        return ": " + process.stdout.read().decode(errors="replace")[-2000:]
+    name = getattr(log, "name", None)
+    return f" (its output: {name})" if isinstance(name, str) else ""

@@ -3,7 +3,6 @@ or `hyperlaw serve` itself in a subprocess (serve_subprocess), where a test kill
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 import time
@@ -15,43 +14,19 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench._serve import free_port, start_server
 
 
 def serve_subprocess(
     cli: list[str], args: list[str], env: dict[str, str], token: str, *, client_timeout: float = 60
 ) -> tuple[subprocess.Popen, httpx.Client]:
-    """`hyperlaw serve --host 127.0.0.1 --port P *args` started by `cli` with `env` (stderr kept), and
-    an httpx client of it holding `token`, once /healthz answers 200. AssertionError with the end of
-    its stderr when it exits first or does not answer within 60 s."""
-    port = free_port()
-    server = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    """`hyperlaw serve --host 127.0.0.1 --port P *args` started by `cli` with `env` (bench._serve's
+    start_server: its output piped, and quoted if it does not start), and an httpx client of it
+    holding `token`."""
+    server, url = start_server([*cli, "serve", *args], env, log=subprocess.PIPE)
+    return server, httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=client_timeout
     )
-    client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=client_timeout,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return server, client
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise AssertionError("hyperlaw serve did not start: " + server.stderr.read().decode()[-2000:])
-        time.sleep(0.2)
 
 
 class ServerThread:
