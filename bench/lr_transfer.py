@@ -11,7 +11,7 @@ the loss at the predicted LR within 1% of the best swept loss.
                                 [--parametrization sp|mup] [--out results.jsonl]
 
 The default design "long" holds out two widths, 64 and 128, and trains every scale on twice the
-tokens of "wide" (the same widths; records before 2026-11-30 were made with `--design wide`), where
+tokens of "wide" (the same widths; BENCHMARKS.md says which design each earlier record ran), where
 a run's loss scatters about half as much; "test" (the slow test's) holds out only 64.
 For each seed pair it prints every sweep's optimum, the fitted law, then per held-out width:
 `lr_transfer_lr: ratio=… (predicted … / measured …)`,
